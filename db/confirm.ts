@@ -1,0 +1,63 @@
+// SQL of the confirm step: the one conditional update that lets exactly one confirm win.
+import type postgres from 'postgres';
+
+/** The outcome of a confirm request against the database. */
+export type ConfirmOutcome =
+  | { kind: 'confirmed'; state: 'scheduled' | 'sending'; startAt: Date; resumed: boolean }
+  | { kind: 'refused'; reason: string };
+
+export async function recordConfirmAttempt(
+  sql: postgres.Sql | postgres.TransactionSql,
+  a: {
+    deliveryId: string;
+    operator: string;
+    outcome: 'accepted' | 'refused';
+    reason: string | null;
+    jobId: string | null;
+  },
+): Promise<void> {
+  await sql`
+    insert into confirm_attempts (delivery_id, operator, outcome, reason, job_id)
+    values (${a.deliveryId}, ${a.operator}, ${a.outcome}, ${a.reason}, ${a.jobId})`;
+}
+
+/**
+ * Moves a delivery from `prepared` to `scheduled` (contact date in the future) or `sending`, in one
+ * statement guarded by `state = 'prepared'`: of two racing confirms, one updates a row and the other
+ * none. The validity period starts when sending may start. A retry of the winning job (same job id)
+ * finds its own confirmation and resumes the follow-up work.
+ */
+export async function confirmDelivery(
+  sql: postgres.Sql,
+  c: { deliveryId: string; operator: string; jobId: string; now: Date },
+): Promise<ConfirmOutcome> {
+  return sql.begin(async (tx) => {
+    const [updated] = await tx`
+      update deliveries set
+        state = (case when contact_date > ${c.now} then 'scheduled' else 'sending' end)::delivery_state,
+        confirmed_at = ${c.now}, confirmed_by = ${c.operator}, confirm_job_id = ${c.jobId},
+        valid_until = greatest(coalesce(contact_date, ${c.now}), ${c.now}) + make_interval(secs => validity_seconds),
+        sending_at = case when contact_date > ${c.now} then null else ${c.now}::timestamptz end
+      where id = ${c.deliveryId} and state = 'prepared'
+      returning state, greatest(coalesce(contact_date, ${c.now}), ${c.now}) as start_at`;
+    if (updated) {
+      await recordConfirmAttempt(tx, { ...c, outcome: 'accepted', reason: null });
+      return { kind: 'confirmed', state: updated.state, startAt: updated.start_at, resumed: false };
+    }
+    const [current] = await tx`
+      select state, confirm_job_id, confirmed_by, confirmed_at, greatest(contact_date, confirmed_at) as start_at
+      from deliveries where id = ${c.deliveryId}`;
+    if (current && current.confirm_job_id === c.jobId && ['scheduled', 'sending'].includes(current.state)) {
+      return { kind: 'confirmed', state: current.state, startAt: current.start_at, resumed: true };
+    }
+    const reason = !current
+      ? `delivery ${c.deliveryId} not found`
+      : `delivery ${c.deliveryId} is not prepared (it is ${current.state}${
+          current.confirmed_by
+            ? `, confirmed by ${current.confirmed_by} at ${current.confirmed_at.toISOString()}`
+            : ''
+        }); nothing was changed`;
+    await recordConfirmAttempt(tx, { ...c, outcome: 'refused', reason });
+    return { kind: 'refused', reason };
+  });
+}

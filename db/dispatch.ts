@@ -1,0 +1,154 @@
+// SQL of the dispatch: planning batches, reading a batch's recipients, writing its logs exactly once.
+import type postgres from 'postgres';
+
+/**
+ * Moves a confirmed delivery to `sending` (from `scheduled`, or again from `sending` on a retry) and fixes
+ * its batch plan once. A delivery with nobody to send to goes straight to `sent`. Null when the delivery
+ * is in no state to send (stopped meanwhile, or already sent).
+ */
+export async function beginSending(
+  sql: postgres.Sql,
+  deliveryId: string,
+  batchSize: number,
+  now: Date,
+): Promise<{ batchesTotal: number } | null> {
+  const [row] = await sql`
+    update deliveries set
+      state = (case when to_send = 0 then 'sent' else 'sending' end)::delivery_state,
+      sending_at = coalesce(sending_at, ${now}),
+      sent_at = case when to_send = 0 then ${now}::timestamptz else sent_at end,
+      batch_size = coalesce(batch_size, ${batchSize}),
+      batches_total = coalesce(batches_total, ceil(to_send::numeric / ${batchSize})::int)
+    where id = ${deliveryId} and state in ('scheduled', 'sending')
+    returning batches_total`;
+  return row ? { batchesTotal: row.batches_total } : null;
+}
+
+/** What every message of a delivery shares. */
+export interface DispatchDelivery {
+  id: string;
+  state: string;
+  efs: boolean;
+  token: string;
+  sender: string;
+  subject: string;
+  textBody: string | null;
+  htmlBody: string | null;
+  batchSize: number;
+  validUntil: Date | null;
+}
+
+export async function loadDispatchDelivery(
+  sql: postgres.Sql,
+  deliveryId: string,
+): Promise<DispatchDelivery | null> {
+  const [d] = await sql`
+    select id, state, efs, token, sender, subject, text_body, html_body, batch_size, valid_until
+    from deliveries where id = ${deliveryId}`;
+  if (!d) return null;
+  return {
+    id: String(d.id),
+    state: d.state,
+    efs: d.efs,
+    token: d.token,
+    sender: d.sender,
+    subject: d.subject,
+    textBody: d.text_body,
+    htmlBody: d.html_body,
+    batchSize: d.batch_size,
+    validUntil: d.valid_until,
+  };
+}
+
+/** A recipient of a batch, with its personalization values. */
+export interface BatchTarget {
+  seq: number;
+  email: string;
+  data: Record<string, string>;
+}
+
+/** The batch's recipients that have no log yet (a retried batch skips what it already logged). */
+export async function pendingBatchTargets(
+  sql: postgres.Sql,
+  deliveryId: string,
+  batch: number,
+  batchSize: number,
+): Promise<{ done: boolean; targets: BatchTarget[] }> {
+  const from = batch * batchSize;
+  const to = from + batchSize;
+  const [done] =
+    await sql`select 1 from dispatch_batches where delivery_id = ${deliveryId} and batch = ${batch}`;
+  if (done) return { done: true, targets: [] };
+  const targets = await sql<BatchTarget[]>`
+    select t.seq, t.email, t.data from delivery_targets t
+    where t.delivery_id = ${deliveryId} and t.seq >= ${from} and t.seq < ${to}
+      and not exists (select 1 from delivery_logs l where l.delivery_id = t.delivery_id and l.seq = t.seq)
+    order by t.seq`;
+  return { done: false, targets };
+}
+
+/** One message's hand-off, as the log will record it. */
+export interface HandOff {
+  seq: number;
+  email: string;
+  messageId: string;
+  status: 'pending' | 'sent' | 'failed';
+  failureType: 'hard' | 'soft' | null;
+  failureReason: string | null;
+}
+
+/**
+ * Inserts the logs of handed-off messages and counts them into the KPIs, in one transaction. Rows that
+ * exist already (a batch retried after a crash) are neither inserted nor counted again. With `finished`,
+ * the batch is marked done and the delivery becomes `sent` when it was the last one.
+ */
+export async function recordHandOffs(
+  sql: postgres.Sql,
+  deliveryId: string,
+  batch: number,
+  handOffs: HandOff[],
+  finished: boolean,
+  now: Date,
+): Promise<{ inserted: number; deliverySent: boolean }> {
+  return sql.begin(async (tx) => {
+    let inserted = 0;
+    if (handOffs.length > 0) {
+      const [counts] = await tx`
+        with ins as (
+          insert into delivery_logs (delivery_id, seq, email, status, attempts, message_id, failure_type,
+            failure_reason, outcome_attempt, handed_off_at, updated_at)
+          select ${deliveryId}, h.seq, h.email, h.status::log_status, 1, h.message_id, h.failure_type::failure_type,
+                 h.failure_reason, case when h.status = 'failed' then 1 end, ${now}, ${now}
+          from unnest(${handOffs.map((h) => h.seq)}::int[], ${handOffs.map((h) => h.email)}::text[],
+                      ${handOffs.map((h) => h.status)}::text[], ${handOffs.map((h) => h.messageId)}::text[],
+                      ${handOffs.map((h) => h.failureType) as string[]}::text[],
+                      ${handOffs.map((h) => h.failureReason) as string[]}::text[])
+               as h(seq, email, status, message_id, failure_type, failure_reason)
+          on conflict (delivery_id, seq) do nothing
+          returning status
+        ), counted as (
+          update delivery_kpis set
+            sent = sent + (select count(*) from ins),
+            delivered = delivered + (select count(*) from ins where status = 'sent'),
+            failed = failed + (select count(*) from ins where status = 'failed')
+          where delivery_id = ${deliveryId}
+          returning 1
+        )
+        select (select count(*) from ins)::int as inserted, (select count(*) from counted)::int as kpi_rows`;
+      inserted = counts!.inserted;
+    }
+    if (!finished) return { inserted, deliverySent: false };
+    const [marked] = await tx`
+      insert into dispatch_batches (delivery_id, batch) values (${deliveryId}, ${batch})
+      on conflict do nothing returning batch`;
+    if (!marked) return { inserted, deliverySent: false };
+    const [delivery] = await tx`
+      update deliveries set
+        batches_done = batches_done + 1,
+        state = (case when batches_done + 1 >= batches_total and state = 'sending' then 'sent' else state end)::delivery_state,
+        sent_at = case when batches_done + 1 >= batches_total and state = 'sending' then ${now}::timestamptz else sent_at end
+      where id = ${deliveryId}
+      returning state`;
+    return { inserted, deliverySent: delivery?.state === 'sent' };
+  });
+}

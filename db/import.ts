@@ -1,0 +1,128 @@
+// Registers a delivery and imports its recipients in one transaction: all of it, or nothing.
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import type postgres from 'postgres';
+import type { RecipientRow, RowError } from '../shared/recipients';
+
+/** What a new delivery is made of, besides its recipients. */
+export interface NewDelivery {
+  label: string;
+  efs: boolean;
+  validitySeconds: number;
+  retryIntervalSeconds: number;
+  contactDate: Date | null;
+  sender: string;
+  subject: string;
+  textBody: string | null;
+  htmlBody: string | null;
+  columns: string[];
+}
+
+export interface ImportResult {
+  id: string;
+  rows: number;
+  toSend: number;
+  duplicates: number;
+  quarantined: number;
+}
+
+/** Refusal of a whole import: the first errors found, each with its line. */
+export class ImportRefused extends Error {
+  constructor(
+    readonly errors: RowError[],
+    readonly more: boolean,
+  ) {
+    const first = errors[0]!;
+    super(
+      `line ${first.line}: ${first.message}` +
+        (errors.length > 1 || more
+          ? ` (and ${more ? 'more than ' : ''}${errors.length - 1} other bad rows)`
+          : '') +
+        '; nothing was imported',
+    );
+    this.name = 'ImportRefused';
+  }
+}
+
+const MAX_REPORTED_ERRORS = 20;
+
+/** COPY's text format: backslash, tab, newline and carriage return must be escaped. */
+function copyField(value: string): string {
+  return value.replace(/[\\\t\n\r]/g, (c) =>
+    c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r',
+  );
+}
+
+/**
+ * Streams the rows into a temporary table with COPY (memory stays flat whatever the file's size), then
+ * keeps one row per address (its first), drops quarantined addresses and numbers the rest densely.
+ */
+export async function createDeliveryWithTargets(
+  sql: postgres.Sql,
+  delivery: NewDelivery,
+  rows: AsyncIterable<{ row: RecipientRow } | { error: RowError }>,
+  onProgress: (rowsRead: number) => void = () => {},
+): Promise<ImportResult> {
+  return sql.begin(async (tx) => {
+    const [created] = await tx`
+      insert into deliveries (label, efs, validity_seconds, retry_interval_seconds, contact_date, sender,
+        subject, text_body, html_body, columns, token, state)
+      values (${delivery.label}, ${delivery.efs}, ${delivery.validitySeconds}, ${delivery.retryIntervalSeconds},
+        ${delivery.contactDate}, ${delivery.sender}, ${delivery.subject}, ${delivery.textBody},
+        ${delivery.htmlBody}, ${delivery.columns}, ${randomBytes(6).toString('hex')}, 'prepared')
+      returning id`;
+    const id = String(created!.id);
+    await tx`create temporary table import_rows (line int not null, email text not null, data jsonb not null) on commit drop`;
+
+    const errors: RowError[] = [];
+    let more = false;
+    let count = 0;
+    const copy = await tx`copy import_rows (line, email, data) from stdin`.writable();
+    try {
+      for await (const item of rows) {
+        if ('error' in item) {
+          if (errors.length < MAX_REPORTED_ERRORS) errors.push(item.error);
+          else more = true;
+          continue;
+        }
+        if (errors.length > 0) continue; // Refused already: read on only to report the other bad rows.
+        const { row } = item;
+        const line = `${row.line}\t${copyField(row.email)}\t${copyField(JSON.stringify(row.data))}\n`;
+        if (!copy.write(line)) await once(copy, 'drain');
+        if (++count % 10_000 === 0) onProgress(count);
+      }
+    } catch (error) {
+      copy.destroy(error as Error);
+      throw error;
+    }
+    copy.end();
+    await once(copy, 'finish');
+    if (errors.length > 0) throw new ImportRefused(errors, more);
+    onProgress(count);
+
+    const [stats] = await tx`
+      with firsts as (
+        select distinct on (email) line, email, data from import_rows order by email, line
+      ), kept as (
+        select f.* from firsts f
+        where not exists (select 1 from quarantine q where q.email = f.email and q.quarantined_at is not null)
+      ), inserted as (
+        insert into delivery_targets (delivery_id, seq, email, data)
+        select ${id}, (row_number() over (order by line) - 1)::int, email, data from kept
+        returning 1
+      )
+      select (select count(*) from import_rows)::int as rows,
+             (select count(*) from firsts)::int as distinct_rows,
+             (select count(*) from inserted)::int as to_send`;
+    const toSend = stats!.to_send as number;
+    await tx`update deliveries set to_send = ${toSend} where id = ${id}`;
+    await tx`insert into delivery_kpis (delivery_id) values (${id})`;
+    return {
+      id,
+      rows: stats!.rows as number,
+      toSend,
+      duplicates: (stats!.rows as number) - (stats!.distinct_rows as number),
+      quarantined: (stats!.distinct_rows as number) - toSend,
+    };
+  });
+}

@@ -1,0 +1,285 @@
+// The drizzle schema: every table of DESIGN.md's "Storage" section. Migrations are generated from it.
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  boolean,
+  date,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  serial,
+  smallint,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+const id = (name: string) => bigint(name, { mode: 'number' });
+
+export const deliveryState = pgEnum('delivery_state', [
+  'prepared',
+  'scheduled',
+  'sending',
+  'sent',
+  'finished',
+  'stopped',
+  'skipped',
+]);
+export const logStatus = pgEnum('log_status', ['pending', 'sent', 'failed']);
+export const failureType = pgEnum('failure_type', ['hard', 'soft', 'ignored']);
+
+export const operators = pgTable('operators', {
+  id: serial('id').primaryKey(),
+  login: text('login').notNull().unique(),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+});
+
+export const operatorRoles = pgTable(
+  'operator_roles',
+  {
+    operatorId: integer('operator_id')
+      .notNull()
+      .references(() => operators.id, { onDelete: 'cascade' }),
+    role: text('role').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.operatorId, t.role] })],
+);
+
+/** A recurrence: a template delivery and the cron rule that makes executions of it. */
+export const recurringSchedules = pgTable('recurring_schedules', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  cron: text('cron').notNull(),
+  timezone: text('timezone').notNull().default('UTC'),
+  until: tstz('until'),
+  aggregate: text('aggregate').notNull().default('none'),
+  confirmEach: boolean('confirm_each').notNull().default(false),
+  paused: boolean('paused').notNull().default(false),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+});
+
+export const deliveries = pgTable(
+  'deliveries',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    label: text('label').notNull(),
+    state: deliveryState('state').notNull().default('prepared'),
+    efs: boolean('efs').notNull().default(false),
+    validitySeconds: integer('validity_seconds').notNull(),
+    retryIntervalSeconds: integer('retry_interval_seconds').notNull(),
+    /** When sending may start; null means at confirmation. */
+    contactDate: tstz('contact_date'),
+    /** Contact date (or confirmation) + validity: no attempt is ever made after it. Set at confirmation. */
+    validUntil: tstz('valid_until'),
+    sender: text('sender').notNull(),
+    subject: text('subject').notNull(),
+    textBody: text('text_body'),
+    htmlBody: text('html_body'),
+    /** Personalization columns every target carries (besides email). */
+    columns: text('columns').array().notNull().default(sql`'{}'::text[]`),
+    toSend: integer('to_send').notNull().default(0),
+    batchSize: integer('batch_size'),
+    batchesTotal: integer('batches_total'),
+    batchesDone: integer('batches_done').notNull().default(0),
+    /** Random per delivery, part of every message id, so that a forged or foreign id is recognised as unknown. */
+    token: text('token').notNull(),
+    scheduleId: id('schedule_id').references(() => recurringSchedules.id),
+    occurrenceAt: tstz('occurrence_at'),
+    stateReason: text('state_reason'),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+    confirmedAt: tstz('confirmed_at'),
+    confirmedBy: text('confirmed_by'),
+    /** The confirm job that won the conditional update: its retries may resume the follow-up work. */
+    confirmJobId: text('confirm_job_id'),
+    sendingAt: tstz('sending_at'),
+    sentAt: tstz('sent_at'),
+    finishedAt: tstz('finished_at'),
+  },
+  (t) => [index('deliveries_state_idx').on(t.state), index('deliveries_schedule_idx').on(t.scheduleId)],
+);
+
+/** Recurring schedules' executions: one per occurrence. */
+export const executions = pgTable(
+  'executions',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    scheduleId: id('schedule_id')
+      .notNull()
+      .references(() => recurringSchedules.id, { onDelete: 'cascade' }),
+    occurrenceAt: tstz('occurrence_at').notNull(),
+    deliveryId: id('delivery_id').references(() => deliveries.id),
+    state: text('state').notNull(),
+    reason: text('reason'),
+  },
+  (t) => [uniqueIndex('executions_occurrence_idx').on(t.scheduleId, t.occurrenceAt)],
+);
+
+/** The recipients of a prepared delivery, numbered densely from 0 so that batches are ranges of `seq`. */
+export const deliveryTargets = pgTable(
+  'delivery_targets',
+  {
+    deliveryId: id('delivery_id')
+      .notNull()
+      .references(() => deliveries.id, { onDelete: 'cascade' }),
+    seq: integer('seq').notNull(),
+    email: text('email').notNull(),
+    data: jsonb('data').$type<Record<string, string>>().notNull().default({}),
+  },
+  (t) => [primaryKey({ columns: [t.deliveryId, t.seq] })],
+);
+
+/**
+ * One row per (delivery, recipient). No index covers `status` or the failure columns: feedback updates
+ * them constantly, and leaving them unindexed keeps those updates HOT (see LIMITS.md); fillfactor leaves
+ * room on each page for the new row versions. Per-delivery status counts scan the delivery's range of
+ * the primary key instead.
+ */
+export const deliveryLogs = pgTable(
+  'delivery_logs',
+  {
+    deliveryId: id('delivery_id')
+      .notNull()
+      .references(() => deliveries.id, { onDelete: 'cascade' }),
+    seq: integer('seq').notNull(),
+    email: text('email').notNull(),
+    status: logStatus('status').notNull(),
+    attempts: smallint('attempts').notNull().default(1),
+    /** The current attempt's message id. */
+    messageId: text('message_id').notNull(),
+    failureType: failureType('failure_type'),
+    failureReason: text('failure_reason'),
+    /** Which attempt the status reflects, and when its deciding event occurred: older news never wins. */
+    outcomeAttempt: smallint('outcome_attempt'),
+    outcomeAt: tstz('outcome_at'),
+    /** A soft bounce asked for another attempt at this time. */
+    retryAt: tstz('retry_at'),
+    handedOffAt: tstz('handed_off_at').notNull().defaultNow(),
+    updatedAt: tstz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.deliveryId, t.seq] }),
+    uniqueIndex('delivery_logs_message_id_idx').on(t.messageId),
+    index('delivery_logs_email_idx').on(t.email),
+  ],
+);
+
+/** Finished dispatch batches: makes "batches done" and the move to `sent` exactly-once. */
+export const dispatchBatches = pgTable(
+  'dispatch_batches',
+  {
+    deliveryId: id('delivery_id')
+      .notNull()
+      .references(() => deliveries.id, { onDelete: 'cascade' }),
+    batch: integer('batch').notNull(),
+    doneAt: tstz('done_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.deliveryId, t.batch] })],
+);
+
+/** The raw MTA feedback: the audit trail, and idempotency by the MTA's event id. */
+export const feedbackEvents = pgTable(
+  'feedback_events',
+  {
+    eventId: text('event_id').primaryKey(),
+    messageId: text('message_id').notNull(),
+    deliveryId: id('delivery_id'),
+    seq: integer('seq'),
+    attempt: smallint('attempt'),
+    type: text('type').notNull(),
+    occurredAt: tstz('occurred_at').notNull(),
+    smtpCode: smallint('smtp_code'),
+    enhancedStatus: text('enhanced_status'),
+    diagnostic: text('diagnostic'),
+    failureType: failureType('failure_type'),
+    failureReason: text('failure_reason'),
+    outcome: text('outcome').notNull(),
+    receivedAt: tstz('received_at').notNull().defaultNow(),
+  },
+  (t) => [index('feedback_events_delivery_idx').on(t.deliveryId, t.seq)],
+);
+
+/** Opens and clicks; `id` orders them for the hourly job's watermark. */
+export const trackingEvents = pgTable(
+  'tracking_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    eventId: text('event_id').notNull().unique(),
+    messageId: text('message_id').notNull(),
+    deliveryId: id('delivery_id').notNull(),
+    seq: integer('seq').notNull(),
+    type: text('type').notNull(),
+    url: text('url'),
+    occurredAt: tstz('occurred_at').notNull(),
+    receivedAt: tstz('received_at').notNull().defaultNow(),
+  },
+  (t) => [index('tracking_events_delivery_idx').on(t.deliveryId, t.seq, t.type)],
+);
+
+/** The delivery's KPI counters, kept in step with the log statuses (compute-stats recounts them). */
+export const deliveryKpis = pgTable('delivery_kpis', {
+  deliveryId: id('delivery_id')
+    .primaryKey()
+    .references(() => deliveries.id, { onDelete: 'cascade' }),
+  sent: integer('sent').notNull().default(0),
+  delivered: integer('delivered').notNull().default(0),
+  failed: integer('failed').notNull().default(0),
+  opens: integer('opens').notNull().default(0),
+  clicks: integer('clicks').notNull().default(0),
+  statsComputedAt: tstz('stats_computed_at'),
+});
+
+/** Addresses' error history; `quarantinedAt` set means excluded from later deliveries. */
+export const quarantine = pgTable(
+  'quarantine',
+  {
+    email: text('email').primaryKey(),
+    errorCount: integer('error_count').notNull().default(0),
+    lastErrorOn: date('last_error_on'),
+    failureType: failureType('failure_type'),
+    reason: text('reason'),
+    quarantinedAt: tstz('quarantined_at'),
+    updatedAt: tstz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [index('quarantine_quarantined_idx').on(t.quarantinedAt)],
+);
+
+/** Who tried to confirm what, and whether it was refused. */
+export const confirmAttempts = pgTable(
+  'confirm_attempts',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    deliveryId: text('delivery_id').notNull(),
+    operator: text('operator'),
+    outcome: text('outcome').notNull(),
+    reason: text('reason'),
+    jobId: text('job_id'),
+    at: tstz('at').notNull().defaultNow(),
+  },
+  (t) => [index('confirm_attempts_delivery_idx').on(t.deliveryId)],
+);
+
+/** Payloads and events that could not be applied, with the reason; never dropped. */
+export const deadLetters = pgTable(
+  'dead_letters',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    queue: text('queue').notNull(),
+    jobId: text('job_id'),
+    reason: text('reason').notNull(),
+    payload: jsonb('payload').notNull(),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+    replayedAt: tstz('replayed_at'),
+  },
+  (t) => [index('dead_letters_created_idx').on(t.createdAt)],
+);
+
+/** Small named values the pipeline keeps between runs (watermarks, last aggregation time). */
+export const pipelineState = pgTable('pipeline_state', {
+  key: text('key').primaryKey(),
+  value: jsonb('value').notNull(),
+  updatedAt: tstz('updated_at').notNull().defaultNow(),
+});

@@ -1,0 +1,103 @@
+// The process configuration: every environment variable of CONTRACT.md, parsed and validated once at start.
+import { z } from 'zod';
+import { parseDuration } from './duration';
+
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `is not a URL; expected ${protocols.map((p) => `${p}//…`).join(' or ')}` },
+  );
+
+const int = (min: number, max: number, what: string) =>
+  z
+    .string()
+    .regex(/^\d+$/, { message: `is not ${what}; expected an integer from ${min} to ${max}` })
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, {
+      message: `is out of range; expected an integer from ${min} to ${max}`,
+    });
+
+const duration = z.string().transform((value, ctx) => {
+  try {
+    return parseDuration(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not a duration; expected e.g. 45s, 10m, 1h, 3d' });
+    return z.NEVER;
+  }
+});
+
+const schema = z.object({
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/campaign'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_{}.-]+$/, {
+      message: 'has characters a Redis key prefix should not; expected letters, digits, _ . - and { }',
+    })
+    .default('campaign'),
+  METRICS_PORT: int(0, 65535, 'a port').default(9464),
+  MTA_URL: url(['smtp:', 'smtps:']).default('smtp://127.0.0.1:25'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Recipients per dispatch job: big enough to amortize a job, small enough to share a delivery across replicas. */
+  DISPATCH_BATCH_SIZE: int(1, 100000, 'a batch size').default(1000),
+  DISPATCH_CONCURRENCY: int(1, 1000, 'a concurrency').default(4),
+  /** Messages per second handed to the MTA across every replica; 0 means no limit. */
+  DISPATCH_RATE_LIMIT: int(0, 10000000, 'a rate').default(0),
+  SMTP_POOL_SIZE: int(1, 1000, 'a connection count').default(8),
+  /** How long a worker holds a job without renewing its lock; a killed worker's jobs return after it. */
+  WORKER_LOCK_DURATION: duration.default(30000),
+  /** How long a graceful shutdown may take before the process exits anyway. */
+  SHUTDOWN_TIMEOUT: duration.default(30000),
+});
+
+/** The validated, frozen configuration every process receives. */
+export type Config = Readonly<z.output<typeof schema>>;
+
+/** A configuration error: one line per bad variable, each naming it, its problem and what is accepted. */
+export class ConfigError extends Error {
+  constructor(readonly lines: string[]) {
+    super(lines.join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads the configuration from an environment (process.env at entry points, a plain object in tests). */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const input = Object.fromEntries(
+    Object.keys(schema.shape).map((key) => [key, env[key] === '' ? undefined : env[key]]),
+  );
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const key = String(issue.path[0]);
+        const value = input[key];
+        const shown = key.endsWith('_URL') ? redactUrl(String(value)) : String(value);
+        const message =
+          issue.code === 'invalid_value'
+            ? `is not accepted; expected one of ${issue.values.join(', ')}`
+            : issue.message;
+        return `config: ${key}=${JSON.stringify(shown)} ${message}`;
+      }),
+    );
+  }
+  return Object.freeze(parsed.data);
+}
+
+/** Hides a password in a connection URL so that it can be printed. */
+export function redactUrl(value: string): string {
+  try {
+    const parsed = new URL(value);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    // A URL too broken to parse (bad port, …) may still carry a password: hide everything up to the last @.
+    return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):.*@/i, '$1:***@');
+  }
+}

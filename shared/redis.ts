@@ -1,0 +1,31 @@
+// Redis connections split by role, as BullMQ advises for production.
+import { Redis, type RedisOptions } from 'ioredis';
+
+/** Workers block on Redis and must ride out a restart: retry every command forever, reconnect with backoff. */
+export function createWorkerConnection(url: string, extra: RedisOptions = {}): Redis {
+  return new Redis(url, {
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+    retryStrategy: (times) => Math.min(times * 200, 5000),
+    ...extra,
+  });
+}
+
+/** Producers (the CLI, HTTP handlers) should fail fast and say so rather than queue commands in memory. */
+export function createProducerConnection(url: string, extra: RedisOptions = {}): Redis {
+  return new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 5000,
+    retryStrategy: (times) => (times > 3 ? null : times * 200),
+    lazyConnect: true,
+    ...extra,
+  });
+}
+
+/** Waits until a lazily connected client is ready, or rejects with its connection error. */
+export async function connected(redis: Redis): Promise<Redis> {
+  if (redis.status === 'ready') return redis;
+  if (redis.status === 'wait') await redis.connect();
+  return redis;
+}

@@ -1,0 +1,83 @@
+// Builds a BullMQ worker from a queue declaration: validates payloads, dead-letters bad ones, binds logs.
+import { type Job, UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type postgres from 'postgres';
+import type { z } from 'zod';
+import type { Logger } from './logger';
+import { describeInvalid, type QueueDeclaration } from './queues';
+
+/** What a handler receives besides its payload. */
+export interface JobContext {
+  job: Job;
+  log: Logger;
+}
+
+/** A queue's handler: a plain function of the validated payload. */
+export type Handler<S extends z.ZodType> = (payload: z.output<S>, ctx: JobContext) => Promise<unknown>;
+
+/** Records a payload that will never be applied, with its reason, so that nothing is silently lost. */
+export async function recordDeadLetter(
+  sql: postgres.Sql,
+  entry: { queue: string; jobId?: string | null; reason: string; payload: unknown },
+): Promise<void> {
+  await sql`
+    insert into dead_letters (queue, job_id, reason, payload)
+    values (${entry.queue}, ${entry.jobId ?? null}, ${entry.reason}, ${sql.json(toJson(entry.payload))})`;
+}
+
+function toJson(value: unknown): postgres.JSONValue {
+  return (value === undefined ? null : JSON.parse(JSON.stringify(value))) as postgres.JSONValue;
+}
+
+export interface WorkerDeps {
+  connection: Redis;
+  prefix: string;
+  sql: postgres.Sql;
+  log: Logger;
+}
+
+/**
+ * Starts a worker for a declared queue. The job name is ignored: the queue decides the handler. A payload
+ * that fails the schema is dead-lettered and fails unretried, naming the bad field.
+ */
+export function startWorker<S extends z.ZodType>(
+  declaration: QueueDeclaration<S>,
+  handler: Handler<S>,
+  deps: WorkerDeps,
+  options: Partial<WorkerOptions> = {},
+): Worker {
+  const queueLog = deps.log.child({ worker: declaration.name, queue: declaration.name });
+  const worker = new Worker(
+    declaration.name,
+    async (job) => {
+      const parsed = declaration.payload.safeParse(job.data);
+      if (!parsed.success) {
+        const reason = `invalid payload: ${describeInvalid(parsed.error)}`;
+        await recordDeadLetter(deps.sql, {
+          queue: declaration.name,
+          jobId: job.id,
+          reason,
+          payload: job.data,
+        });
+        queueLog.warn({ jobId: job.id, reason }, 'Refused a payload that does not match the queue contract.');
+        throw new UnrecoverableError(reason);
+      }
+      const deliveryId = (parsed.data as { deliveryId?: string }).deliveryId;
+      const log = queueLog.child({ jobId: job.id, ...(deliveryId ? { deliveryId } : {}) });
+      return handler(parsed.data, { job, log });
+    },
+    { connection: deps.connection, prefix: deps.prefix, autorun: true, ...options },
+  );
+  worker.on('failed', (job, error) => {
+    const final =
+      error instanceof UnrecoverableError || (job && job.attemptsMade >= (job.opts.attempts ?? 1));
+    queueLog[final ? 'warn' : 'info'](
+      { jobId: job?.id, attemptsMade: job?.attemptsMade, err: error.message },
+      final ? 'A job failed for good and is kept in the failed set.' : 'A job failed and will be retried.',
+    );
+  });
+  worker.on('error', (error) =>
+    queueLog.warn({ err: error.message }, 'The worker lost Redis; it reconnects by itself.'),
+  );
+  return worker;
+}

@@ -1,0 +1,80 @@
+// Gives a test file its own database (cloned from the migrated template) and its own queue prefix.
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import postgres from 'postgres';
+import { type Config, loadConfig } from '../../shared/config';
+
+export const TEMPLATE_DATABASE = 'campaign_test_template';
+const SERVER = process.env.TEST_DATABASE_SERVER ?? 'postgres://postgres@127.0.0.1:5432';
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export function serverUrl(database: string): string {
+  return `${SERVER}/${database}`;
+}
+
+/** A test file's isolated world; `cleanup` drops the database and deletes every key under the prefix. */
+export interface TestEnv {
+  id: string;
+  databaseUrl: string;
+  prefix: string;
+  env: Record<string, string>;
+  config: Config;
+  sql: postgres.Sql;
+  cleanup(): Promise<void>;
+}
+
+export async function createTestEnv(extra: Record<string, string> = {}): Promise<TestEnv> {
+  const id = randomUUID().replaceAll('-', '').slice(0, 12);
+  const database = `campaign_test_${id}`;
+  const admin = postgres(serverUrl('postgres'), { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`create database "${database}" template "${TEMPLATE_DATABASE}"`);
+  } finally {
+    await admin.end();
+  }
+  const databaseUrl = serverUrl(database);
+  const prefix = `test-${id}`;
+  const env = {
+    DATABASE_URL: databaseUrl,
+    REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    METRICS_PORT: '0',
+    LOG_LEVEL: 'silent',
+    ...extra,
+  };
+  const sql = postgres(databaseUrl, { max: 4, onnotice: () => {} });
+  return {
+    id,
+    databaseUrl,
+    prefix,
+    env,
+    config: loadConfig(env),
+    sql,
+    async cleanup() {
+      await sql.end({ timeout: 5 });
+      const drop = postgres(serverUrl('postgres'), { max: 1, onnotice: () => {} });
+      try {
+        await drop.unsafe(`drop database if exists "${database}" with (force)`);
+      } finally {
+        await drop.end();
+      }
+      await deleteKeys(prefix);
+    },
+  };
+}
+
+/** Deletes every Redis key under a prefix (SCAN, never KEYS). */
+export async function deleteKeys(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true });
+  await redis.connect();
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,149 @@
+// `campaign delivery create` and `campaign confirm`: registering a delivery and asking to send it.
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { parseDuration } from '../../shared/duration';
+import { readRecipients } from '../../shared/recipients';
+import { placeholders } from '../../shared/template';
+import { type CliContext, output, UserError } from './context';
+import { waitForDelivery } from './wait';
+
+interface CreateOptions {
+  label: string;
+  recipients: string;
+  efs?: boolean;
+  validity: string;
+  retryInterval: string;
+  contactDate?: string;
+  subject?: string;
+  text?: string;
+  html?: string;
+  from: string;
+  json?: boolean;
+}
+
+function durationOption(name: string, value: string): number {
+  try {
+    return Math.round(parseDuration(value) / 1000);
+  } catch (error) {
+    throw new UserError(`${name}: ${(error as Error).message}`);
+  }
+}
+
+export function registerDeliveryCommands(program: Command, ctx: () => CliContext): void {
+  const delivery = program.command('delivery').description('Register and prepare deliveries.');
+  delivery
+    .command('create')
+    .description('Register a delivery and import its recipients (CSV with a header, or JSON lines).')
+    .requiredOption('--label <label>', 'a name operators recognise')
+    .requiredOption('--recipients <file>', 'CSV with an "email" column, or .jsonl with an "email" key')
+    .option('--efs', 'the Email Feedback Service is on: statuses wait for the MTA to confirm delivery')
+    .option(
+      '--validity <duration>',
+      'how long after the contact date retries may go on (45s, 10m, 1h, 3d)',
+      '3d',
+    )
+    .option('--retry-interval <duration>', 'time between attempts after a soft bounce', '1h')
+    .option('--contact-date <iso>', 'when sending starts (ISO 8601); default: at confirmation')
+    .option('--subject <text>', 'subject; {{column}} personalizes it')
+    .option('--text <text>', 'plain-text body; {{column}} personalizes it')
+    .option('--html <html>', 'HTML body; {{column}} personalizes it')
+    .option('--from <address>', 'sender address', 'campaign@localhost')
+    .option('--json', 'machine-readable output: {"id": "…", …}')
+    .action(async (opts: CreateOptions) => {
+      const label = opts.label.trim();
+      if (label === '') throw new UserError('--label is empty; give the delivery a name');
+      const validitySeconds = durationOption('--validity', opts.validity);
+      const retryIntervalSeconds = durationOption('--retry-interval', opts.retryInterval);
+      let contactDate: Date | null = null;
+      if (opts.contactDate !== undefined) {
+        contactDate = new Date(opts.contactDate);
+        if (!/^\d{4}-\d{2}-\d{2}/.test(opts.contactDate) || Number.isNaN(contactDate.getTime())) {
+          throw new UserError(
+            `--contact-date "${opts.contactDate}" is not an ISO 8601 date; e.g. 2026-12-01T09:00:00Z`,
+          );
+        }
+      }
+      const readable = await access(opts.recipients, constants.R_OK)
+        .then(() => stat(opts.recipients))
+        .then(
+          (s) => s.isFile(),
+          () => false,
+        );
+      if (!readable) {
+        throw new UserError(
+          `--recipients: cannot read "${opts.recipients}"; give the path of a CSV or JSON lines file`,
+        );
+      }
+      const subject = opts.subject ?? label;
+      const columns = placeholders(subject, opts.text, opts.html).filter((c) => c !== 'email');
+      const sql = await ctx().sql();
+      const { createDeliveryWithTargets, ImportRefused } = await import('../../db/import');
+      const showProgress = process.stderr.isTTY && !opts.json;
+      try {
+        const result = await createDeliveryWithTargets(
+          sql,
+          {
+            label,
+            efs: opts.efs === true,
+            validitySeconds,
+            retryIntervalSeconds,
+            contactDate,
+            sender: opts.from,
+            subject,
+            textBody: opts.text ?? null,
+            htmlBody: opts.html ?? null,
+            columns,
+          },
+          readRecipients(opts.recipients, columns),
+          showProgress
+            ? (n) => process.stderr.write(`\rimporting… ${n.toLocaleString('en')} rows`)
+            : undefined,
+        );
+        if (showProgress) process.stderr.write('\n');
+        output(opts.json, result, () =>
+          [
+            `delivery ${result.id} prepared: ${result.toSend} to send`,
+            `  (${result.rows} rows read, ${result.duplicates} duplicates removed, ${result.quarantined} quarantined excluded)`,
+          ].join('\n'),
+        );
+      } catch (error) {
+        if (error instanceof ImportRefused)
+          throw new UserError(`--recipients ${opts.recipients}: ${error.message}`);
+        throw error;
+      }
+    });
+
+  program
+    .command('confirm')
+    .description('Confirm a prepared delivery: enqueue the same job upstream services enqueue.')
+    .argument('<id>', 'delivery id')
+    .requiredOption('--as <login>', 'the operator confirming; needs the role start-deliveries')
+    .option('--wait', 'wait, with a progress bar, until every message is handed to the MTA')
+    .option('--timeout <duration>', 'give up waiting after this long', '1h')
+    .option('--json', 'machine-readable output')
+    .action(async (id: string, opts: { as: string; wait?: boolean; timeout: string; json?: boolean }) => {
+      if (!/^\d+$/.test(id)) throw new UserError(`delivery id "${id}" is not valid; it is a number, e.g. 42`);
+      const timeoutMs = durationOption('--timeout', opts.timeout) * 1000;
+      const { enqueueConfirm } = await import('./enqueue');
+      const context = ctx();
+      const jobId = await enqueueConfirm(context, { deliveryId: id, operator: opts.as });
+      if (!opts.wait) {
+        output(
+          opts.json,
+          { jobId, deliveryId: id, operator: opts.as },
+          () => `confirm of delivery ${id} queued (job ${jobId})`,
+        );
+        return;
+      }
+      const status = await waitForDelivery(context, id, jobId, {
+        timeoutMs,
+        bar: !opts.json && process.stderr.isTTY,
+      });
+      output(
+        opts.json,
+        { jobId, ...status },
+        () => `delivery ${id} is ${status.state}: ${status.sent} of ${status.toSend} handed to the MTA`,
+      );
+    });
+}

@@ -1,0 +1,75 @@
+// The `campaign` command line: operators, deliveries, confirmation and the views of CONTRACT.md.
+import { Command, CommanderError } from 'commander';
+import { CliContext, describeError, output, UserError } from './context';
+import { registerDeliveryCommands } from './delivery';
+import { registerViewCommands } from './views';
+
+/** Runs one command line; returns the exit code. Tests call it with their own argv and environment. */
+export async function runCli(
+  argv: string[],
+  env: Record<string, string | undefined> = process.env,
+): Promise<number> {
+  let context: CliContext | undefined;
+  const ctx = () => {
+    context ??= new CliContext(env);
+    return context;
+  };
+  const program = new Command('campaign')
+    .description('Confirm, dispatch and follow email deliveries.')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+  const operator = program
+    .command('operator')
+    .description('Manage the operators who may confirm deliveries.');
+  operator
+    .command('add')
+    .description('Create an operator (or add roles to an existing one).')
+    .argument('<login>', 'the operator login')
+    .option('--role <role...>', 'roles to grant, e.g. start-deliveries', [])
+    .option('--json', 'machine-readable output')
+    .action(async (login: string, opts: { role: string[]; json?: boolean }) => {
+      if (!/^[A-Za-z0-9._@-]{1,64}$/.test(login)) {
+        throw new UserError(`login "${login}" is not valid; use 1-64 letters, digits, . _ @ or -`);
+      }
+      for (const role of opts.role) {
+        if (!/^[a-z][a-z0-9-]*$/.test(role))
+          throw new UserError(
+            `role "${role}" is not valid; use lower-case words joined by -, e.g. start-deliveries`,
+          );
+      }
+      const { addOperator } = await import('../../db/queries');
+      const result = await addOperator(await ctx().sql(), login, opts.role);
+      const value = { login, created: result.created, roles: result.roles };
+      output(
+        opts.json,
+        value,
+        () =>
+          `${result.created ? 'created' : 'updated'} operator ${login} (roles: ${result.roles.join(', ') || 'none'})`,
+      );
+    });
+
+  registerDeliveryCommands(program, ctx);
+  registerViewCommands(program, ctx);
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander printed its message already; help and version exit 0.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    process.stderr.write(`campaign: ${describeError(error)}\n`);
+    return 1;
+  } finally {
+    await context?.close();
+  }
+}
+
+if (require.main === module || process.argv[1]?.endsWith('bin/campaign.js')) {
+  runCli(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,106 @@
+// `campaign status`, `logs` and `profile`: what an operator reads.
+import type { Command } from 'commander';
+import type { DeliveryStatus } from '../../db/queries';
+import { normalizeEmail } from '../../shared/recipients';
+import { type CliContext, output, UserError } from './context';
+
+function deliveryIdArgument(id: string): string {
+  if (!/^\d+$/.test(id)) throw new UserError(`delivery id "${id}" is not valid; it is a number, e.g. 42`);
+  return id;
+}
+
+const percent = (fraction: number) => `${(fraction * 100).toFixed(2)} %`;
+
+/** The KPI tile, as the reference product lays it out. */
+export function renderTile(s: DeliveryStatus): string {
+  const width = 30;
+  const filled = Math.round(s.progress * width);
+  return [
+    `delivery ${s.id} "${s.label}"  ${s.state}  (EFS ${s.efs ? 'on' : 'off'})`,
+    `  progress          [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.round(s.progress * 100)} %`,
+    `  to send           ${s.toSend}`,
+    `  sent              ${s.sent}`,
+    `  delivered         ${s.delivered}  (${percent(s.deliveredRate)})`,
+    `  bounces + errors  ${s.bouncesAndErrors}  (${percent(s.bouncesAndErrorsRate)})`,
+    `  opens             ${s.opens}  (${percent(s.openRate)})`,
+    `  clicks            ${s.clicks}  (${percent(s.clickRate)})`,
+    `  valid until       ${s.validUntil ?? '(set at confirmation)'}`,
+    `  stats computed    ${s.statsComputedAt ?? 'never'}`,
+  ].join('\n');
+}
+
+export function registerViewCommands(program: Command, ctx: () => CliContext): void {
+  program
+    .command('status')
+    .description("A delivery's state, progress and KPI tile.")
+    .argument('<id>', 'delivery id')
+    .option('--json', 'machine-readable output')
+    .action(async (rawId: string, opts: { json?: boolean }) => {
+      const id = deliveryIdArgument(rawId);
+      const { deliveryStatus } = await import('../../db/queries');
+      const status = await deliveryStatus(await ctx().sql(), id);
+      if (!status) throw new UserError(`delivery ${id} not found`);
+      output(opts.json, status, () => renderTile(status));
+    });
+
+  program
+    .command('logs')
+    .description('One line per recipient: address, status, failure type and reason, attempts, message id.')
+    .argument('<id>', 'delivery id')
+    .option(
+      '--json',
+      'machine-readable output: an array of {email, status, failureType, failureReason, attempts, messageId}',
+    )
+    .action(async (rawId: string, opts: { json?: boolean }) => {
+      const id = deliveryIdArgument(rawId);
+      const { deliveryExists, deliveryLogs } = await import('../../db/queries');
+      const sql = await ctx().sql();
+      if (!(await deliveryExists(sql, id))) throw new UserError(`delivery ${id} not found`);
+      // Written as it is read, so that a million lines stream instead of piling up in memory.
+      let first = true;
+      if (opts.json) process.stdout.write('[');
+      for await (const line of deliveryLogs(sql, id)) {
+        const text = opts.json
+          ? `${first ? '' : ','}\n${JSON.stringify(line)}`
+          : [
+              line.email,
+              line.status,
+              line.failureType ?? '-',
+              line.failureReason ?? '-',
+              line.attempts,
+              line.messageId,
+            ].join('\t') + '\n';
+        first = false;
+        if (!process.stdout.write(text))
+          await new Promise((resolve) => process.stdout.once('drain', resolve));
+      }
+      if (opts.json) process.stdout.write(first ? ']\n' : '\n]\n');
+    });
+
+  program
+    .command('profile')
+    .description("A recipient's history: which deliveries reached it, with what outcome.")
+    .argument('<email>', 'the recipient address')
+    .option('--json', 'machine-readable output')
+    .action(async (rawEmail: string, opts: { json?: boolean }) => {
+      const email = normalizeEmail(rawEmail);
+      if (!email) throw new UserError(`"${rawEmail}" is not a valid e-mail address`);
+      const { recipientProfile } = await import('../../db/queries');
+      const profile = await recipientProfile(await ctx().sql(), email);
+      output(opts.json, profile, () => {
+        const q = profile.quarantine;
+        const head = `${email}: ${profile.deliveries.length} deliveries; ${
+          q
+            ? q.quarantined
+              ? `quarantined (${q.reason})`
+              : `${q.errorCount} errors, not quarantined`
+            : 'no errors'
+        }`;
+        const lines = profile.deliveries.map(
+          (d) =>
+            `  ${d.deliveryId}\t${d.label}\t${d.status}${d.failureType ? ` (${d.failureType}: ${d.failureReason})` : ''}\tattempts ${d.attempts}\t${d.handedOffAt}`,
+        );
+        return [head, ...lines].join('\n');
+      });
+    });
+}
