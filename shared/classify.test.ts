@@ -1,0 +1,171 @@
+// Unit tests for failure classification: real bounce lines from the big mailbox providers and MTAs.
+import fc from 'fast-check';
+import {
+  classifyBounce,
+  classifySmtp,
+  FAILURE_REASONS,
+  type FailureReason,
+  type FailureType,
+  parseSmtpResponse,
+} from './classify';
+
+interface BounceLine {
+  proves: string;
+  line: string;
+  type: FailureType;
+  reason: FailureReason;
+}
+
+const GMAIL_NO_SUCH_USER = [
+  '550-5.1.1 The email account that you tried to reach does not exist. Please try',
+  "550-5.1.1 double-checking the recipient's email address for typos or",
+  '550-5.1.1 unnecessary spaces. Learn more at',
+  '550 5.1.1  https://support.google.com/mail/?p=NoSuchUser a1si123 - gsmtp',
+].join('\r\n');
+
+// biome-ignore format: one bounce line per row reads as a table
+const bounceLines: BounceLine[] = [
+  // Gmail
+  { proves: 'Gmail 5.1.1 (multi-line) is a hard user unknown', line: GMAIL_NO_SUCH_USER, type: 'hard', reason: 'user unknown' },
+  { proves: 'Gmail 4.2.2 over quota is a soft mailbox full', line: '452-4.2.2 The email account that you tried to reach is over quota. Please direct the recipient to https://support.google.com/mail/?p=OverQuotaTemp', type: 'soft', reason: 'mailbox full' },
+  { proves: 'Gmail 5.2.1 disabled account is a hard account disabled', line: '550-5.2.1 The email account that you tried to reach is disabled. Learn more at https://support.google.com/mail/?p=DisabledUser', type: 'hard', reason: 'account disabled' },
+  { proves: "Gmail 4.2.1 'receiving mail at a rate' is throttling (soft refused), not a disabled account", line: '450-4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered. Please resend your message at a later time.', type: 'soft', reason: 'refused' },
+  { proves: 'Gmail 5.7.1 unsolicited mail is a soft spam rejection', line: '550-5.7.1 [1.2.3.4] Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked.', type: 'soft', reason: 'spam rejection' },
+  { proves: "Gmail 5.7.26 unauthenticated sender is a soft refused (x.7.x other than 7.1, even with 'blocked')", line: '550-5.7.26 This mail has been blocked because the sender is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM.', type: 'soft', reason: 'refused' },
+  { proves: 'Gmail 4.7.28 rate limiting is a soft refused', line: '421-4.7.28 [1.2.3.4] Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited.', type: 'soft', reason: 'refused' },
+  { proves: 'Gmail 5.2.3 is a hard message too large', line: "552-5.2.3 Your message exceeded Google's message size limits.", type: 'hard', reason: 'message too large' },
+  // Outlook / Office 365
+  { proves: "Outlook 5.5.0 'mailbox unavailable' without 5.1.x stays not defined (hard from class 5)", line: '550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302). [AM5EUR03FT020.eop-EUR03.prod.protection.outlook.com]', type: 'hard', reason: 'not defined' },
+  { proves: 'Outlook 5.7.1 blocked using Spamhaus is a soft spam rejection', line: '550 5.7.1 Service unavailable, Client host [1.2.3.4] blocked using Spamhaus. To request removal from this list see https://www.spamhaus.org/query/ip/1.2.3.4 (AS3130). [BN1NAM02FT034.eop-nam02.prod.protection.outlook.com]', type: 'soft', reason: 'spam rejection' },
+  { proves: 'Office 365 RecipNotFound 5.1.1 is a hard user unknown', line: '550 5.1.1 RESOLVER.ADR.RecipNotFound; not found', type: 'hard', reason: 'user unknown' },
+  { proves: 'Office 365 5.4.4 nonexistent domain: x.4.x text may name an invalid domain', line: '550 5.4.4 SMTPSEND.DNS.NonExistentDomain; nonexistent domain', type: 'hard', reason: 'invalid domain' },
+  { proves: 'Office 365 5.2.2 quota is mailbox full and soft despite class 5', line: '554 5.2.2 mailbox full; STOREDRV.Deliver.Exception:QuotaExceededException.MapiExceptionShutoffQuotaExceeded', type: 'soft', reason: 'mailbox full' },
+  { proves: 'Office 365 5.7.606 banned IP is a soft refused (x.7.x other than 7.1)', line: '550 5.7.606 Access denied, banned sending IP [1.2.3.4]. To request removal from this list please visit https://sender.office.com/', type: 'soft', reason: 'refused' },
+  { proves: 'Office 365 5.3.4 size limit is a hard message too large', line: '550 5.3.4 ROUTING.SizeLimit; message size exceeds fixed maximum size for route', type: 'hard', reason: 'message too large' },
+  { proves: 'Exchange 5.7.1 relay denial without spam words is a soft refused', line: '550 5.7.1 Unable to relay', type: 'soft', reason: 'refused' },
+  { proves: 'an Outlook automatic reply is ignored', line: 'Automatic reply: Thank you for your email. I will reply when I am back.', type: 'ignored', reason: 'out of office' },
+  // Yahoo
+  { proves: "Yahoo 554 'doesn't have a yahoo.com account' (no enhanced status) is a hard user unknown", line: "554 delivery error: dd This user doesn't have a yahoo.com account (someone@yahoo.com) [0] - mta1234.mail.gq1.yahoo.com", type: 'hard', reason: 'user unknown' },
+  { proves: 'Yahoo 4.7.0 TSS04 deferral is a soft refused', line: '421 4.7.0 [TSS04] Messages from 1.2.3.4 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes', type: 'soft', reason: 'refused' },
+  { proves: 'Yahoo 554 disabled mailbox is a hard account disabled', line: '554 delivery error: dd Sorry your message to someone@yahoo.com cannot be delivered. This mailbox is disabled (554.30). - mta1234.mail.bf1.yahoo.com', type: 'hard', reason: 'account disabled' },
+  { proves: "Yahoo's old '552 1 ... mailbox not found' is a hard user unknown", line: '552 1 Requested mail action aborted, mailbox not found', type: 'hard', reason: 'user unknown' },
+  { proves: 'Yahoo 5.7.1 BL21 Spamhaus listing is a soft spam rejection', line: "553 5.7.1 [BL21] Connections will not be accepted from 1.2.3.4, because the ip is in Spamhaus's list; see https://postmaster.yahooinc.com/error-codes", type: 'soft', reason: 'spam rejection' },
+  { proves: 'a plain 4.2.2 mailbox full is soft', line: '452 4.2.2 Mailbox full', type: 'soft', reason: 'mailbox full' },
+  // Postfix
+  { proves: 'Postfix 5.1.1 virtual mailbox table is a hard user unknown', line: '550 5.1.1 <someone@example.com>: Recipient address rejected: User unknown in virtual mailbox table', type: 'hard', reason: 'user unknown' },
+  { proves: 'Postfix 4.2.0 greylisting is a soft refused', line: '450 4.2.0 <someone@example.com>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/example.com.html', type: 'soft', reason: 'refused' },
+  { proves: 'Postfix 5.7.1 relay access denied is a soft refused', line: '554 5.7.1 <someone@example.com>: Relay access denied', type: 'soft', reason: 'refused' },
+  { proves: 'Postfix transient 4.1.1 (unverified address) is user unknown but soft: a 4xx never quarantines at once', line: '450 4.1.1 <someone@example.com>: Recipient address rejected: unverified address: connect to mx.example.com[1.2.3.4]:25: Connection timed out', type: 'soft', reason: 'user unknown' },
+  { proves: 'Postfix 5.1.2 domain not found is a hard invalid domain', line: '550 5.1.2 <someone@nowhere.example>: Recipient address rejected: Domain not found', type: 'hard', reason: 'invalid domain' },
+  { proves: 'Postfix host-not-found text without a code is a hard invalid domain', line: 'Host or domain name not found. Name service error for name=nowhere.example type=MX: Host not found, try again', type: 'hard', reason: 'invalid domain' },
+  { proves: 'a connection timeout without a code is a soft unreachable', line: 'connect to mx.example.com[1.2.3.4]:25: Connection timed out', type: 'soft', reason: 'unreachable' },
+  { proves: 'a 4.4.2 timeout is a soft unreachable (x.4.x)', line: '451 4.4.2 Timeout - closing connection', type: 'soft', reason: 'unreachable' },
+  // Exim
+  { proves: 'Exim 550 Unrouteable address is a hard invalid domain', line: '550 Unrouteable address', type: 'hard', reason: 'invalid domain' },
+  { proves: 'Exim 552 message size exceeds maximum is a hard message too large', line: '552 Message size exceeds maximum permitted', type: 'hard', reason: 'message too large' },
+  { proves: 'Exim/cPanel 550 No Such User Here is a hard user unknown', line: '550 No Such User Here', type: 'hard', reason: 'user unknown' },
+  { proves: "Exim 451 'please try later' is a soft refused", line: '451 Temporary local problem - please try later', type: 'soft', reason: 'refused' },
+  { proves: 'Exim 550 administrative prohibition is not defined, hard from class 5', line: '550 Administrative prohibition', type: 'hard', reason: 'not defined' },
+  // Mimecast
+  { proves: 'Mimecast 550 Invalid Recipient is a hard user unknown', line: '550 Invalid Recipient - https://community.mimecast.com/docs/DOC-1369#550 [aBcD123.uk1]', type: 'hard', reason: 'user unknown' },
+  { proves: 'Mimecast 550 envelope blocked is a soft spam rejection', line: '550 Envelope blocked - User Entry - https://community.mimecast.com/docs/DOC-1369#550 [aBcD123.uk1]', type: 'soft', reason: 'spam rejection' },
+  { proves: "Mimecast 554 'security policies' without 5.7.1 is not defined, hard from class 5", line: '554 Email rejected due to security policies - https://community.mimecast.com/docs/DOC-1369#554 [aBcD123.us1]', type: 'hard', reason: 'not defined' },
+  { proves: 'Mimecast 451 resource unavailable is not defined, soft from class 4', line: '451 Internal resource temporarily unavailable - https://community.mimecast.com/docs/DOC-1369#451', type: 'soft', reason: 'not defined' },
+  // Vague codes and answers
+  { proves: "5.1.0 with 'mailbox unavailable' is a hard user unknown", line: '550 5.1.0 Address rejected: mailbox unavailable', type: 'hard', reason: 'user unknown' },
+  { proves: "5.0.0 with 'recipient rejected' lets the text decide: user unknown", line: '550 5.0.0 Recipient rejected', type: 'hard', reason: 'user unknown' },
+  { proves: "550 'mailbox unavailable' without an enhanced status is not defined (RFC 5321's stock text)", line: '550 Requested action not taken: mailbox unavailable', type: 'hard', reason: 'not defined' },
+  { proves: 'an out-of-office answer with a class 5 code is still ignored', line: '550 5.0.0 Auto-reply: I am out of the office until Monday', type: 'ignored', reason: 'out of office' },
+  { proves: 'a vacation notice without a code is ignored', line: 'Out of Office: on vacation until 3 January with limited access to email', type: 'ignored', reason: 'out of office' },
+  { proves: 'a spam complaint is on denylist (hard)', line: 'spam complaint from the recipient (feedback loop)', type: 'hard', reason: 'on denylist' },
+  { proves: 'an empty reply is not defined and soft (no code: vague)', line: '', type: 'soft', reason: 'not defined' },
+];
+
+describe('classifySmtp on real bounce lines', () => {
+  test.each(bounceLines)('$proves', ({ line, type, reason }) => {
+    expect(classifySmtp(parseSmtpResponse(line))).toEqual({ type, reason });
+    // An MTA event that carries only the raw line as its diagnostic classifies the same way.
+    expect(classifySmtp({ diagnostic: line })).toEqual({ type, reason });
+  });
+});
+
+describe('classifySmtp on structured fields', () => {
+  // biome-ignore format: one case per row reads as a table
+  test.each([
+    { proves: 'the enhanced status alone picks the reason', failure: { enhancedStatus: '5.1.1' }, type: 'hard', reason: 'user unknown' },
+    { proves: 'an explicit status wins over the one inside the diagnostic', failure: { enhancedStatus: '4.2.2', diagnostic: '550 5.1.1 user unknown' }, type: 'soft', reason: 'mailbox full' },
+    { proves: 'a malformed status is ignored and the code decides the class', failure: { smtpCode: 550, enhancedStatus: 'five.one.one' }, type: 'hard', reason: 'not defined' },
+    { proves: "a '#'-prefixed status with spaces is read", failure: { enhancedStatus: ' #5.1.2 ' }, type: 'hard', reason: 'invalid domain' },
+    { proves: 'a success code is no failure class: vague, soft', failure: { smtpCode: 250 }, type: 'soft', reason: 'not defined' },
+    { proves: 'a 4xx code makes account disabled soft', failure: { smtpCode: 450, enhancedStatus: '4.2.1', diagnostic: 'account disabled' }, type: 'soft', reason: 'account disabled' },
+    { proves: 'no evidence at all is a soft not defined', failure: {}, type: 'soft', reason: 'not defined' },
+  ] as const)('$proves', ({ failure, type, reason }) => {
+    expect(classifySmtp(failure)).toEqual({ type, reason });
+  });
+
+  test('never throws and always answers with a known reason, whatever the input', () => {
+    const failure = fc.record(
+      { smtpCode: fc.integer({ min: -1, max: 1000 }), enhancedStatus: fc.string(), diagnostic: fc.string() },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(failure, (input) => {
+        const { reason, type } = classifySmtp(input);
+        expect(FAILURE_REASONS).toContain(reason);
+        expect(['hard', 'soft', 'ignored']).toContain(type);
+      }),
+    );
+  });
+});
+
+describe('classifyBounce: the event type wins, the conflict is described', () => {
+  test('a soft_bounce carrying 5.1.1 is soft, still user unknown, with a disagreement naming the status', () => {
+    const result = classifyBounce('soft_bounce', {
+      smtpCode: 550,
+      enhancedStatus: '5.1.1',
+      diagnostic: '<a@b.example>: user unknown',
+    });
+    expect(result).toEqual({
+      type: 'soft',
+      reason: 'user unknown',
+      disagreement:
+        "The MTA reported a soft bounce but SMTP status 5.1.1 is permanent (class 5); the event's type was kept.",
+    });
+  });
+
+  // biome-ignore format: one case per row reads as a table
+  test.each([
+    { proves: 'a hard_bounce with 4.2.2 stays hard (mailbox full)', eventType: 'hard_bounce', failure: { smtpCode: 452, enhancedStatus: '4.2.2' }, type: 'hard', reason: 'mailbox full', disagrees: true },
+    { proves: 'a soft_bounce with only a 5xx code disagrees', eventType: 'soft_bounce', failure: { smtpCode: 554 }, type: 'soft', reason: 'not defined', disagrees: true },
+    { proves: 'the code inside the diagnostic counts as evidence', eventType: 'soft_bounce', failure: { diagnostic: 'smtp; 550 5.1.1 <a@b.example>: Recipient address rejected: User unknown' }, type: 'soft', reason: 'user unknown', disagrees: true },
+    { proves: 'a hard_bounce with 5.1.1 agrees', eventType: 'hard_bounce', failure: { smtpCode: 550, enhancedStatus: '5.1.1' }, type: 'hard', reason: 'user unknown', disagrees: false },
+    { proves: 'a soft_bounce with 4.2.2 agrees', eventType: 'soft_bounce', failure: { smtpCode: 452, enhancedStatus: '4.2.2' }, type: 'soft', reason: 'mailbox full', disagrees: false },
+    { proves: 'a hard_bounce with 5.2.2 stays hard: the class agrees, the event decides', eventType: 'hard_bounce', failure: { smtpCode: 552, enhancedStatus: '5.2.2' }, type: 'hard', reason: 'mailbox full', disagrees: false },
+    { proves: 'a hard_bounce without evidence is a hard not defined', eventType: 'hard_bounce', failure: {}, type: 'hard', reason: 'not defined', disagrees: false },
+    { proves: 'a soft_bounce without evidence is a soft not defined', eventType: 'soft_bounce', failure: {}, type: 'soft', reason: 'not defined', disagrees: false },
+    { proves: 'an out-of-office hard_bounce is ignored', eventType: 'hard_bounce', failure: { smtpCode: 550, diagnostic: 'Automatic reply: out of office' }, type: 'ignored', reason: 'out of office', disagrees: false },
+    { proves: 'an out-of-office soft_bounce is ignored', eventType: 'soft_bounce', failure: { diagnostic: 'I am on vacation' }, type: 'ignored', reason: 'out of office', disagrees: false },
+  ] as const)('$proves', ({ eventType, failure, type, reason, disagrees }) => {
+    const result = classifyBounce(eventType, failure);
+    expect({ type: result.type, reason: result.reason }).toEqual({ type, reason });
+    expect(result.disagreement !== undefined).toBe(disagrees);
+    expect(result.disagreement ?? '').not.toContain('@');
+  });
+});
+
+describe('parseSmtpResponse', () => {
+  // biome-ignore format: one case per row reads as a table
+  test.each([
+    { proves: 'a Gmail multi-line reply is joined without its continuation prefixes', text: GMAIL_NO_SUCH_USER, expected: { smtpCode: 550, enhancedStatus: '5.1.1', diagnostic: "The email account that you tried to reach does not exist. Please try double-checking the recipient's email address for typos or unnecessary spaces. Learn more at https://support.google.com/mail/?p=NoSuchUser a1si123 - gsmtp" } },
+    { proves: 'a one-line reply gives code, status and text', text: '452 4.2.2 Mailbox full', expected: { smtpCode: 452, enhancedStatus: '4.2.2', diagnostic: 'Mailbox full' } },
+    { proves: 'a reply without enhanced status gives code and text', text: '550 Unrouteable address', expected: { smtpCode: 550, diagnostic: 'Unrouteable address' } },
+    { proves: "a DSN 'smtp;' prefix is skipped", text: 'smtp; 550 5.1.1 user unknown', expected: { smtpCode: 550, enhancedStatus: '5.1.1', diagnostic: 'user unknown' } },
+    { proves: 'a reply embedded after other text is found', text: "Can't send mail - all recipients were rejected: 550 5.1.1 <a@b.example>: User unknown", expected: { smtpCode: 550, enhancedStatus: '5.1.1', diagnostic: '<a@b.example>: User unknown' } },
+    { proves: 'a bare status without a code is found, not an IP address', text: 'rejected by 10.1.2.3 with status 5.7.1 (policy)', expected: { enhancedStatus: '5.7.1', diagnostic: 'rejected by 10.1.2.3 with status 5.7.1 (policy)' } },
+    { proves: 'a lone code is a code', text: '421', expected: { smtpCode: 421 } },
+    { proves: 'text without any code is all diagnostic', text: '  Connection timed out  ', expected: { diagnostic: 'Connection timed out' } },
+    { proves: 'an empty text gives nothing', text: '', expected: {} },
+  ])('$proves', ({ text, expected }) => {
+    expect(parseSmtpResponse(text)).toEqual(expected);
+  });
+});

@@ -1,0 +1,33 @@
+// Message ids: each attempt's id names its delivery, recipient and attempt, so feedback maps back without a lookup.
+
+/** What a message id says about the message it names. */
+export interface MessageRef {
+  deliveryId: string;
+  seq: number;
+  attempt: number;
+  token: string;
+}
+
+/**
+ * `<attempt>.<seq>.<deliveryId>.<token>@<domain>`: unique per attempt, the same on every hand-off of that
+ * attempt (so an MTA can drop a repeat), and recognisably ours through the delivery's random token.
+ */
+export function formatMessageId(ref: MessageRef, domain: string): string {
+  return `${ref.attempt}.${ref.seq}.${ref.deliveryId}.${ref.token}@${domain}`;
+}
+
+const MESSAGE_ID = /^<?(\d{1,5})\.(\d{1,10})\.(\d{1,19})\.([0-9a-f]{6,32})@[^\s<>@]+>?$/;
+
+/** Reads a message id back (with or without angle brackets); null when it is not one of ours. */
+export function parseMessageId(text: string): MessageRef | null {
+  const m = MESSAGE_ID.exec(text.trim());
+  if (!m) return null;
+  return { attempt: Number(m[1]), seq: Number(m[2]), deliveryId: m[3]!, token: m[4]! };
+}
+
+/** The domain part for message ids: the sender's, or a neutral one. */
+export function messageIdDomain(sender: string): string {
+  const at = sender.lastIndexOf('@');
+  const domain = at >= 0 ? sender.slice(at + 1).replace(/[>\s]/g, '') : '';
+  return domain || 'campaign.invalid';
+}

@@ -1,0 +1,151 @@
+// The dispatch handler: hands one batch of a delivery to the MTA and logs every message exactly once.
+import { UnrecoverableError } from 'bullmq';
+import type postgres from 'postgres';
+import {
+  type DispatchDelivery,
+  type HandOff,
+  loadDispatchDelivery,
+  pendingBatchTargets,
+  recordHandOffs,
+} from '../../db/dispatch';
+import { classifySmtp, parseSmtpResponse } from '../../shared/classify';
+import { compileMessage, type MessageBuilder } from '../../shared/message';
+import { formatMessageId, messageIdDomain } from '../../shared/message-id';
+import type { DispatchPayload } from '../../shared/queues';
+import type { JobContext } from '../../shared/worker';
+import type { RateLimiter } from './rate-limit';
+import type { HandOffResult, MtaTransport } from './transport';
+
+export interface DispatchDeps {
+  sql: postgres.Sql;
+  transport: MtaTransport;
+  rateLimiter: RateLimiter | null;
+  now: () => Date;
+}
+
+/** Messages handed over between two rate-limit checks and two progress updates. */
+const CHUNK = 100;
+
+/** Compiled messages of the deliveries this process is sending, so a template is parsed once per delivery. */
+class BuilderCache {
+  private readonly builders = new Map<string, MessageBuilder>();
+  get(delivery: DispatchDelivery): MessageBuilder {
+    let builder = this.builders.get(delivery.id);
+    if (!builder) {
+      if (this.builders.size >= 100) this.builders.delete(this.builders.keys().next().value!);
+      builder = compileMessage(delivery);
+      this.builders.set(delivery.id, builder);
+    }
+    return builder;
+  }
+}
+
+/** How a failed hand-off is logged: a permanent refusal is a hard failure with its classified reason. */
+function failureOf(
+  result: Extract<HandOffResult, { ok: false }>,
+  final: boolean,
+): Pick<HandOff, 'failureType' | 'failureReason'> {
+  const parsed = parseSmtpResponse(result.response);
+  const smtp = {
+    smtpCode: result.code ?? parsed.smtpCode,
+    enhancedStatus: parsed.enhancedStatus,
+    diagnostic: result.response,
+  };
+  const classification = classifySmtp(smtp);
+  if (result.temporary && final) return { failureType: 'soft', failureReason: classification.reason };
+  return {
+    failureType: classification.type === 'soft' ? 'soft' : 'hard',
+    failureReason: classification.reason,
+  };
+}
+
+export function dispatchHandler(deps: DispatchDeps) {
+  const builders = new BuilderCache();
+  return async ({ deliveryId, batch }: DispatchPayload, { job, log }: JobContext) => {
+    const delivery = await loadDispatchDelivery(deps.sql, deliveryId);
+    if (!delivery) throw new UnrecoverableError(`delivery ${deliveryId} not found`);
+    if (delivery.state !== 'sending') {
+      log.info({ batch, state: delivery.state }, 'Skipped a batch: the delivery is not sending.');
+      return { skipped: delivery.state };
+    }
+    const { done, targets } = await pendingBatchTargets(deps.sql, deliveryId, batch, delivery.batchSize);
+    if (done) return { skipped: 'batch already done' };
+
+    // On the last attempt, a message still refused for now is logged as a soft failure so the batch ends.
+    const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const build = builders.get(delivery);
+    const domain = messageIdDomain(delivery.sender);
+    const handOffs: HandOff[] = [];
+    let deferred = 0;
+    let lastResponse = '';
+    for (let start = 0; start < targets.length; start += CHUNK) {
+      const chunk = targets.slice(start, start + CHUNK);
+      await deps.rateLimiter?.take(chunk.length);
+      const now = deps.now();
+      const results = await Promise.all(
+        chunk.map(async (target) => {
+          const messageId = formatMessageId(
+            { deliveryId, seq: target.seq, attempt: 1, token: delivery.token },
+            domain,
+          );
+          // No attempt is ever made after the validity period, however late the batch runs.
+          if (delivery.validUntil && now >= delivery.validUntil) {
+            return { target, messageId, result: null };
+          }
+          const raw = build(target, messageId, now);
+          return {
+            target,
+            messageId,
+            result: await deps.transport.send({ from: delivery.sender, to: target.email }, raw),
+          };
+        }),
+      );
+      for (const { target, messageId, result } of results) {
+        const base = { seq: target.seq, email: target.email, messageId };
+        if (result === null) {
+          handOffs.push({
+            ...base,
+            status: 'failed',
+            failureType: 'soft',
+            failureReason: 'validity period over',
+          });
+        } else if (result.ok) {
+          handOffs.push({
+            ...base,
+            status: delivery.efs ? 'pending' : 'sent',
+            failureType: null,
+            failureReason: null,
+          });
+        } else if (result.temporary && !finalAttempt) {
+          deferred++;
+          lastResponse = result.response;
+        } else {
+          handOffs.push({ ...base, status: 'failed', ...failureOf(result, finalAttempt) });
+        }
+      }
+      await job.updateProgress(Math.round(((start + chunk.length) / targets.length) * 100));
+    }
+
+    const { inserted, deliverySent } = await recordHandOffs(
+      deps.sql,
+      deliveryId,
+      batch,
+      handOffs,
+      deferred === 0,
+      deps.now(),
+    );
+    if (deferred > 0) {
+      // Logged messages stay logged; the retry hands over only the deferred ones, after the job's backoff.
+      log.info(
+        { batch, deferred, inserted },
+        'Some messages were refused for now; the batch will be retried.',
+      );
+      throw new Error(`${deferred} messages deferred by the MTA (last reply: ${lastResponse.slice(0, 200)})`);
+    }
+    log.info(
+      { batch, inserted, deliverySent },
+      deliverySent ? 'Last batch handed over: the delivery is sent.' : 'Batch handed over.',
+    );
+    return { handedOver: inserted, deliverySent };
+  };
+}

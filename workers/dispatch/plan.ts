@@ -1,0 +1,53 @@
+// Splits a confirmed delivery into batch jobs, now or at its contact date. Safe to run twice.
+import type { Queue } from 'bullmq';
+import type postgres from 'postgres';
+import { beginSending } from '../../db/dispatch';
+import { dispatchQueue, jobIds, startQueue } from '../../shared/queues';
+
+/** Enqueues the dispatch of a delivery; every step is idempotent, so a retried job may call it again. */
+export interface DispatchPlanner {
+  scheduleStart(deliveryId: string, at: Date): Promise<void>;
+  /** Moves the delivery to `sending` and enqueues its batches; returns how many. */
+  startSending(deliveryId: string): Promise<number>;
+}
+
+const ADD_BULK_CHUNK = 1000;
+
+export function createDispatchPlanner(deps: {
+  sql: postgres.Sql;
+  startQueue: Queue;
+  dispatchQueue: Queue;
+  batchSize: number;
+  now: () => Date;
+}): DispatchPlanner {
+  return {
+    async scheduleStart(deliveryId, at) {
+      // A delayed job lives in Redis, so the start survives a restart of every process in between.
+      const delay = Math.max(0, at.getTime() - deps.now().getTime());
+      await deps.startQueue.add(
+        'start',
+        { deliveryId },
+        { ...startQueue.jobOptions, jobId: jobIds.start(deliveryId), delay },
+      );
+    },
+
+    async startSending(deliveryId) {
+      const plan = await beginSending(deps.sql, deliveryId, deps.batchSize, deps.now());
+      if (!plan) return 0;
+      // Deterministic job ids: enqueueing a batch that is already queued is a no-op.
+      for (let first = 0; first < plan.batchesTotal; first += ADD_BULK_CHUNK) {
+        const last = Math.min(plan.batchesTotal, first + ADD_BULK_CHUNK);
+        const jobs = [];
+        for (let batch = first; batch < last; batch++) {
+          jobs.push({
+            name: 'batch',
+            data: { deliveryId, batch },
+            opts: { ...dispatchQueue.jobOptions, jobId: jobIds.dispatch(deliveryId, batch) },
+          });
+        }
+        await deps.dispatchQueue.addBulk(jobs);
+      }
+      return plan.batchesTotal;
+    },
+  };
+}

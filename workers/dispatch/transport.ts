@@ -1,0 +1,82 @@
+// The MTA hand-off: pooled SMTP to MTA_URL with pre-built raw messages, and a dropping transport for benchmarks.
+import { createTransport } from 'nodemailer';
+
+/** What became of one hand-off. `temporary` failures (4xx, lost connection) are worth another try. */
+export type HandOffResult =
+  | { ok: true }
+  | { ok: false; temporary: boolean; code: number | null; response: string };
+
+/** Hands raw messages to an MTA. */
+export interface MtaTransport {
+  send(envelope: { from: string; to: string }, raw: Buffer): Promise<HandOffResult>;
+  close(): Promise<void>;
+}
+
+/** Maps a nodemailer error to a hand-off result: 5xx (but 503) is permanent, anything else temporary. */
+export function handOffFailure(error: unknown): HandOffResult {
+  const e = error as { responseCode?: number; response?: string; message?: string; code?: string };
+  const code = typeof e.responseCode === 'number' ? e.responseCode : null;
+  const permanent = code !== null && code >= 500 && code < 600 && code !== 503;
+  return {
+    ok: false,
+    temporary: !permanent,
+    code,
+    response: e.response ?? `${e.code ?? 'ERROR'}: ${e.message ?? String(error)}`,
+  };
+}
+
+/** SMTP with a pool of reused connections: messages are queued on the pool and share its connections. */
+export function smtpTransport(mtaUrl: string, options: { poolSize: number }): MtaTransport {
+  const url = new URL(mtaUrl);
+  const transporter = createTransport({
+    pool: true,
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(url.port) || (url.protocol === 'smtps:' ? 465 : 25),
+    secure: url.protocol === 'smtps:',
+    auth: url.username
+      ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) }
+      : undefined,
+    maxConnections: options.poolSize,
+    maxMessages: Number.POSITIVE_INFINITY,
+    // A loopback or private MTA commonly presents a self-signed certificate for STARTTLS.
+    tls: {
+      rejectUnauthorized: url.searchParams.get('tlsVerify') !== 'false' ? !isLoopback(url.hostname) : false,
+    },
+    connectionTimeout: 15_000,
+    greetingTimeout: 15_000,
+    socketTimeout: 60_000,
+  });
+  return {
+    async send(envelope, raw) {
+      try {
+        await transporter.sendMail({ envelope: { from: envelope.from, to: [envelope.to] }, raw });
+        return { ok: true };
+      } catch (error) {
+        return handOffFailure(error);
+      }
+    },
+    async close() {
+      transporter.close();
+    },
+  };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host.startsWith('127.') || host === '::1' || host === '[::1]';
+}
+
+/** Accepts and discards every message: measures everything the pipeline does except the SMTP hand-off. */
+export function droppingTransport(): MtaTransport & { count: () => number; bytes: () => number } {
+  let count = 0;
+  let bytes = 0;
+  return {
+    async send(_envelope, raw) {
+      count++;
+      bytes += raw.length;
+      return { ok: true };
+    },
+    async close() {},
+    count: () => count,
+    bytes: () => bytes,
+  };
+}
