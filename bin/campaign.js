@@ -1,3 +1,7 @@
 #!/usr/bin/env node
 // The `campaign` command: runs the compiled CLI (built by `npm ci` through the prepare script).
-require('../dist/workers/cli/main.js');
+const { runCli } = require('../dist/workers/cli/main.js');
+
+runCli(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

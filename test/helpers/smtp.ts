@@ -56,6 +56,8 @@ export async function startTestMta(policy: RecipientPolicy = () => undefined): P
       });
     },
   });
+  // A sender killed mid-session resets its connection: that is the sender's story, not a test failure.
+  server.on('error', () => {});
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.server.address() as AddressInfo).port;
   return {

@@ -22,12 +22,39 @@ interface CreateOptions {
   json?: boolean;
 }
 
+/** Durations longer than a year are refused: they are typos, and they overflow the seconds column. */
+const MAX_DURATION_SECONDS = 366 * 86_400;
+
 function durationOption(name: string, value: string): number {
+  let seconds: number;
   try {
-    return Math.round(parseDuration(value) / 1000);
+    seconds = Math.round(parseDuration(value) / 1000);
   } catch (error) {
     throw new UserError(`${name}: ${(error as Error).message}`);
   }
+  if (seconds > MAX_DURATION_SECONDS)
+    throw new UserError(`${name} "${value}" is longer than a year; give at most 366d`);
+  return seconds;
+}
+
+/** Parses an ISO 8601 date-time, refusing dates that do not exist (2030-02-30) instead of rolling them over. */
+export function parseContactDate(text: string): Date {
+  const match =
+    /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(
+      text,
+    );
+  const date = new Date(text);
+  const [, y, m, d] = match ?? [];
+  const calendar = match ? new Date(Date.UTC(Number(y), Number(m) - 1, Number(d))) : null;
+  if (
+    !match ||
+    Number.isNaN(date.getTime()) ||
+    calendar?.getUTCDate() !== Number(d) ||
+    calendar?.getUTCMonth() !== Number(m) - 1
+  ) {
+    throw new UserError(`--contact-date "${text}" is not an ISO 8601 date; e.g. 2026-12-01T09:00:00Z`);
+  }
+  return date;
 }
 
 export function registerDeliveryCommands(program: Command, ctx: () => CliContext): void {
@@ -55,14 +82,9 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
       if (label === '') throw new UserError('--label is empty; give the delivery a name');
       const validitySeconds = durationOption('--validity', opts.validity);
       const retryIntervalSeconds = durationOption('--retry-interval', opts.retryInterval);
-      let contactDate: Date | null = null;
-      if (opts.contactDate !== undefined) {
-        contactDate = new Date(opts.contactDate);
-        if (!/^\d{4}-\d{2}-\d{2}/.test(opts.contactDate) || Number.isNaN(contactDate.getTime())) {
-          throw new UserError(
-            `--contact-date "${opts.contactDate}" is not an ISO 8601 date; e.g. 2026-12-01T09:00:00Z`,
-          );
-        }
+      const contactDate = opts.contactDate !== undefined ? parseContactDate(opts.contactDate) : null;
+      if (!/^[^\s@<>"]+@[^\s@<>"]+$/.test(opts.from)) {
+        throw new UserError(`--from "${opts.from}" is not an address; e.g. news@example.com`);
       }
       const readable = await access(opts.recipients, constants.R_OK)
         .then(() => stat(opts.recipients))

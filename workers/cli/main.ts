@@ -68,7 +68,7 @@ export async function runCli(
   }
 }
 
-if (require.main === module || process.argv[1]?.endsWith('bin/campaign.js')) {
+if (require.main === module) {
   runCli(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
