@@ -18,7 +18,20 @@ export type MessageBuilder = (
 ) => Buffer;
 
 const ASCII_SAFE = /^[\t\x20-\x7e]*$/;
-const NEEDS_ENCODING = /[^\t\r\n\x20-\x7e]|[^\r\n]{999}/;
+const NOT_7BIT = /[^\t\r\n\x20-\x7e]/;
+
+/** True when a CRLF text cannot travel as 7bit: a non-ASCII byte, or a line over RFC 5322's 998 characters. */
+function needsEncoding(crlf: string): boolean {
+  if (NOT_7BIT.test(crlf)) return true;
+  // Measured line by line: a regex like /[^\n]{999}/ backtracks and costs milliseconds a message.
+  for (let start = 0; start < crlf.length; ) {
+    const end = crlf.indexOf('\n', start);
+    const stop = end === -1 ? crlf.length : end;
+    if (stop - start > 999) return true;
+    start = stop + 1;
+  }
+  return false;
+}
 
 /** RFC 2047 encoded words for a header value that is not plain ASCII; ASCII stays readable. */
 export function encodeHeader(value: string): string {
@@ -48,7 +61,7 @@ function wrapBase64(text: string): string {
 /** A body part: 7bit when it is short-lined ASCII (cheap and readable), else base64. */
 function bodyPart(type: 'plain' | 'html', body: string): string {
   const crlf = body.replace(/\r?\n/g, '\r\n');
-  if (!NEEDS_ENCODING.test(crlf)) {
+  if (!needsEncoding(crlf)) {
     return `Content-Type: text/${type}; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n${crlf}\r\n`;
   }
   return `Content-Type: text/${type}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${wrapBase64(body)}`;

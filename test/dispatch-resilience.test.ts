@@ -140,3 +140,31 @@ test('the rate limit is shared by two replicas: no one-second window carries mor
   }
   expect(worst).toBeLessThanOrEqual(80);
 });
+
+test('an MTA that cannot be reached defers the batch, which goes out once the MTA is back', async () => {
+  const { startProxy } = await import('./helpers/proxy');
+  const proxy = await startProxy(mta.port, '127.0.0.1', false);
+  const pipeline = await startPipeline(t, { env: { MTA_URL: `smtp://127.0.0.1:${proxy.port}` } });
+  try {
+    const id = await createDelivery(t, 5);
+    await cli(t.env, 'confirm', id, '--as', 'alice');
+    const q = testQueue(t, 'dispatch');
+    try {
+      await waitFor(
+        async () => ((await q.queue.getJob(`dispatch-${id}-0`))?.attemptsMade ?? 0) >= 1,
+        20_000,
+        'a deferred batch',
+      );
+    } finally {
+      await q.close();
+    }
+    expect(mta.received).toHaveLength(0);
+    expect(await status(id)).toMatchObject({ state: 'sending', sent: 0 });
+    await proxy.up();
+    await waitFor(async () => (await status(id)).state === 'sent', 30_000, 'sent once the MTA is back');
+    expect(mta.received).toHaveLength(5);
+  } finally {
+    await pipeline.stop();
+    await proxy.close();
+  }
+});

@@ -1,5 +1,5 @@
 // The MTA hand-off: pooled SMTP to MTA_URL with pre-built raw messages, and a dropping transport for benchmarks.
-import { createTransport } from 'nodemailer';
+import { smtpConnectionPool } from './smtp-pool';
 
 /** What became of one hand-off. `temporary` failures (4xx, lost connection) are worth another try. */
 export type HandOffResult =
@@ -25,40 +25,21 @@ export function handOffFailure(error: unknown): HandOffResult {
   };
 }
 
-/** SMTP with a pool of reused connections: messages are queued on the pool and share its connections. */
+/** SMTP with a pool of reused connections, each carrying one pre-built message after another. */
 export function smtpTransport(mtaUrl: string, options: { poolSize: number }): MtaTransport {
   const url = new URL(mtaUrl);
-  const transporter = createTransport({
-    pool: true,
-    host: url.hostname.replace(/^\[|\]$/g, ''),
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return smtpConnectionPool({
+    host,
     port: Number(url.port) || (url.protocol === 'smtps:' ? 465 : 25),
     secure: url.protocol === 'smtps:',
     auth: url.username
       ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) }
       : undefined,
-    maxConnections: options.poolSize,
-    maxMessages: Number.POSITIVE_INFINITY,
-    // A loopback or private MTA commonly presents a self-signed certificate for STARTTLS.
-    tls: {
-      rejectUnauthorized: url.searchParams.get('tlsVerify') !== 'false' ? !isLoopback(url.hostname) : false,
-    },
-    connectionTimeout: 15_000,
-    greetingTimeout: 15_000,
-    socketTimeout: 60_000,
+    // A loopback MTA commonly presents a self-signed certificate for STARTTLS; `?tlsVerify=false` allows it elsewhere.
+    rejectUnauthorized: url.searchParams.get('tlsVerify') === 'false' ? false : !isLoopback(host),
+    size: options.poolSize,
   });
-  return {
-    async send(envelope, raw) {
-      try {
-        await transporter.sendMail({ envelope: { from: envelope.from, to: [envelope.to] }, raw });
-        return { ok: true };
-      } catch (error) {
-        return handOffFailure(error);
-      }
-    },
-    async close() {
-      transporter.close();
-    },
-  };
 }
 
 function isLoopback(host: string): boolean {

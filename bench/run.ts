@@ -1,0 +1,29 @@
+// `npm run bench -- NAME [sizes…]`: runs a benchmark, prints its figures, writes bench/results/NAME.json.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { benchDispatch } from './dispatch';
+
+const BENCHES: Record<string, (sizes: number[]) => Promise<Record<string, unknown>>> = {
+  dispatch: (sizes) => benchDispatch(sizes.length > 0 ? sizes : [100_000, 1_000_000]),
+};
+
+async function main() {
+  const [name, ...rest] = process.argv.slice(2);
+  const bench = name ? BENCHES[name] : undefined;
+  if (!bench) {
+    console.error(`usage: npm run bench -- ${Object.keys(BENCHES).join('|')} [recipient counts…]`);
+    process.exit(2);
+  }
+  const result = { bench: name, at: new Date().toISOString(), ...(await bench(rest.map(Number))) };
+  const dir = path.join(__dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  const { runs: _runs, ...summary } = result as Record<string, unknown>;
+  writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  console.log(JSON.stringify(summary, null, 2));
+  process.exit(0);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

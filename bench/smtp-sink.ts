@@ -1,0 +1,24 @@
+// A loopback SMTP sink for benchmarks, in its own process: accepts and discards, prints its port.
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+
+let received = 0;
+const server = new SMTPServer({
+  authOptional: true,
+  disabledCommands: ['STARTTLS', 'AUTH'],
+  logger: false,
+  maxClients: 1000,
+  onData(stream, _session, callback) {
+    stream.on('data', () => {});
+    stream.on('end', () => {
+      received++;
+      callback();
+    });
+  },
+});
+server.on('error', () => {});
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write(`${(server.server.address() as AddressInfo).port}\n`);
+});
+process.on('message', () => process.send?.(received));
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
