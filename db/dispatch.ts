@@ -35,6 +35,7 @@ export interface DispatchDelivery {
   textBody: string | null;
   htmlBody: string | null;
   batchSize: number;
+  retryIntervalSeconds: number;
   validUntil: Date | null;
 }
 
@@ -43,7 +44,7 @@ export async function loadDispatchDelivery(
   deliveryId: string,
 ): Promise<DispatchDelivery | null> {
   const [d] = await sql`
-    select id, state, efs, token, sender, subject, text_body, html_body, batch_size, valid_until
+    select id, state, efs, token, sender, subject, text_body, html_body, batch_size, retry_interval_seconds, valid_until
     from deliveries where id = ${deliveryId}`;
   if (!d) return null;
   return {
@@ -56,6 +57,7 @@ export async function loadDispatchDelivery(
     textBody: d.text_body,
     htmlBody: d.html_body,
     batchSize: d.batch_size,
+    retryIntervalSeconds: d.retry_interval_seconds,
     validUntil: d.valid_until,
   };
 }
@@ -95,6 +97,9 @@ export interface HandOff {
   status: 'pending' | 'sent' | 'failed';
   failureType: 'hard' | 'soft' | null;
   failureReason: string | null;
+  /** Set when the hand-off itself decided the attempt (a refusal); null when the MTA took the message. */
+  outcomeKind: 'soft' | 'hard' | null;
+  retryAt: Date | null;
 }
 
 /**
@@ -116,14 +121,21 @@ export async function recordHandOffs(
       const [counts] = await tx`
         with ins as (
           insert into delivery_logs (delivery_id, seq, email, status, attempts, message_id, failure_type,
-            failure_reason, outcome_attempt, handed_off_at, updated_at)
+            failure_reason, outcome_attempt, outcome_kind, outcome_at, outcome_event_id, retry_at,
+            handed_off_at, updated_at)
           select ${deliveryId}, h.seq, h.email, h.status::log_status, 1, h.message_id, h.failure_type::failure_type,
-                 h.failure_reason, case when h.status = 'failed' then 1 end, ${now}, ${now}
+                 h.failure_reason,
+                 -- A refusal at hand-off decides the attempt as a bounce would (feedback-state.ts).
+                 case when h.outcome_kind is not null then 1 end, h.outcome_kind,
+                 case when h.outcome_kind is not null then ${now}::timestamptz end,
+                 case when h.outcome_kind is not null then 'hand-off' end, h.retry_at, ${now}, ${now}
           from unnest(${handOffs.map((h) => h.seq)}::int[], ${handOffs.map((h) => h.email)}::text[],
                       ${handOffs.map((h) => h.status)}::text[], ${handOffs.map((h) => h.messageId)}::text[],
                       ${handOffs.map((h) => h.failureType) as string[]}::text[],
-                      ${handOffs.map((h) => h.failureReason) as string[]}::text[])
-               as h(seq, email, status, message_id, failure_type, failure_reason)
+                      ${handOffs.map((h) => h.failureReason) as string[]}::text[],
+                      ${handOffs.map((h) => h.outcomeKind) as string[]}::text[],
+                      ${handOffs.map((h) => h.retryAt?.toISOString() ?? null) as string[]}::timestamptz[])
+               as h(seq, email, status, message_id, failure_type, failure_reason, outcome_kind, retry_at)
           on conflict (delivery_id, seq) do nothing
           returning status
         ), counted as (

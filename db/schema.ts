@@ -155,6 +155,9 @@ export const deliveryLogs = pgTable(
     /** Which attempt the status reflects, and when its deciding event occurred: older news never wins. */
     outcomeAttempt: smallint('outcome_attempt'),
     outcomeAt: tstz('outcome_at'),
+    /** delivered | ignored | soft | hard, and the deciding event: ties are broken by it (feedback-state.ts). */
+    outcomeKind: text('outcome_kind'),
+    outcomeEventId: text('outcome_event_id'),
     /** A soft bounce asked for another attempt at this time. */
     retryAt: tstz('retry_at'),
     handedOffAt: tstz('handed_off_at').notNull().defaultNow(),
@@ -274,7 +277,10 @@ export const deadLetters = pgTable(
     createdAt: tstz('created_at').notNull().defaultNow(),
     replayedAt: tstz('replayed_at'),
   },
-  (t) => [index('dead_letters_created_idx').on(t.createdAt)],
+  (t) => [
+    index('dead_letters_created_idx').on(t.createdAt),
+    index('dead_letters_job_idx').on(t.queue, t.jobId),
+  ],
 );
 
 /** Small named values the pipeline keeps between runs (watermarks, last aggregation time). */

@@ -49,6 +49,7 @@ const schema = z.object({
   DISPATCH_CONCURRENCY: int(1, 1000, 'a concurrency').default(4),
   /** Messages per second handed to the MTA across every replica; 0 means no limit. */
   DISPATCH_RATE_LIMIT: int(0, 10000000, 'a rate').default(0),
+  FEEDBACK_CONCURRENCY: int(1, 1000, 'a concurrency').default(4),
   SMTP_POOL_SIZE: int(1, 1000, 'a connection count').default(8),
   /** How long a worker holds a job without renewing its lock; a killed worker's jobs return after it. */
   WORKER_LOCK_DURATION: duration.default(30000),

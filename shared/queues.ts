@@ -52,12 +52,55 @@ export const dispatchQueue = {
   jobOptions: { ...keepFailed, attempts: 12, backoff: { type: 'exponential', delay: 2000 } },
 } satisfies QueueDeclaration;
 
+/** One MTA event as CONTRACT.md states it; validated one by one so that a bad event spoils nothing else. */
+export const feedbackEvent = z.object({
+  eventId: z
+    .string()
+    .trim()
+    .min(1, { message: 'must be the MTA\'s unique id of the event, e.g. "mta-7f3a"' })
+    .max(200),
+  messageId: z
+    .string()
+    .trim()
+    .min(1, { message: 'must be the message id the dispatch gave the MTA' })
+    .max(500),
+  type: z.enum(['delivered', 'hard_bounce', 'soft_bounce'], {
+    message: 'must be one of delivered, hard_bounce, soft_bounce',
+  }),
+  occurredAt: z.iso.datetime({
+    offset: true,
+    message: 'must be an ISO 8601 date-time, e.g. 2026-11-23T10:15:00Z',
+  }),
+  smtpCode: z
+    .number()
+    .int()
+    .min(200)
+    .max(599, { message: 'must be an SMTP reply code from 200 to 599' })
+    .optional(),
+  enhancedStatus: z
+    .string()
+    .regex(/^[245]\.\d{1,3}\.\d{1,3}$/, { message: 'must be an RFC 3463 status such as 5.1.1' })
+    .optional(),
+  diagnostic: z.string().max(2000).optional(),
+});
+
+/** The MTA reports what became of each message: one event or thousands a job. */
+export const feedbackQueue = {
+  name: 'mta-feedback',
+  visibility: 'public',
+  // Only the envelope is checked here; each event is validated (and dead-lettered) on its own.
+  payload: z.object({ events: z.array(z.unknown(), { message: 'must be a list of events' }) }),
+  jobOptions: { ...keepFailed, attempts: 8, backoff: { type: 'exponential', delay: 1000 } },
+} satisfies QueueDeclaration;
+
 export type ConfirmPayload = z.output<typeof confirmQueue.payload>;
 export type StartPayload = z.output<typeof startQueue.payload>;
 export type DispatchPayload = z.output<typeof dispatchQueue.payload>;
+export type FeedbackPayload = z.output<typeof feedbackQueue.payload>;
+export type FeedbackEventInput = z.output<typeof feedbackEvent>;
 
 /** Every declared queue; a process refuses to start if one of them has no handler, or two. */
-export const queues: readonly QueueDeclaration[] = [confirmQueue, startQueue, dispatchQueue];
+export const queues: readonly QueueDeclaration[] = [confirmQueue, startQueue, dispatchQueue, feedbackQueue];
 
 /** Deterministic job ids: a repeat of the same work is the same job, whoever enqueues it. */
 export const jobIds = {

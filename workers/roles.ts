@@ -4,13 +4,21 @@ import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
 import type { Config } from '../shared/config';
 import type { Logger } from '../shared/logger';
-import { confirmQueue, dispatchQueue, type QueueDeclaration, queues, startQueue } from '../shared/queues';
+import {
+  confirmQueue,
+  dispatchQueue,
+  feedbackQueue,
+  type QueueDeclaration,
+  queues,
+  startQueue,
+} from '../shared/queues';
 import { startWorker } from '../shared/worker';
 import { confirmHandler } from './confirm/handler';
 import { dispatchHandler } from './dispatch/handler';
 import { createDispatchPlanner } from './dispatch/plan';
 import { redisRateLimiter } from './dispatch/rate-limit';
 import { type MtaTransport, smtpTransport } from './dispatch/transport';
+import { feedbackHandler } from './feedback/handler';
 
 /** What every role is built from. */
 export interface RoleDeps {
@@ -29,7 +37,7 @@ export interface RunningRole {
   close(): Promise<void>;
 }
 
-export const ROLES = ['confirm', 'dispatch', 'metrics'] as const;
+export const ROLES = ['confirm', 'dispatch', 'feedback', 'metrics'] as const;
 export type Role = (typeof ROLES)[number];
 
 function producerQueues(deps: RoleDeps) {
@@ -114,6 +122,14 @@ export function startRole(role: Role, deps: RoleDeps): RunningRole {
         },
       };
     }
+    case 'feedback': {
+      const worker = startWorker(feedbackQueue, feedbackHandler({ sql: deps.sql, now: deps.now }), base, {
+        ...workerOptions(deps),
+        // Each job is one transaction per 2,000 events; a few at once keep both cores busy without contention.
+        concurrency: deps.config.FEEDBACK_CONCURRENCY,
+      });
+      return { workers: [{ queue: feedbackQueue, worker }], close: () => worker.close() };
+    }
     case 'metrics':
       // The HTTP endpoints are served by every process; this role runs nothing else (yet).
       return { workers: [], close: async () => {} };
@@ -124,6 +140,7 @@ export function startRole(role: Role, deps: RoleDeps): RunningRole {
 export const ROLE_QUEUES: Record<Role, readonly QueueDeclaration[]> = {
   confirm: [confirmQueue],
   dispatch: [startQueue, dispatchQueue],
+  feedback: [feedbackQueue],
   metrics: [],
 };
 

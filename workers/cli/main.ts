@@ -1,6 +1,7 @@
 // The `campaign` command line: operators, deliveries, confirmation and the views of CONTRACT.md.
 import { Command, CommanderError } from 'commander';
 import { CliContext, describeError, output, UserError } from './context';
+import { registerDeadLetterCommands } from './dead-letters';
 import { registerDeliveryCommands } from './delivery';
 import { registerViewCommands } from './views';
 
@@ -17,6 +18,8 @@ export async function runCli(
   const program = new Command('campaign')
     .description('Confirm, dispatch and follow email deliveries.')
     .showHelpAfterError('(run with --help for usage)')
+    // Options after a subcommand belong to it: `dead-letters replay 7 --json` is the replay's --json.
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
@@ -52,6 +55,7 @@ export async function runCli(
 
   registerDeliveryCommands(program, ctx);
   registerViewCommands(program, ctx);
+  registerDeadLetterCommands(program, ctx);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -9,6 +9,7 @@ import {
   recordHandOffs,
 } from '../../db/dispatch';
 import { classifySmtp, parseSmtpResponse } from '../../shared/classify';
+import { statusFor } from '../../shared/feedback-state';
 import { compileMessage, type MessageBuilder } from '../../shared/message';
 import { formatMessageId, messageIdDomain } from '../../shared/message-id';
 import type { DispatchPayload } from '../../shared/queues';
@@ -40,23 +41,36 @@ class BuilderCache {
   }
 }
 
-/** How a failed hand-off is logged: a permanent refusal is a hard failure with its classified reason. */
-function failureOf(
+/** How a refused hand-off is logged: the classified reason decides hard or soft, as a bounce's would. */
+function refusal(
   result: Extract<HandOffResult, { ok: false }>,
   final: boolean,
-): Pick<HandOff, 'failureType' | 'failureReason'> {
+  delivery: DispatchDelivery,
+  now: Date,
+): Pick<HandOff, 'status' | 'failureType' | 'failureReason' | 'outcomeKind' | 'retryAt'> {
   const parsed = parseSmtpResponse(result.response);
-  const smtp = {
+  const classification = classifySmtp({
     smtpCode: result.code ?? parsed.smtpCode,
     enhancedStatus: parsed.enhancedStatus,
     diagnostic: result.response,
-  };
-  const classification = classifySmtp(smtp);
-  if (result.temporary && final) return { failureType: 'soft', failureReason: classification.reason };
+  });
+  const kind = (result.temporary && final) || classification.type !== 'hard' ? 'soft' : 'hard';
   return {
-    failureType: classification.type === 'soft' ? 'soft' : 'hard',
+    status: statusFor({ attempt: 1, kind, occurredAt: now.getTime(), eventId: 'hand-off' }, delivery.efs),
+    failureType: kind,
     failureReason: classification.reason,
+    outcomeKind: kind,
+    retryAt: kind === 'soft' ? nextAttemptAt(now, delivery) : null,
   };
+}
+
+/** When a soft-refused message may be tried again: after the retry interval, if that is within validity. */
+export function nextAttemptAt(
+  from: Date,
+  delivery: Pick<DispatchDelivery, 'retryIntervalSeconds' | 'validUntil'>,
+): Date | null {
+  const at = new Date(from.getTime() + delivery.retryIntervalSeconds * 1000);
+  return delivery.validUntil && at < delivery.validUntil ? at : null;
 }
 
 export function dispatchHandler(deps: DispatchDeps) {
@@ -103,24 +117,29 @@ export function dispatchHandler(deps: DispatchDeps) {
       for (const { target, messageId, result } of results) {
         const base = { seq: target.seq, email: target.email, messageId };
         if (result === null) {
+          // Never attempted: final at once (kind hard, so no event overrides it); the reason says why.
           handOffs.push({
             ...base,
             status: 'failed',
             failureType: 'soft',
             failureReason: 'validity period over',
+            outcomeKind: 'hard',
+            retryAt: null,
           });
         } else if (result.ok) {
           handOffs.push({
             ...base,
-            status: delivery.efs ? 'pending' : 'sent',
+            status: statusFor(null, delivery.efs),
             failureType: null,
             failureReason: null,
+            outcomeKind: null,
+            retryAt: null,
           });
         } else if (result.temporary && !finalAttempt) {
           deferred++;
           lastResponse = result.response;
         } else {
-          handOffs.push({ ...base, status: 'failed', ...failureOf(result, finalAttempt) });
+          handOffs.push({ ...base, ...refusal(result, finalAttempt, delivery, now) });
         }
       }
       await job.updateProgress(Math.round(((start + chunk.length) / targets.length) * 100));

@@ -1,0 +1,218 @@
+// Applies a job's MTA events set-wise in one transaction: raw events, log rows and KPI counters together.
+import type postgres from 'postgres';
+import type { FailureReason, FailureType } from '../shared/classify';
+import { applyEvent, type FeedbackEvent, type LogState, type OutcomeKind } from '../shared/feedback-state';
+import { recordDeadLetters } from './dead-letters';
+
+/** A validated event, its message id read back and its failure classified. */
+export interface ClassifiedEvent extends FeedbackEvent {
+  messageId: string;
+  deliveryId: string;
+  seq: number;
+  token: string;
+  type: string;
+  smtpCode: number | null;
+  enhancedStatus: string | null;
+  diagnostic: string | null;
+  raw: unknown;
+}
+
+/** What became of each event: the vocabulary of the metrics and the audit trail. */
+export type EventOutcome = 'applied' | 'duplicate' | 'stale' | 'unknown' | 'after-finish';
+
+interface Row extends LogState {
+  efs: boolean;
+  token: string;
+  deliveryState: string;
+  retryIntervalSeconds: number;
+  validUntil: Date | null;
+  retryAt: Date | null;
+  changed: boolean;
+}
+
+const key = (deliveryId: string, seq: number) => `${deliveryId}:${seq}`;
+
+async function lockRows(tx: postgres.TransactionSql, events: ClassifiedEvent[]): Promise<Map<string, Row>> {
+  const pairs = [...new Map(events.map((e) => [key(e.deliveryId, e.seq), e])).values()];
+  // Locked in one order by every job, so that concurrent jobs never deadlock.
+  const rows = await tx`
+    select l.delivery_id, l.seq, l.status, l.attempts, l.outcome_attempt, l.outcome_kind, l.outcome_at,
+           l.outcome_event_id, l.failure_type, l.failure_reason, l.retry_at,
+           d.efs, d.token, d.state, d.retry_interval_seconds, d.valid_until
+    from delivery_logs l join deliveries d on d.id = l.delivery_id
+    where (l.delivery_id, l.seq) in (
+      select * from unnest(${pairs.map((e) => e.deliveryId)}::bigint[], ${pairs.map((e) => e.seq)}::int[]))
+    order by l.delivery_id, l.seq
+    for update of l`;
+  const byKey = new Map<string, Row>();
+  for (const r of rows) {
+    byKey.set(key(String(r.delivery_id), r.seq), {
+      status: r.status,
+      attempts: r.attempts,
+      outcome:
+        r.outcome_kind === null
+          ? null
+          : {
+              attempt: r.outcome_attempt,
+              kind: r.outcome_kind,
+              occurredAt: r.outcome_at.getTime(),
+              eventId: r.outcome_event_id,
+            },
+      failureType: r.failure_type,
+      failureReason: r.failure_reason,
+      efs: r.efs,
+      token: r.token,
+      deliveryState: r.state,
+      retryIntervalSeconds: r.retry_interval_seconds,
+      validUntil: r.valid_until,
+      retryAt: r.retry_at,
+      changed: false,
+    });
+  }
+  return byKey;
+}
+
+/** Runs the state machine over the events against the locked rows; mutates the rows, returns each verdict. */
+function decide(events: ClassifiedEvent[], rows: Map<string, Row>): EventOutcome[] {
+  return events.map((event) => {
+    const row = rows.get(key(event.deliveryId, event.seq));
+    if (!row || row.token !== event.token) return 'unknown';
+    if (row.deliveryState === 'finished') return 'after-finish';
+    const t = applyEvent(row, event, row.efs);
+    if (t.verdict === 'unknown-attempt') return 'unknown';
+    if (t.verdict === 'stale') return 'stale';
+    Object.assign(row, t.state, { changed: true });
+    if (t.retryDue) {
+      const at = new Date(event.occurredAt + row.retryIntervalSeconds * 1000);
+      row.retryAt = row.validUntil && at < row.validUntil ? at : null;
+    } else {
+      row.retryAt = null;
+    }
+    return 'applied';
+  });
+}
+
+const counts = (status: string) => ({
+  delivered: status === 'sent' ? 1 : 0,
+  failed: status === 'failed' ? 1 : 0,
+});
+
+/**
+ * Applies events (already unique by event id within the job). The raw events are inserted with their
+ * outcome; an event id seen before is a duplicate and changes nothing, whatever it would do now.
+ */
+export async function applyFeedbackBatch(
+  sql: postgres.Sql,
+  events: ClassifiedEvent[],
+  jobId: string | null,
+  now: Date,
+): Promise<Map<string, EventOutcome>> {
+  if (events.length === 0) return new Map();
+  return sql.begin(async (tx) => {
+    const original = await lockRows(tx, events);
+    const snapshot = new Map([...original].map(([k, r]) => [k, { ...r }]));
+    let rows = original;
+    let verdicts = decide(events, rows);
+
+    const inserted = await tx`
+      insert into feedback_events (event_id, message_id, delivery_id, seq, attempt, type, occurred_at, smtp_code,
+        enhanced_status, diagnostic, failure_type, failure_reason, outcome, received_at)
+      select u.*, ${now}::timestamptz from unnest(
+        ${events.map((e) => e.eventId)}::text[], ${events.map((e) => e.messageId)}::text[],
+        ${events.map((e) => e.deliveryId)}::bigint[], ${events.map((e) => e.seq)}::int[],
+        ${events.map((e) => e.attempt)}::smallint[], ${events.map((e) => e.type)}::text[],
+        ${events.map((e) => new Date(e.occurredAt).toISOString())}::timestamptz[],
+        ${events.map((e) => e.smtpCode) as number[]}::smallint[], ${events.map((e) => e.enhancedStatus) as string[]}::text[],
+        ${events.map((e) => e.diagnostic) as string[]}::text[], ${events.map((e) => e.failureType) as string[]}::failure_type[],
+        ${events.map((e) => e.failureReason) as string[]}::text[], ${verdicts}::text[]) as u
+      on conflict (event_id) do nothing
+      returning event_id`;
+
+    const fresh = new Set(inserted.map((r) => r.event_id as string));
+    if (fresh.size < events.length) {
+      // Some were seen before: decide again from the untouched rows with the new events only.
+      rows = new Map([...snapshot].map(([k, r]) => [k, { ...r }]));
+      const newEvents = events.filter((e) => fresh.has(e.eventId));
+      const again = decide(newEvents, rows);
+      const byId = new Map(newEvents.map((e, i) => [e.eventId, again[i]!]));
+      const corrected = events.filter((e, i) => fresh.has(e.eventId) && byId.get(e.eventId) !== verdicts[i]);
+      verdicts = events.map((e) => byId.get(e.eventId) ?? 'duplicate');
+      if (corrected.length > 0) {
+        await tx`
+          update feedback_events f set outcome = u.outcome
+          from unnest(${corrected.map((e) => e.eventId)}::text[], ${corrected.map((e) => byId.get(e.eventId)!)}::text[]) as u(event_id, outcome)
+          where f.event_id = u.event_id`;
+      }
+    }
+
+    await writeRows(tx, rows, snapshot, now);
+    await deadLetterUnknown(tx, events, verdicts, jobId);
+    return new Map(events.map((e, i) => [e.eventId, verdicts[i]!]));
+  });
+}
+
+async function writeRows(
+  tx: postgres.TransactionSql,
+  rows: Map<string, Row>,
+  before: Map<string, Row>,
+  now: Date,
+) {
+  const changed = [...rows].filter(([, r]) => r.changed);
+  if (changed.length === 0) return;
+  const ids = changed.map(([k]) => k.split(':')[0]!);
+  const seqs = changed.map(([k]) => Number(k.split(':')[1]));
+  const list = changed.map(([, r]) => r);
+  await tx`
+    update delivery_logs l set status = u.status::log_status, failure_type = u.failure_type::failure_type,
+      failure_reason = u.failure_reason, outcome_attempt = u.attempt, outcome_kind = u.kind,
+      outcome_at = u.at, outcome_event_id = u.event_id, retry_at = u.retry_at, updated_at = ${now}
+    from unnest(${ids}::bigint[], ${seqs}::int[], ${list.map((r) => r.status)}::text[],
+      ${list.map((r) => r.failureType) as string[]}::text[], ${list.map((r) => r.failureReason) as string[]}::text[],
+      ${list.map((r) => r.outcome!.attempt)}::smallint[], ${list.map((r) => r.outcome!.kind)}::text[],
+      ${list.map((r) => new Date(r.outcome!.occurredAt).toISOString())}::timestamptz[],
+      ${list.map((r) => r.outcome!.eventId)}::text[], ${list.map((r) => r.retryAt?.toISOString() ?? null) as string[]}::timestamptz[])
+      as u(delivery_id, seq, status, failure_type, failure_reason, attempt, kind, at, event_id, retry_at)
+    where l.delivery_id = u.delivery_id and l.seq = u.seq`;
+
+  // KPI deltas per delivery, from each row's status before and after: the counters stay a recount.
+  const deltas = new Map<string, { delivered: number; failed: number }>();
+  for (const [k, r] of changed) {
+    const id = k.split(':')[0]!;
+    const was = counts(before.get(k)!.status);
+    const is = counts(r.status);
+    const d = deltas.get(id) ?? { delivered: 0, failed: 0 };
+    d.delivered += is.delivered - was.delivered;
+    d.failed += is.failed - was.failed;
+    deltas.set(id, d);
+  }
+  const moved = [...deltas]
+    .filter(([, d]) => d.delivered !== 0 || d.failed !== 0)
+    .sort(([a], [b]) => (BigInt(a) < BigInt(b) ? -1 : 1));
+  if (moved.length === 0) return;
+  await tx`
+    update delivery_kpis k set delivered = k.delivered + u.delivered, failed = k.failed + u.failed
+    from unnest(${moved.map(([id]) => id)}::bigint[], ${moved.map(([, d]) => d.delivered)}::int[],
+      ${moved.map(([, d]) => d.failed)}::int[]) as u(delivery_id, delivered, failed)
+    where k.delivery_id = u.delivery_id`;
+}
+
+async function deadLetterUnknown(
+  tx: postgres.TransactionSql,
+  events: ClassifiedEvent[],
+  verdicts: EventOutcome[],
+  jobId: string | null,
+) {
+  await recordDeadLetters(
+    tx,
+    events
+      .filter((_, i) => verdicts[i] === 'unknown')
+      .map((e) => ({
+        queue: 'mta-feedback',
+        jobId,
+        reason: `unknown message: no attempt ${e.attempt} of message ${e.messageId} was sent by this system`,
+        payload: e.raw,
+      })),
+  );
+}
+
+export type { FailureReason, FailureType, OutcomeKind };

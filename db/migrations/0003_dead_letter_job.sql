@@ -1,0 +1,1 @@
+CREATE INDEX "dead_letters_job_idx" ON "dead_letters" USING btree ("queue","job_id");

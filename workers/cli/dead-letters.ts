@@ -1,0 +1,93 @@
+// `campaign dead-letters`: what could not be applied, and why; `replay ID` sends one back once fixed.
+import type { Command } from 'commander';
+import type { DeadLetter } from '../../db/dead-letters';
+import { queues } from '../../shared/queues';
+import { type CliContext, output, UserError } from './context';
+import { openQueue } from './enqueue';
+
+function render(letters: DeadLetter[]): string {
+  if (letters.length === 0) return 'no dead letters';
+  return letters
+    .map(
+      (l) =>
+        `${l.id}\t${l.createdAt}\t${l.queue}\t${l.replayedAt ? `replayed ${l.replayedAt}` : 'kept'}\t${l.reason}`,
+    )
+    .join('\n');
+}
+
+/** The payload to enqueue again: an MTA event goes back as a one-event job, anything else as it was. */
+export function replayPayload(letter: DeadLetter): unknown {
+  const payload = letter.payload as Record<string, unknown> | null;
+  if (
+    letter.queue === 'mta-feedback' &&
+    payload &&
+    typeof payload === 'object' &&
+    !Array.isArray(payload) &&
+    !('events' in payload)
+  ) {
+    return { events: [payload] };
+  }
+  return payload;
+}
+
+export function registerDeadLetterCommands(program: Command, ctx: () => CliContext): void {
+  const command = program
+    .command('dead-letters')
+    .description('Payloads and events that could not be applied, with the reason (newest first).')
+    .option(
+      '--queue <name>',
+      `only this queue (${queues
+        .filter((q) => q.visibility === 'public')
+        .map((q) => q.name)
+        .join(', ')})`,
+    )
+    .option('--all', 'include the ones already replayed')
+    .option('--limit <n>', 'how many to show', '100')
+    .option(
+      '--json',
+      'machine-readable output: an array of {id, queue, jobId, reason, payload, createdAt, replayedAt}',
+    )
+    .action(async (opts: { queue?: string; all?: boolean; limit: string; json?: boolean }) => {
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100_000)
+        throw new UserError(`--limit "${opts.limit}" is not a count from 1 to 100000`);
+      const { listDeadLetters } = await import('../../db/dead-letters');
+      const letters = await listDeadLetters(await ctx().sql(), {
+        queue: opts.queue,
+        includeReplayed: opts.all,
+        limit,
+      });
+      output(opts.json, letters, () => render(letters));
+    });
+
+  command
+    .command('replay')
+    .description('Enqueue a dead letter again on its queue (after fixing what made it fail).')
+    .argument('<id>', 'dead letter id')
+    .option('--json', 'machine-readable output')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      if (!/^\d+$/.test(id))
+        throw new UserError(`dead letter id "${id}" is not valid; it is a number, e.g. 7`);
+      const { getDeadLetter, markReplayed } = await import('../../db/dead-letters');
+      const sql = await ctx().sql();
+      const letter = await getDeadLetter(sql, id);
+      if (!letter) throw new UserError(`dead letter ${id} not found`);
+      if (letter.replayedAt)
+        throw new UserError(`dead letter ${id} was replayed already at ${letter.replayedAt}`);
+      const declaration = queues.find((q) => q.name === letter.queue);
+      if (!declaration)
+        throw new UserError(`dead letter ${id} came from queue "${letter.queue}", which no longer exists`);
+      await markReplayed(sql, letter);
+      const queue = await openQueue(ctx(), letter.queue);
+      try {
+        const job = await queue.add('replay', replayPayload(letter), declaration.jobOptions);
+        output(
+          opts.json,
+          { id, queue: letter.queue, jobId: job.id },
+          () => `dead letter ${id} replayed on ${letter.queue} (job ${job.id})`,
+        );
+      } finally {
+        await queue.close();
+      }
+    });
+}

@@ -1,0 +1,135 @@
+// The feedback handler: validates and classifies a job's MTA events, then applies them set-wise.
+import type postgres from 'postgres';
+import { type DeadLetterEntry, recordDeadLetters } from '../../db/dead-letters';
+import { applyFeedbackBatch, type ClassifiedEvent, type EventOutcome } from '../../db/feedback';
+import { classifyBounce } from '../../shared/classify';
+import type { OutcomeKind } from '../../shared/feedback-state';
+import { parseMessageId } from '../../shared/message-id';
+import { describeInvalid, type FeedbackPayload, feedbackEvent, feedbackQueue } from '../../shared/queues';
+import type { JobContext } from '../../shared/worker';
+
+/** Events applied in one transaction: big enough to amortize it, small enough to keep locks short. */
+const TRANSACTION_EVENTS = 2000;
+
+export interface FeedbackDeps {
+  sql: postgres.Sql;
+  now: () => Date;
+  /** Counts each event's outcome (metrics); optional. */
+  onOutcomes?: (counts: Record<string, number>) => void;
+}
+
+type Prepared = { event: ClassifiedEvent } | { dead: DeadLetterEntry };
+
+/** Validates, reads the message id and classifies one raw event. */
+export function prepareEvent(
+  raw: unknown,
+  jobId: string | null,
+  onDisagreement: (text: string) => void,
+): Prepared {
+  const parsed = feedbackEvent.safeParse(raw);
+  if (!parsed.success) {
+    return {
+      dead: {
+        queue: feedbackQueue.name,
+        jobId,
+        reason: `invalid event: ${describeInvalid(parsed.error)}`,
+        payload: raw,
+      },
+    };
+  }
+  const e = parsed.data;
+  const ref = parseMessageId(e.messageId);
+  if (!ref) {
+    return {
+      dead: {
+        queue: feedbackQueue.name,
+        jobId,
+        reason: `unknown message: "${e.messageId}" is not a message id of this system`,
+        payload: raw,
+      },
+    };
+  }
+  let kind: OutcomeKind = 'delivered';
+  let failureType: ClassifiedEvent['failureType'] = null;
+  let failureReason: ClassifiedEvent['failureReason'] = null;
+  if (e.type !== 'delivered') {
+    const c = classifyBounce(e.type, {
+      smtpCode: e.smtpCode,
+      enhancedStatus: e.enhancedStatus,
+      diagnostic: e.diagnostic,
+    });
+    if (c.disagreement) onDisagreement(c.disagreement);
+    kind = c.type;
+    failureType = c.type;
+    failureReason = c.reason;
+  }
+  return {
+    event: {
+      eventId: e.eventId,
+      messageId: e.messageId.replace(/^<|>$/g, ''),
+      deliveryId: ref.deliveryId,
+      seq: ref.seq,
+      attempt: ref.attempt,
+      token: ref.token,
+      type: e.type,
+      occurredAt: Date.parse(e.occurredAt),
+      kind,
+      failureType,
+      failureReason,
+      smtpCode: e.smtpCode ?? null,
+      enhancedStatus: e.enhancedStatus ?? null,
+      diagnostic: e.diagnostic ?? null,
+      raw,
+    },
+  };
+}
+
+export function feedbackHandler(deps: FeedbackDeps) {
+  return async ({ events }: FeedbackPayload, { job, log }: JobContext) => {
+    const jobId = job.id ?? null;
+    const counts: Record<EventOutcome | 'invalid', number> = {
+      applied: 0,
+      duplicate: 0,
+      stale: 0,
+      unknown: 0,
+      'after-finish': 0,
+      invalid: 0,
+    };
+    const dead: DeadLetterEntry[] = [];
+    const good: ClassifiedEvent[] = [];
+    const seen = new Set<string>();
+    let disagreements = 0;
+    for (const raw of events) {
+      const prepared = prepareEvent(raw, jobId, () => disagreements++);
+      if ('dead' in prepared) {
+        dead.push(prepared.dead);
+        counts[prepared.dead.reason.startsWith('invalid') ? 'invalid' : 'unknown']++;
+      } else if (seen.has(prepared.event.eventId)) {
+        counts.duplicate++; // The same event twice in one job.
+      } else {
+        seen.add(prepared.event.eventId);
+        good.push(prepared.event);
+      }
+    }
+    if (disagreements > 0)
+      log.info(
+        { disagreements },
+        "Some events' SMTP codes contradict their type; the event's type was kept.",
+      );
+    await recordDeadLetters(deps.sql, dead);
+    for (let i = 0; i < good.length; i += TRANSACTION_EVENTS) {
+      const outcomes = await applyFeedbackBatch(
+        deps.sql,
+        good.slice(i, i + TRANSACTION_EVENTS),
+        jobId,
+        deps.now(),
+      );
+      for (const outcome of outcomes.values()) counts[outcome]++;
+      if (good.length > TRANSACTION_EVENTS)
+        await job.updateProgress(Math.round(((i + TRANSACTION_EVENTS) / good.length) * 100));
+    }
+    deps.onOutcomes?.(counts);
+    log.info({ events: events.length, ...counts }, 'Feedback applied.');
+    return counts;
+  };
+}
