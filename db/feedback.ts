@@ -103,11 +103,19 @@ const counts = (status: string) => ({
  */
 export async function applyFeedbackBatch(
   sql: postgres.Sql,
-  events: ClassifiedEvent[],
+  allEvents: ClassifiedEvent[],
   jobId: string | null,
   now: Date,
 ): Promise<Map<string, EventOutcome>> {
-  if (events.length === 0) return new Map();
+  if (allEvents.length === 0) return new Map();
+  // Repeats of events applied before are dropped up front, so that their rows are not locked: a repeat
+  // usually follows its original closely, and locking its row would queue this job behind another one.
+  const known =
+    await sql`select event_id from feedback_events where event_id = any(${allEvents.map((e) => e.eventId)}::text[])`;
+  const seenBefore = new Set(known.map((r) => r.event_id as string));
+  const events = allEvents.filter((e) => !seenBefore.has(e.eventId));
+  const repeats = new Map<string, EventOutcome>([...seenBefore].map((id) => [id, 'duplicate']));
+  if (events.length === 0) return repeats;
   return sql.begin(async (tx) => {
     const original = await lockRows(tx, events);
     const snapshot = new Map([...original].map(([k, r]) => [k, { ...r }]));
@@ -147,7 +155,7 @@ export async function applyFeedbackBatch(
 
     await writeRows(tx, rows, snapshot, now);
     await deadLetterUnknown(tx, events, verdicts, jobId);
-    return new Map(events.map((e, i) => [e.eventId, verdicts[i]!]));
+    return new Map([...repeats, ...events.map((e, i): [string, EventOutcome] => [e.eventId, verdicts[i]!])]);
   });
 }
 

@@ -8,8 +8,12 @@ import { parseMessageId } from '../../shared/message-id';
 import { describeInvalid, type FeedbackPayload, feedbackEvent, feedbackQueue } from '../../shared/queues';
 import type { JobContext } from '../../shared/worker';
 
-/** Events applied in one transaction: big enough to amortize it, small enough to keep locks short. */
-const TRANSACTION_EVENTS = 2000;
+/**
+ * Events applied in one transaction. Its row locks make a concurrent job that touches one of the same
+ * messages (a repeat, a late event) wait for the whole transaction: 500 keeps that wait short while still
+ * amortizing the commit (bench: 28k events/s at 500, 25k at 250 and at 2,000).
+ */
+const TRANSACTION_EVENTS = 500;
 
 export interface FeedbackDeps {
   sql: postgres.Sql;

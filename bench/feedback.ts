@@ -1,0 +1,227 @@
+// `npm run bench -- feedback`: 1,000,000 MTA events over a 1,000,000-message delivery pair (half EFS),
+// in jobs of 1,000, with 10 % duplicates and 5 % out of order; events/s, p99 job time, recount check.
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Job, Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import postgres from 'postgres';
+import { prepareDatabase } from '../db/migrate';
+import { loadConfig } from '../shared/config';
+import { feedbackQueue } from '../shared/queues';
+import { startProcess } from '../workers/process';
+import { cpuSnapshot, cpuSplit } from './cpu';
+
+const JOB_EVENTS = 1000;
+const TOKEN = 'bec0ffee0123';
+
+/** A deterministic generator, so that two runs replay the same story. */
+function random(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+/** Two deliveries of `perDelivery` sent messages each, written as the dispatch writes them. */
+async function seed(sql: postgres.Sql, perDelivery: number) {
+  for (const [id, efs] of [
+    [1, true],
+    [2, false],
+  ] as const) {
+    await sql`
+      insert into deliveries (id, label, state, efs, validity_seconds, retry_interval_seconds, sender, subject, token,
+        to_send, valid_until, confirmed_at, sending_at, sent_at)
+      values (${id}, ${`bench ${efs ? 'EFS' : 'no EFS'}`}, 'sent', ${efs}, 259200, 3600, 'bench@bench.test', 's',
+        ${TOKEN}, ${perDelivery}, now() + interval '3 days', now(), now(), now())`;
+    await sql`
+      insert into delivery_logs (delivery_id, seq, email, status, attempts, message_id, handed_off_at, updated_at)
+      select ${id}, g, 'user' || g || '-' || ${id} || '@bench.test', ${efs ? 'pending' : 'sent'}::log_status, 1,
+             '1.' || g || '.' || ${id} || '.' || ${TOKEN} || '@bench.test', now(), now()
+      from generate_series(0, ${perDelivery - 1}) g`;
+    await sql`insert into delivery_kpis (delivery_id, sent, delivered) values (${id}, ${perDelivery}, ${efs ? 0 : perDelivery})`;
+  }
+  await sql`vacuum analyze delivery_logs`;
+}
+
+type Ev = {
+  eventId: string;
+  messageId: string;
+  type: string;
+  occurredAt: string;
+  smtpCode?: number;
+  enhancedStatus?: string;
+  diagnostic?: string;
+};
+
+/** The event stream: one event for most messages, a second (sent first) for 5 %, then 10 % duplicates. */
+function* jobs(perDelivery: number, total: number): Generator<Ev[]> {
+  const rnd = random(42);
+  const messages = perDelivery * 2;
+  const duplicates = Math.round(total * 0.1);
+  const outOfOrder = Math.round(total * 0.05);
+  const primaries = total - duplicates - outOfOrder;
+  const at = (minute: number) => new Date(Date.UTC(2026, 10, 24, 10, minute)).toISOString();
+  let n = 0;
+  const recent: Ev[] = [];
+  let batch: Ev[] = [];
+  let count = 0;
+  const push = function* (e: Ev) {
+    count++;
+    batch.push(e);
+    if (recent.length < 50_000) recent.push(e);
+    else recent[Math.floor(rnd() * recent.length)] = e;
+    if (batch.length === JOB_EVENTS) {
+      yield batch;
+      batch = [];
+    }
+  };
+  // Messages in send order, the two deliveries interleaved, as an MTA reports them (mostly in order).
+  for (let i = 0; i < primaries; i++) {
+    const m = i % messages;
+    const deliveryId = m % 2 === 0 ? 1 : 2;
+    const seq = Math.floor(m / 2);
+    const messageId = `1.${seq}.${deliveryId}.${TOKEN}@bench.test`;
+    const r = rnd();
+    if (i % 20 === 7 && i / 20 < outOfOrder) {
+      // Out of order: the later "delivered" arrives before the earlier soft bounce of the same attempt.
+      yield* push({ eventId: `ev-${n++}`, messageId, type: 'delivered', occurredAt: at(30) });
+      yield* push({
+        eventId: `ev-${n++}`,
+        messageId,
+        type: 'soft_bounce',
+        occurredAt: at(5),
+        smtpCode: 452,
+        enhancedStatus: '4.2.2',
+        diagnostic: 'mailbox full',
+      });
+    } else if (r < 0.8) {
+      yield* push({ eventId: `ev-${n++}`, messageId, type: 'delivered', occurredAt: at(10) });
+    } else if (r < 0.9) {
+      yield* push({
+        eventId: `ev-${n++}`,
+        messageId,
+        type: 'hard_bounce',
+        occurredAt: at(10),
+        smtpCode: 550,
+        enhancedStatus: '5.1.1',
+        diagnostic: 'user unknown',
+      });
+    } else {
+      yield* push({
+        eventId: `ev-${n++}`,
+        messageId,
+        type: 'soft_bounce',
+        occurredAt: at(10),
+        smtpCode: 421,
+        enhancedStatus: '4.7.0',
+        diagnostic: 'try again later',
+      });
+    }
+    if (i % 9 === 8 && recent.length > 0) yield* push(recent[Math.floor(rnd() * recent.length)]!);
+  }
+  // Top up with repeats so that the stream holds exactly `total` events.
+  while (count < total) yield* push(recent[Math.floor(rnd() * recent.length)]!);
+  if (batch.length > 0) yield batch;
+}
+
+export async function benchFeedback(sizes: number[]): Promise<Record<string, unknown>> {
+  const total = sizes[0] ?? 1_000_000;
+  const perDelivery = Math.round(total / 2);
+  const database = `campaign_bench_fb_${process.pid}`;
+  const env = {
+    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,
+    QUEUE_PREFIX: `bench-fb-${process.pid}`,
+    METRICS_PORT: '0',
+    LOG_LEVEL: 'warn',
+    FEEDBACK_CONCURRENCY: process.env.FEEDBACK_CONCURRENCY ?? '4',
+  };
+  const admin = postgres('postgres://postgres@127.0.0.1:5432/postgres', { max: 1, onnotice: () => {} });
+  await admin.unsafe(`drop database if exists "${database}" with (force)`);
+  await prepareDatabase(env.DATABASE_URL);
+  const sql = postgres(env.DATABASE_URL, { max: 2, onnotice: () => {} });
+  const config = loadConfig(env);
+  const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const queue = new Queue(feedbackQueue.name, { connection, prefix: config.QUEUE_PREFIX });
+  try {
+    console.log(`seeding ${perDelivery * 2} sent messages…`);
+    await seed(sql, perDelivery);
+    console.log('enqueueing events…');
+    let events = 0;
+    let jobCount = 0;
+    let pending: { name: string; data: { events: Ev[] }; opts: typeof feedbackQueue.jobOptions }[] = [];
+    for (const batch of jobs(perDelivery, total)) {
+      events += batch.length;
+      jobCount++;
+      pending.push({ name: 'fb', data: { events: batch }, opts: feedbackQueue.jobOptions });
+      if (pending.length === 50) {
+        await queue.addBulk(pending);
+        pending = [];
+      }
+    }
+    if (pending.length) await queue.addBulk(pending);
+
+    const proc = await startProcess(['feedback'], config, pino({ level: 'warn' }, pino.destination(2)));
+    await proc.ready;
+    const cpuBefore = cpuSnapshot();
+    const started = performance.now();
+    for (;;) {
+      const counts = await queue.getJobCounts('completed', 'failed', 'waiting', 'active', 'delayed');
+      if ((counts.completed ?? 0) + (counts.failed ?? 0) >= jobCount) break;
+      await sleep(200);
+    }
+    const wall = (performance.now() - started) / 1000;
+    const cpu = cpuSplit(cpuBefore, cpuSnapshot(), wall);
+    await proc.stop();
+
+    const done: Job[] = await queue.getJobs(['completed'], 0, jobCount);
+    const durations = done.map((j) => (j.finishedOn ?? 0) - (j.processedOn ?? 0)).sort((a, b) => a - b);
+    const p99 = durations[Math.min(durations.length - 1, Math.floor(durations.length * 0.99))] ?? 0;
+    const outcomes: Record<string, number> = {};
+    for (const j of done)
+      for (const [k, v] of Object.entries(j.returnvalue as Record<string, number>))
+        outcomes[k] = (outcomes[k] ?? 0) + v;
+    const recount = await sql`
+      select k.delivery_id, k.delivered, k.failed,
+             (select count(*) from delivery_logs l where l.delivery_id = k.delivery_id and l.status = 'sent')::int as sent_rows,
+             (select count(*) from delivery_logs l where l.delivery_id = k.delivery_id and l.status = 'failed')::int as failed_rows
+      from delivery_kpis k order by k.delivery_id`;
+    const recountEqual = recount.every((r) => r.delivered === r.sent_rows && r.failed === r.failed_rows);
+    const result = {
+      events,
+      jobs: jobCount,
+      failedJobs: jobCount - done.length,
+      eventsPerSecond: Math.round(events / wall),
+      p99JobMs: p99,
+      medianJobMs: durations[Math.floor(durations.length / 2)] ?? 0,
+      recountEqual,
+      outcomes,
+      seconds: Math.round(wall * 100) / 100,
+      cpu,
+      cores: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      node: process.version,
+      settings: {
+        jobEvents: JOB_EVENTS,
+        feedbackConcurrency: config.FEEDBACK_CONCURRENCY,
+        transactionEvents: 500,
+      },
+      recount,
+    };
+    console.log(
+      `${events} events in ${result.seconds} s: ${result.eventsPerSecond} events/s, p99 job ${p99} ms, recount ${recountEqual ? 'equal' : 'DIFFERENT'}; ` +
+        `CPU cores: ${Object.entries(cpu)
+          .map(([k, v]) => `${k} ${v.cores}`)
+          .join(', ')}`,
+    );
+    return result;
+  } finally {
+    await queue.obliterate({ force: true }).catch(() => {});
+    await queue.close();
+    connection.disconnect();
+    await sql.end();
+    await admin.unsafe(`drop database if exists "${database}" with (force)`);
+    await admin.end();
+  }
+}
