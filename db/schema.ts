@@ -167,6 +167,9 @@ export const deliveryLogs = pgTable(
     primaryKey({ columns: [t.deliveryId, t.seq] }),
     uniqueIndex('delivery_logs_message_id_idx').on(t.messageId),
     index('delivery_logs_email_idx').on(t.email),
+    // Only soft-bounced rows waiting for a retry are in it; other feedback updates leave retry_at null
+    // (unchanged), so they stay HOT.
+    index('delivery_logs_retry_idx').on(t.deliveryId, t.retryAt).where(sql`retry_at is not null`),
   ],
 );
 
@@ -235,16 +238,23 @@ export const deliveryKpis = pgTable('delivery_kpis', {
   statsComputedAt: tstz('stats_computed_at'),
 });
 
-/** Addresses' error history; `quarantinedAt` set means excluded from later deliveries. */
+/** Addresses' error history; `quarantinedAt` set (and `releasedAt` not) means excluded from later deliveries. */
 export const quarantine = pgTable(
   'quarantine',
   {
     email: text('email').primaryKey(),
     errorCount: integer('error_count').notNull().default(0),
     lastErrorOn: date('last_error_on'),
+    /** The last failure that counted: a soft failure counts only this long after the previous counted one. */
+    lastCountedAt: tstz('last_counted_at'),
+    firstFailureAt: tstz('first_failure_at'),
+    lastFailureAt: tstz('last_failure_at'),
     failureType: failureType('failure_type'),
     reason: text('reason'),
+    /** The delivery whose failure put the address in quarantine (or last counted). */
+    deliveryId: id('delivery_id'),
     quarantinedAt: tstz('quarantined_at'),
+    releasedAt: tstz('released_at'),
     updatedAt: tstz('updated_at').notNull().defaultNow(),
   },
   (t) => [index('quarantine_quarantined_idx').on(t.quarantinedAt)],

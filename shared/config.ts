@@ -51,6 +51,11 @@ const schema = z.object({
   DISPATCH_RATE_LIMIT: int(0, 10000000, 'a rate').default(0),
   FEEDBACK_CONCURRENCY: int(1, 1000, 'a concurrency').default(4),
   SMTP_POOL_SIZE: int(1, 1000, 'a connection count').default(8),
+  /** Soft failures (each at least QUARANTINE_SPACING after the previous counted one) that quarantine an address. */
+  QUARANTINE_THRESHOLD: int(1, 1000, 'a count').default(5),
+  QUARANTINE_SPACING: duration.default(24 * 3600 * 1000),
+  /** An address quarantined for "mailbox full" is released by itself after this long. */
+  QUARANTINE_MAILBOX_FULL_RELEASE: duration.default(30 * 86400 * 1000),
   /** How long a worker holds a job without renewing its lock; a killed worker's jobs return after it. */
   WORKER_LOCK_DURATION: duration.default(30000),
   /** How long a graceful shutdown may take before the process exits anyway. */
