@@ -87,6 +87,7 @@ async function runOnce(count: number, transport: 'smtp' | 'dropping', file: stri
         columns: ['first', 'city'],
       },
       readRecipients(file, ['first', 'city']),
+      { now: Date.now(), quarantine: { mailboxFullReleaseMs: config.QUARANTINE_MAILBOX_FULL_RELEASE } },
     );
     const proc = await startProcess(
       ['confirm', 'dispatch'],

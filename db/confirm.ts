@@ -3,7 +3,7 @@ import type postgres from 'postgres';
 
 /** The outcome of a confirm request against the database. */
 export type ConfirmOutcome =
-  | { kind: 'confirmed'; state: 'scheduled' | 'sending'; startAt: Date; resumed: boolean }
+  | { kind: 'confirmed'; state: 'scheduled' | 'sending'; startAt: Date; validUntil: Date; resumed: boolean }
   | { kind: 'refused'; reason: string };
 
 export async function recordConfirmAttempt(
@@ -39,16 +39,28 @@ export async function confirmDelivery(
         valid_until = greatest(coalesce(contact_date, ${c.now}), ${c.now}) + make_interval(secs => validity_seconds),
         sending_at = case when contact_date > ${c.now} then null else ${c.now}::timestamptz end
       where id = ${c.deliveryId} and state = 'prepared'
-      returning state, greatest(coalesce(contact_date, ${c.now}), ${c.now}) as start_at`;
+      returning state, valid_until, greatest(coalesce(contact_date, ${c.now}), ${c.now}) as start_at`;
     if (updated) {
       await recordConfirmAttempt(tx, { ...c, outcome: 'accepted', reason: null });
-      return { kind: 'confirmed', state: updated.state, startAt: updated.start_at, resumed: false };
+      return {
+        kind: 'confirmed',
+        state: updated.state,
+        startAt: updated.start_at,
+        validUntil: updated.valid_until,
+        resumed: false,
+      };
     }
     const [current] = await tx`
-      select state, confirm_job_id, confirmed_by, confirmed_at, greatest(contact_date, confirmed_at) as start_at
+      select state, confirm_job_id, confirmed_by, confirmed_at, valid_until, greatest(contact_date, confirmed_at) as start_at
       from deliveries where id = ${c.deliveryId}`;
     if (current && current.confirm_job_id === c.jobId && ['scheduled', 'sending'].includes(current.state)) {
-      return { kind: 'confirmed', state: current.state, startAt: current.start_at, resumed: true };
+      return {
+        kind: 'confirmed',
+        state: current.state,
+        startAt: current.start_at,
+        validUntil: current.valid_until,
+        resumed: true,
+      };
     }
     const reason = !current
       ? `delivery ${c.deliveryId} not found`

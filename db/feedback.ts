@@ -17,6 +17,12 @@ export interface ClassifiedEvent extends FeedbackEvent {
   raw: unknown;
 }
 
+/** Each event's outcome, and the retries that soft bounces made due (to be scheduled once committed). */
+export interface FeedbackResult {
+  outcomes: Map<string, EventOutcome>;
+  retries: { deliveryId: string; at: Date }[];
+}
+
 /** What became of each event: the vocabulary of the metrics and the audit trail. */
 export type EventOutcome = 'applied' | 'duplicate' | 'stale' | 'unknown' | 'after-finish';
 
@@ -106,8 +112,8 @@ export async function applyFeedbackBatch(
   allEvents: ClassifiedEvent[],
   jobId: string | null,
   now: Date,
-): Promise<Map<string, EventOutcome>> {
-  if (allEvents.length === 0) return new Map();
+): Promise<FeedbackResult> {
+  if (allEvents.length === 0) return { outcomes: new Map(), retries: [] };
   // Repeats of events applied before are dropped up front, so that their rows are not locked: a repeat
   // usually follows its original closely, and locking its row would queue this job behind another one.
   const known =
@@ -115,7 +121,7 @@ export async function applyFeedbackBatch(
   const seenBefore = new Set(known.map((r) => r.event_id as string));
   const events = allEvents.filter((e) => !seenBefore.has(e.eventId));
   const repeats = new Map<string, EventOutcome>([...seenBefore].map((id) => [id, 'duplicate']));
-  if (events.length === 0) return repeats;
+  if (events.length === 0) return { outcomes: repeats, retries: [] };
   return sql.begin(async (tx) => {
     const original = await lockRows(tx, events);
     const snapshot = new Map([...original].map(([k, r]) => [k, { ...r }]));
@@ -155,7 +161,16 @@ export async function applyFeedbackBatch(
 
     await writeRows(tx, rows, snapshot, now);
     await deadLetterUnknown(tx, events, verdicts, jobId);
-    return new Map([...repeats, ...events.map((e, i): [string, EventOutcome] => [e.eventId, verdicts[i]!])]);
+    const retries = [...rows]
+      .filter(([, r]) => r.changed && r.retryAt !== null)
+      .map(([k, r]) => ({ deliveryId: k.split(':')[0]!, at: r.retryAt! }));
+    return {
+      outcomes: new Map([
+        ...repeats,
+        ...events.map((e, i): [string, EventOutcome] => [e.eventId, verdicts[i]!]),
+      ]),
+      retries,
+    };
   });
 }
 

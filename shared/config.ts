@@ -56,6 +56,8 @@ const schema = z.object({
   QUARANTINE_SPACING: duration.default(24 * 3600 * 1000),
   /** An address quarantined for "mailbox full" is released by itself after this long. */
   QUARANTINE_MAILBOX_FULL_RELEASE: duration.default(30 * 86400 * 1000),
+  /** How often due retries are looked for, besides the delayed job each soft bounce schedules. */
+  RETRY_SWEEP_INTERVAL: duration.default(60_000),
   /** How long a worker holds a job without renewing its lock; a killed worker's jobs return after it. */
   WORKER_LOCK_DURATION: duration.default(30000),
   /** How long a graceful shutdown may take before the process exits anyway. */

@@ -93,19 +93,53 @@ export const feedbackQueue = {
   jobOptions: { ...keepFailed, attempts: 8, backoff: { type: 'exponential', delay: 1000 } },
 } satisfies QueueDeclaration;
 
+/** Retries of one delivery's soft-bounced messages that are due; `sweep` finds deliveries with due retries. */
+export const retryQueue = {
+  name: 'soft-bounce-retry',
+  visibility: 'internal',
+  payload: z.union([z.object({ deliveryId }), z.object({ sweep: z.literal(true) })]),
+  // Removed once done, so that a later retry of the same delivery and minute can be enqueued again.
+  jobOptions: {
+    removeOnComplete: true,
+    removeOnFail: false,
+    attempts: 10,
+    backoff: { type: 'exponential', delay: 2000 },
+  },
+} satisfies QueueDeclaration;
+
+/** Ends a delivery's validity period: soft-bounced messages become final, the delivery `finished`. */
+export const finalizeQueue = {
+  name: 'delivery-finalize',
+  visibility: 'internal',
+  payload: z.object({ deliveryId }),
+  jobOptions: { ...keepFailed, attempts: 10, backoff: { type: 'exponential', delay: 5000 } },
+} satisfies QueueDeclaration;
+
 export type ConfirmPayload = z.output<typeof confirmQueue.payload>;
 export type StartPayload = z.output<typeof startQueue.payload>;
 export type DispatchPayload = z.output<typeof dispatchQueue.payload>;
 export type FeedbackPayload = z.output<typeof feedbackQueue.payload>;
+export type RetryPayload = z.output<typeof retryQueue.payload>;
+export type FinalizePayload = z.output<typeof finalizeQueue.payload>;
 export type FeedbackEventInput = z.output<typeof feedbackEvent>;
 
 /** Every declared queue; a process refuses to start if one of them has no handler, or two. */
-export const queues: readonly QueueDeclaration[] = [confirmQueue, startQueue, dispatchQueue, feedbackQueue];
+export const queues: readonly QueueDeclaration[] = [
+  confirmQueue,
+  startQueue,
+  dispatchQueue,
+  feedbackQueue,
+  retryQueue,
+  finalizeQueue,
+];
 
 /** Deterministic job ids: a repeat of the same work is the same job, whoever enqueues it. */
 export const jobIds = {
   start: (deliveryId: string) => `start-${deliveryId}`,
   dispatch: (deliveryId: string, batch: number) => `dispatch-${deliveryId}-${batch}`,
+  /** One retry job per delivery and second: the soft bounces due in the same second share it. */
+  retry: (deliveryId: string, at: Date) => `retry-${deliveryId}-${Math.ceil(at.getTime() / 1000)}`,
+  finalize: (deliveryId: string) => `finalize-${deliveryId}`,
 };
 
 /** Turns a zod error into one sentence naming each bad field and what it expects. */

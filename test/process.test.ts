@@ -52,7 +52,9 @@ test('a bad setting stops the process with one line naming the variable', async 
 test('a Procfile process type that does not exist is refused', async () => {
   const p = start('run.ts', {}, ['nonsense']);
   expect(await p.exit).toBe(2);
-  expect(p.output()).toContain('unknown process type "nonsense"; expected one of confirm, dispatch, feedback, metrics');
+  expect(p.output()).toContain(
+    'unknown process type "nonsense"; expected one of confirm, dispatch, feedback, retry, metrics',
+  );
 });
 
 describe('npm start', () => {

@@ -8,8 +8,10 @@ import {
   confirmQueue,
   dispatchQueue,
   feedbackQueue,
+  finalizeQueue,
   type QueueDeclaration,
   queues,
+  retryQueue,
   startQueue,
 } from '../shared/queues';
 import { startWorker } from '../shared/worker';
@@ -19,6 +21,7 @@ import { createDispatchPlanner } from './dispatch/plan';
 import { redisRateLimiter } from './dispatch/rate-limit';
 import { type MtaTransport, smtpTransport } from './dispatch/transport';
 import { feedbackHandler } from './feedback/handler';
+import { finalizeHandler, retryHandler } from './retry/handler';
 
 /** What every role is built from. */
 export interface RoleDeps {
@@ -37,12 +40,19 @@ export interface RunningRole {
   close(): Promise<void>;
 }
 
-export const ROLES = ['confirm', 'dispatch', 'feedback', 'metrics'] as const;
+export const ROLES = ['confirm', 'dispatch', 'feedback', 'retry', 'metrics'] as const;
 export type Role = (typeof ROLES)[number];
 
+/** The internal queues a role enqueues on, and one way to close them all. */
 function producerQueues(deps: RoleDeps) {
   const options = { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX };
-  return { start: new Queue(startQueue.name, options), dispatch: new Queue(dispatchQueue.name, options) };
+  const q = {
+    start: new Queue(startQueue.name, options),
+    dispatch: new Queue(dispatchQueue.name, options),
+    finalize: new Queue(finalizeQueue.name, options),
+    retry: new Queue(retryQueue.name, options),
+  };
+  return { ...q, close: () => Promise.all(Object.values(q).map((queue) => queue.close())) };
 }
 
 function planner(deps: RoleDeps, q: ReturnType<typeof producerQueues>) {
@@ -50,9 +60,21 @@ function planner(deps: RoleDeps, q: ReturnType<typeof producerQueues>) {
     sql: deps.sql,
     startQueue: q.start,
     dispatchQueue: q.dispatch,
+    finalizeQueue: q.finalize,
     batchSize: deps.config.DISPATCH_BATCH_SIZE,
     now: deps.now,
   });
+}
+
+/** The MTA side shared by first attempts and retries: the transport and the rate limit across replicas. */
+function mta(deps: RoleDeps) {
+  const transport =
+    deps.transport ?? smtpTransport(deps.config.MTA_URL, { poolSize: deps.config.SMTP_POOL_SIZE });
+  const rateLimiter =
+    deps.config.DISPATCH_RATE_LIMIT > 0
+      ? redisRateLimiter(deps.redis, deps.config.QUEUE_PREFIX, deps.config.DISPATCH_RATE_LIMIT)
+      : null;
+  return { transport, rateLimiter };
 }
 
 // A killed worker's jobs are found by the stalled-job check: check as often as a lock can expire.
@@ -64,28 +86,29 @@ const workerOptions = (deps: RoleDeps) => ({
 /** Starts one role's workers. */
 export function startRole(role: Role, deps: RoleDeps): RunningRole {
   const base = { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX, sql: deps.sql, log: deps.log };
+  const opts = workerOptions(deps);
+  const q = producerQueues(deps);
+  const running = (
+    workers: RunningRole['workers'],
+    after: () => Promise<unknown> = async () => {},
+  ): RunningRole => ({
+    workers,
+    close: async () => {
+      await Promise.all(workers.map((w) => w.worker.close()));
+      await Promise.all([q.close(), after()]);
+    },
+  });
   switch (role) {
     case 'confirm': {
-      const q = producerQueues(deps);
-      const worker = startWorker(
-        confirmQueue,
-        confirmHandler({ sql: deps.sql, planner: planner(deps, q), now: deps.now }),
-        base,
+      const handler = confirmHandler({ sql: deps.sql, planner: planner(deps, q), now: deps.now });
+      return running([
         {
-          ...workerOptions(deps),
-          concurrency: 8,
+          queue: confirmQueue,
+          worker: startWorker(confirmQueue, handler, base, { ...opts, concurrency: 8 }),
         },
-      );
-      return {
-        workers: [{ queue: confirmQueue, worker }],
-        close: async () => {
-          await worker.close();
-          await Promise.all([q.start.close(), q.dispatch.close()]);
-        },
-      };
+      ]);
     }
     case 'dispatch': {
-      const q = producerQueues(deps);
       const start = startWorker(
         startQueue,
         async ({ deliveryId }, { log }) => {
@@ -94,45 +117,72 @@ export function startRole(role: Role, deps: RoleDeps): RunningRole {
           return { batches };
         },
         base,
-        workerOptions(deps),
+        opts,
       );
-      const transport =
-        deps.transport ?? smtpTransport(deps.config.MTA_URL, { poolSize: deps.config.SMTP_POOL_SIZE });
-      const rateLimiter =
-        deps.config.DISPATCH_RATE_LIMIT > 0
-          ? redisRateLimiter(deps.redis, deps.config.QUEUE_PREFIX, deps.config.DISPATCH_RATE_LIMIT)
-          : null;
-      const dispatch = startWorker(
-        dispatchQueue,
-        dispatchHandler({ sql: deps.sql, transport, rateLimiter, now: deps.now }),
-        base,
-        {
-          ...workerOptions(deps),
-          concurrency: deps.config.DISPATCH_CONCURRENCY,
-        },
-      );
-      return {
-        workers: [
+      const { transport, rateLimiter } = mta(deps);
+      const handler = dispatchHandler({ sql: deps.sql, transport, rateLimiter, now: deps.now });
+      const dispatch = startWorker(dispatchQueue, handler, base, {
+        ...opts,
+        concurrency: deps.config.DISPATCH_CONCURRENCY,
+      });
+      return running(
+        [
           { queue: startQueue, worker: start },
           { queue: dispatchQueue, worker: dispatch },
         ],
-        close: async () => {
-          await Promise.all([start.close(), dispatch.close()]);
-          await Promise.all([q.start.close(), q.dispatch.close(), transport.close()]);
-        },
-      };
+        () => transport.close(),
+      );
     }
     case 'feedback': {
-      const worker = startWorker(feedbackQueue, feedbackHandler({ sql: deps.sql, now: deps.now }), base, {
-        ...workerOptions(deps),
-        // Each job is one transaction per 2,000 events; a few at once keep both cores busy without contention.
+      const handler = feedbackHandler({ sql: deps.sql, now: deps.now, retryQueue: q.retry });
+      // A few jobs at once keep both cores busy; more only queue on each other's row locks.
+      const worker = startWorker(feedbackQueue, handler, base, {
+        ...opts,
         concurrency: deps.config.FEEDBACK_CONCURRENCY,
       });
-      return { workers: [{ queue: feedbackQueue, worker }], close: () => worker.close() };
+      return running([{ queue: feedbackQueue, worker }]);
+    }
+    case 'retry': {
+      const { transport, rateLimiter } = mta(deps);
+      const handler = retryHandler({
+        sql: deps.sql,
+        transport,
+        rateLimiter,
+        retryQueue: q.retry,
+        finalizeQueue: q.finalize,
+        now: deps.now,
+      });
+      const retry = startWorker(retryQueue, handler, base, { ...opts, concurrency: 2 });
+      const finalize = startWorker(
+        finalizeQueue,
+        finalizeHandler({ sql: deps.sql, finalizeQueue: q.finalize, now: deps.now }),
+        base,
+        opts,
+      );
+      // The sweeper: every replica upserts the same scheduler, so it runs once per interval in all.
+      void q.retry
+        .upsertJobScheduler(
+          'retry-sweep',
+          { every: deps.config.RETRY_SWEEP_INTERVAL },
+          { name: 'sweep', data: { sweep: true }, opts: { removeOnComplete: true, removeOnFail: 100 } },
+        )
+        .catch((error: Error) =>
+          deps.log.warn(
+            { err: error.message },
+            'Could not schedule the retry sweep; it is tried again at the next start.',
+          ),
+        );
+      return running(
+        [
+          { queue: retryQueue, worker: retry },
+          { queue: finalizeQueue, worker: finalize },
+        ],
+        () => transport.close(),
+      );
     }
     case 'metrics':
       // The HTTP endpoints are served by every process; this role runs nothing else (yet).
-      return { workers: [], close: async () => {} };
+      return running([]);
   }
 }
 
@@ -141,6 +191,7 @@ export const ROLE_QUEUES: Record<Role, readonly QueueDeclaration[]> = {
   confirm: [confirmQueue],
   dispatch: [startQueue, dispatchQueue],
   feedback: [feedbackQueue],
+  retry: [retryQueue, finalizeQueue],
   metrics: [],
 };
 

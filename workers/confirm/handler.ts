@@ -41,6 +41,7 @@ export function confirmHandler(deps: ConfirmDeps) {
       throw new UnrecoverableError(outcome.reason);
     }
     log.info({ operator, state: outcome.state, resumed: outcome.resumed }, 'Delivery confirmed.');
+    await deps.planner.scheduleFinalize(deliveryId, outcome.validUntil);
     if (outcome.state === 'scheduled') {
       await deps.planner.scheduleStart(deliveryId, outcome.startAt);
       return { state: 'scheduled', startAt: outcome.startAt.toISOString() };

@@ -28,7 +28,7 @@ export interface DispatchDeps {
 const CHUNK = 100;
 
 /** Compiled messages of the deliveries this process is sending, so a template is parsed once per delivery. */
-class BuilderCache {
+export class BuilderCache {
   private readonly builders = new Map<string, MessageBuilder>();
   get(delivery: DispatchDelivery): MessageBuilder {
     let builder = this.builders.get(delivery.id);
@@ -42,7 +42,7 @@ class BuilderCache {
 }
 
 /** How a refused hand-off is logged: the classified reason decides hard or soft, as a bounce's would. */
-function refusal(
+export function refusal(
   result: Extract<HandOffResult, { ok: false }>,
   final: boolean,
   delivery: DispatchDelivery,

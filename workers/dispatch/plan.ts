@@ -2,11 +2,13 @@
 import type { Queue } from 'bullmq';
 import type postgres from 'postgres';
 import { beginSending } from '../../db/dispatch';
-import { dispatchQueue, jobIds, startQueue } from '../../shared/queues';
+import { dispatchQueue, finalizeQueue, jobIds, startQueue } from '../../shared/queues';
 
 /** Enqueues the dispatch of a delivery; every step is idempotent, so a retried job may call it again. */
 export interface DispatchPlanner {
   scheduleStart(deliveryId: string, at: Date): Promise<void>;
+  /** The end of the validity period: a delayed job that survives restarts. */
+  scheduleFinalize(deliveryId: string, at: Date): Promise<void>;
   /** Moves the delivery to `sending` and enqueues its batches; returns how many. */
   startSending(deliveryId: string): Promise<number>;
 }
@@ -17,6 +19,7 @@ export function createDispatchPlanner(deps: {
   sql: postgres.Sql;
   startQueue: Queue;
   dispatchQueue: Queue;
+  finalizeQueue: Queue;
   batchSize: number;
   now: () => Date;
 }): DispatchPlanner {
@@ -28,6 +31,15 @@ export function createDispatchPlanner(deps: {
         'start',
         { deliveryId },
         { ...startQueue.jobOptions, jobId: jobIds.start(deliveryId), delay },
+      );
+    },
+
+    async scheduleFinalize(deliveryId, at) {
+      const delay = Math.max(0, at.getTime() - deps.now().getTime());
+      await deps.finalizeQueue.add(
+        'finalize',
+        { deliveryId },
+        { ...finalizeQueue.jobOptions, jobId: jobIds.finalize(deliveryId), delay },
       );
     },
 

@@ -1,11 +1,19 @@
 // The feedback handler: validates and classifies a job's MTA events, then applies them set-wise.
+import type { Queue } from 'bullmq';
 import type postgres from 'postgres';
 import { type DeadLetterEntry, recordDeadLetters } from '../../db/dead-letters';
 import { applyFeedbackBatch, type ClassifiedEvent, type EventOutcome } from '../../db/feedback';
 import { classifyBounce } from '../../shared/classify';
 import type { OutcomeKind } from '../../shared/feedback-state';
 import { parseMessageId } from '../../shared/message-id';
-import { describeInvalid, type FeedbackPayload, feedbackEvent, feedbackQueue } from '../../shared/queues';
+import {
+  describeInvalid,
+  type FeedbackPayload,
+  feedbackEvent,
+  feedbackQueue,
+  jobIds,
+  retryQueue,
+} from '../../shared/queues';
 import type { JobContext } from '../../shared/worker';
 
 /**
@@ -17,6 +25,8 @@ const TRANSACTION_EVENTS = 500;
 
 export interface FeedbackDeps {
   sql: postgres.Sql;
+  /** Where soft bounces schedule their retry (a delayed job per delivery and minute). */
+  retryQueue: Queue;
   now: () => Date;
   /** Counts each event's outcome (metrics); optional. */
   onOutcomes?: (counts: Record<string, number>) => void;
@@ -88,6 +98,24 @@ export function prepareEvent(
   };
 }
 
+/** One delayed job per delivery and second; a crash before this is caught up by the retry sweep. */
+async function scheduleRetries(queue: Queue, retries: { deliveryId: string; at: Date }[], now: Date) {
+  const jobs = new Map<string, { deliveryId: string; at: Date }>();
+  for (const r of retries) jobs.set(jobIds.retry(r.deliveryId, r.at), r);
+  if (jobs.size === 0) return;
+  await queue.addBulk(
+    [...jobs].map(([jobId, r]) => ({
+      name: 'retry',
+      data: { deliveryId: r.deliveryId },
+      opts: {
+        ...retryQueue.jobOptions,
+        jobId,
+        delay: Math.max(0, Math.ceil(r.at.getTime() / 1000) * 1000 - now.getTime()),
+      },
+    })),
+  );
+}
+
 export function feedbackHandler(deps: FeedbackDeps) {
   return async ({ events }: FeedbackPayload, { job, log }: JobContext) => {
     const jobId = job.id ?? null;
@@ -122,13 +150,10 @@ export function feedbackHandler(deps: FeedbackDeps) {
       );
     await recordDeadLetters(deps.sql, dead);
     for (let i = 0; i < good.length; i += TRANSACTION_EVENTS) {
-      const outcomes = await applyFeedbackBatch(
-        deps.sql,
-        good.slice(i, i + TRANSACTION_EVENTS),
-        jobId,
-        deps.now(),
-      );
+      const chunk = good.slice(i, i + TRANSACTION_EVENTS);
+      const { outcomes, retries } = await applyFeedbackBatch(deps.sql, chunk, jobId, deps.now());
       for (const outcome of outcomes.values()) counts[outcome]++;
+      await scheduleRetries(deps.retryQueue, retries, deps.now());
       if (good.length > TRANSACTION_EVENTS)
         await job.updateProgress(Math.round(((i + TRANSACTION_EVENTS) / good.length) * 100));
     }

@@ -1,0 +1,123 @@
+// SQL of retries and of the end of the validity period.
+import type postgres from 'postgres';
+import type { HandOff } from './dispatch';
+
+/** A soft-bounced message whose retry is due, locked by the transaction that will hand it over. */
+export interface DueRetry {
+  seq: number;
+  email: string;
+  data: Record<string, string>;
+  attempts: number;
+  status: 'pending' | 'sent' | 'failed';
+  message_id: string;
+}
+
+/** Deliveries with retries due now (the partial index makes this cheap): the sweeper's work list. */
+export async function deliveriesWithDueRetries(
+  sql: postgres.Sql,
+  now: Date,
+): Promise<{ deliveryId: string; at: Date }[]> {
+  const rows = await sql`
+    select delivery_id, min(retry_at) as at from delivery_logs where retry_at is not null and retry_at <= ${now}
+    group by delivery_id`;
+  return rows.map((r) => ({ deliveryId: String(r.delivery_id), at: r.at }));
+}
+
+/** Locks up to `limit` due retries of a delivery; rows locked by another retry job are skipped, never sent twice. */
+export async function lockDueRetries(
+  tx: postgres.TransactionSql,
+  deliveryId: string,
+  now: Date,
+  limit: number,
+): Promise<DueRetry[]> {
+  return tx<DueRetry[]>`
+    select l.seq, l.email, t.data, l.attempts, l.status, l.message_id
+    from delivery_logs l join delivery_targets t on t.delivery_id = l.delivery_id and t.seq = l.seq
+    where l.delivery_id = ${deliveryId} and l.retry_at is not null and l.retry_at <= ${now}
+    order by l.retry_at, l.seq
+    limit ${limit}
+    for update of l skip locked`;
+}
+
+/** A retry's hand-off: a new attempt and message id; a refusal decides that attempt like a bounce. */
+export interface RetryHandOff
+  extends Pick<
+    HandOff,
+    'seq' | 'messageId' | 'status' | 'failureType' | 'failureReason' | 'outcomeKind' | 'retryAt'
+  > {
+  attempt: number;
+  previousStatus: 'pending' | 'sent' | 'failed';
+}
+
+/** Records handed-over retries, and ends (as failed, with a reason) the ones that may not be sent. */
+export async function recordRetries(
+  tx: postgres.TransactionSql,
+  deliveryId: string,
+  handOffs: RetryHandOff[],
+  now: Date,
+): Promise<void> {
+  if (handOffs.length === 0) return;
+  await tx`
+    update delivery_logs l set attempts = u.attempt, message_id = u.message_id, status = u.status::log_status,
+      failure_type = coalesce(u.failure_type::failure_type, l.failure_type), failure_reason = coalesce(u.failure_reason, l.failure_reason),
+      outcome_attempt = case when u.kind is null then l.outcome_attempt else u.attempt end,
+      outcome_kind = coalesce(u.kind, l.outcome_kind),
+      outcome_at = case when u.kind is null then l.outcome_at else ${now}::timestamptz end,
+      outcome_event_id = case when u.kind is null then l.outcome_event_id else 'hand-off' end,
+      retry_at = u.retry_at, updated_at = ${now}
+    from unnest(${handOffs.map((h) => h.seq)}::int[], ${handOffs.map((h) => h.attempt)}::smallint[],
+      ${handOffs.map((h) => h.messageId)}::text[], ${handOffs.map((h) => h.status)}::text[],
+      ${handOffs.map((h) => h.failureType) as string[]}::text[], ${handOffs.map((h) => h.failureReason) as string[]}::text[],
+      ${handOffs.map((h) => h.outcomeKind) as string[]}::text[],
+      ${handOffs.map((h) => h.retryAt?.toISOString() ?? null) as string[]}::timestamptz[])
+      as u(seq, attempt, message_id, status, failure_type, failure_reason, kind, retry_at)
+    where l.delivery_id = ${deliveryId} and l.seq = u.seq`;
+  const count = (s: string) => (s === 'sent' ? [1, 0] : s === 'failed' ? [0, 1] : [0, 0]);
+  let delivered = 0;
+  let failed = 0;
+  for (const h of handOffs) {
+    const [d0, f0] = count(h.previousStatus);
+    const [d1, f1] = count(h.status);
+    delivered += d1! - d0!;
+    failed += f1! - f0!;
+  }
+  if (delivered !== 0 || failed !== 0) {
+    await tx`update delivery_kpis set delivered = delivered + ${delivered}, failed = failed + ${failed} where delivery_id = ${deliveryId}`;
+  }
+}
+
+/**
+ * The end of the validity period, once: every message whose latest attempt soft-bounced becomes `failed`
+ * (without EFS, delivered % goes down here), pending retries are dropped, and the delivery is `finished`.
+ * Returns null when the delivery is not ready (still sending) and 'done' when it was finished already.
+ */
+export async function finalizeDelivery(
+  sql: postgres.Sql,
+  deliveryId: string,
+  now: Date,
+): Promise<{ failed: number } | 'not-yet' | 'done' | null> {
+  return sql.begin(async (tx) => {
+    const [d] = await tx`select state, valid_until from deliveries where id = ${deliveryId} for update`;
+    if (!d) return null;
+    if (d.state === 'finished') return 'done';
+    if (!d.valid_until || now < d.valid_until || d.state === 'sending' || d.state === 'scheduled')
+      return 'not-yet';
+    const [moved] = await tx`
+      with changed as (
+        update delivery_logs set status = 'failed', retry_at = null, updated_at = ${now}
+        where delivery_id = ${deliveryId} and outcome_kind = 'soft' and outcome_attempt = attempts and status <> 'failed'
+        returning 1
+      ), cleared as (
+        update delivery_logs set retry_at = null
+        where delivery_id = ${deliveryId} and retry_at is not null and not (outcome_kind = 'soft' and outcome_attempt = attempts and status <> 'failed')
+        returning 1
+      )
+      select (select count(*) from changed)::int as failed, (select count(*) from cleared)::int as cleared`;
+    const failed = moved!.failed as number;
+    if (failed > 0) {
+      await tx`update delivery_kpis set delivered = delivered - ${failed}, failed = failed + ${failed} where delivery_id = ${deliveryId}`;
+    }
+    await tx`update deliveries set state = 'finished', finished_at = ${now} where id = ${deliveryId}`;
+    return { failed };
+  });
+}

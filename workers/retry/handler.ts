@@ -1,0 +1,157 @@
+// The retry handler: hands due soft-bounce retries to the MTA as new attempts, never after the validity end,
+// and the finalize handler that ends the validity period.
+
+import type { Queue } from 'bullmq';
+import { UnrecoverableError } from 'bullmq';
+import type postgres from 'postgres';
+import { loadDispatchDelivery } from '../../db/dispatch';
+import {
+  deliveriesWithDueRetries,
+  finalizeDelivery,
+  lockDueRetries,
+  type RetryHandOff,
+  recordRetries,
+} from '../../db/retry';
+import { formatMessageId, messageIdDomain } from '../../shared/message-id';
+import {
+  type FinalizePayload,
+  finalizeQueue,
+  jobIds,
+  type RetryPayload,
+  retryQueue,
+} from '../../shared/queues';
+import type { JobContext } from '../../shared/worker';
+import { BuilderCache, refusal } from '../dispatch/handler';
+import type { RateLimiter } from '../dispatch/rate-limit';
+import type { MtaTransport } from '../dispatch/transport';
+
+export interface RetryDeps {
+  sql: postgres.Sql;
+  transport: MtaTransport;
+  rateLimiter: RateLimiter | null;
+  retryQueue: Queue;
+  finalizeQueue: Queue;
+  now: () => Date;
+}
+
+/** Retries handed over per transaction: its row locks keep a concurrent retry job off the same messages. */
+const CHUNK = 200;
+
+export function retryHandler(deps: RetryDeps) {
+  const builders = new BuilderCache();
+  return async (payload: RetryPayload, { job, log }: JobContext) => {
+    if ('sweep' in payload) {
+      // The safety net: any delivery with due retries gets a job (deterministic id: no doubles).
+      const due = await deliveriesWithDueRetries(deps.sql, deps.now());
+      await deps.retryQueue.addBulk(
+        due.map((d) => ({
+          name: 'retry',
+          data: { deliveryId: d.deliveryId },
+          opts: { ...retryQueue.jobOptions, jobId: jobIds.retry(d.deliveryId, d.at) },
+        })),
+      );
+      return { deliveries: due.length };
+    }
+    const { deliveryId } = payload;
+    const delivery = await loadDispatchDelivery(deps.sql, deliveryId);
+    if (!delivery) throw new UnrecoverableError(`delivery ${deliveryId} not found`);
+    const build = builders.get(delivery);
+    const domain = messageIdDomain(delivery.sender);
+    let handedOver = 0;
+    let deferred = 0;
+    for (;;) {
+      const now = deps.now();
+      const result = await deps.sql.begin(async (tx) => {
+        const due = await lockDueRetries(tx, deliveryId, now, CHUNK);
+        if (due.length === 0) return null;
+        const handOffs: RetryHandOff[] = [];
+        // No attempt is ever handed over after the validity period, whatever delayed this job.
+        const closed =
+          delivery.state === 'finished' ||
+          delivery.state === 'stopped' ||
+          !delivery.validUntil ||
+          now >= delivery.validUntil;
+        if (!closed) await deps.rateLimiter?.take(due.length);
+        let deferredHere = 0;
+        await Promise.all(
+          due.map(async (row) => {
+            const attempt = row.attempts + 1;
+            const messageId = formatMessageId(
+              { deliveryId, seq: row.seq, attempt, token: delivery.token },
+              domain,
+            );
+            const base = { seq: row.seq, previousStatus: row.status };
+            if (closed) {
+              // No new attempt: a stopped delivery's message ends failed now; past the validity end the
+              // finalization makes it failed (its latest attempt soft-bounced).
+              const stopped = delivery.state === 'stopped';
+              handOffs.push({
+                ...base,
+                attempt: row.attempts,
+                messageId: row.message_id,
+                status: stopped ? 'failed' : row.status,
+                failureType: null,
+                failureReason: stopped ? 'delivery stopped' : null,
+                outcomeKind: null,
+                retryAt: null,
+              });
+              return;
+            }
+            const sent = await deps.transport.send(
+              { from: delivery.sender, to: row.email },
+              build(row, messageId, now),
+            );
+            if (sent.ok) {
+              // A retry's hand-off leaves the status alone: its feedback moves it (DESIGN.md's tables).
+              handOffs.push({
+                ...base,
+                attempt,
+                messageId,
+                status: row.status,
+                failureType: null,
+                failureReason: null,
+                outcomeKind: null,
+                retryAt: null,
+              });
+            } else if (sent.temporary) {
+              deferredHere++;
+            } else {
+              handOffs.push({ ...base, attempt, messageId, ...refusal(sent, false, delivery, now) });
+            }
+          }),
+        );
+        await recordRetries(tx, deliveryId, handOffs, now);
+        return { handed: handOffs.length, deferred: deferredHere };
+      });
+      if (!result) break;
+      handedOver += result.handed;
+      deferred += result.deferred;
+      if (result.deferred > 0) break;
+    }
+    if (deferred > 0) throw new Error(`${deferred} retries deferred by the MTA; retrying the job`);
+    log.info({ handedOver, attemptsMade: job.attemptsMade }, 'Retries handed over.');
+    return { handedOver };
+  };
+}
+
+export function finalizeHandler(deps: { sql: postgres.Sql; finalizeQueue: Queue; now: () => Date }) {
+  return async ({ deliveryId }: FinalizePayload, { log }: JobContext) => {
+    const result = await finalizeDelivery(deps.sql, deliveryId, deps.now());
+    if (result === null) throw new UnrecoverableError(`delivery ${deliveryId} not found`);
+    if (result === 'done') return { already: true };
+    if (result === 'not-yet') {
+      // Still sending at the end of its validity (or the clock is early): look again in a minute.
+      await deps.finalizeQueue.add(
+        'finalize',
+        { deliveryId },
+        { ...finalizeQueue.jobOptions, jobId: `${jobIds.finalize(deliveryId)}-${Date.now()}`, delay: 60_000 },
+      );
+      return { postponed: true };
+    }
+    log.info(
+      { failed: result.failed },
+      'Validity period over: the delivery is finished and its figures are final.',
+    );
+    return result;
+  };
+}
