@@ -2,7 +2,9 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type postgres from 'postgres';
+import type { QuarantineRules } from '../shared/quarantine-rules';
 import type { RecipientRow, RowError } from '../shared/recipients';
+import { quarantinedCondition } from './quarantine';
 
 /** What a new delivery is made of, besides its recipients. */
 export interface NewDelivery {
@@ -24,6 +26,15 @@ export interface ImportResult {
   toSend: number;
   duplicates: number;
   quarantined: number;
+  /** the quarantined addresses left out, by quarantine reason */
+  excludedByReason: Record<string, number>;
+}
+
+/** How an import runs: which addresses are quarantined depends on the time and the release delay. */
+export interface ImportOptions {
+  now: number;
+  quarantine: Pick<QuarantineRules, 'mailboxFullReleaseMs'>;
+  onProgress?: (rowsRead: number) => void;
 }
 
 /** Refusal of a whole import: the first errors found, each with its line. */
@@ -61,8 +72,9 @@ export async function createDeliveryWithTargets(
   sql: postgres.Sql,
   delivery: NewDelivery,
   rows: AsyncIterable<{ row: RecipientRow } | { error: RowError }>,
-  onProgress: (rowsRead: number) => void = () => {},
+  options: ImportOptions,
 ): Promise<ImportResult> {
+  const onProgress = options.onProgress ?? (() => {});
   return sql.begin(async (tx) => {
     const [created] = await tx`
       insert into deliveries (label, efs, validity_seconds, retry_interval_seconds, contact_date, sender,
@@ -103,9 +115,12 @@ export async function createDeliveryWithTargets(
     const [stats] = await tx`
       with firsts as (
         select distinct on (email) line, email, data from import_rows order by email, line
+      ), excluded as (
+        select f.email, coalesce(q.reason, 'not defined') as reason
+        from firsts f join quarantine q on q.email = f.email
+        where ${quarantinedCondition(tx, options.now, options.quarantine)}
       ), kept as (
-        select f.* from firsts f
-        where not exists (select 1 from quarantine q where q.email = f.email and q.quarantined_at is not null)
+        select f.* from firsts f where not exists (select 1 from excluded e where e.email = f.email)
       ), inserted as (
         insert into delivery_targets (delivery_id, seq, email, data)
         select ${id}, (row_number() over (order by line) - 1)::int, email, data from kept
@@ -113,7 +128,9 @@ export async function createDeliveryWithTargets(
       )
       select (select count(*) from import_rows)::int as rows,
              (select count(*) from firsts)::int as distinct_rows,
-             (select count(*) from inserted)::int as to_send`;
+             (select count(*) from inserted)::int as to_send,
+             (select coalesce(jsonb_object_agg(reason, n), '{}') from (
+               select reason, count(*)::int as n from excluded group by reason) r) as excluded_by_reason`;
     const toSend = stats!.to_send as number;
     await tx`update deliveries set to_send = ${toSend} where id = ${id}`;
     await tx`insert into delivery_kpis (delivery_id) values (${id})`;
@@ -123,6 +140,7 @@ export async function createDeliveryWithTargets(
       toSend,
       duplicates: (stats!.rows as number) - (stats!.distinct_rows as number),
       quarantined: (stats!.distinct_rows as number) - toSend,
+      excludedByReason: stats!.excluded_by_reason as Record<string, number>,
     };
   });
 }

@@ -1,6 +1,8 @@
 // Read and small write queries of the CLI, named by intent.
 import type postgres from 'postgres';
 import { type KpiTile, kpiTile } from '../shared/kpi';
+import type { QuarantineRules } from '../shared/quarantine-rules';
+import { quarantinedCondition } from './quarantine';
 
 /** `campaign status --json`, exactly as CONTRACT.md shows it (plus label). */
 export interface DeliveryStatus extends KpiTile {
@@ -127,19 +129,27 @@ export interface Profile {
   deliveries: ProfileEntry[];
 }
 
-export async function recipientProfile(sql: postgres.Sql, email: string): Promise<Profile> {
+/** `quarantine.quarantined` follows the quarantine rules at `now` (released entries are not quarantined). */
+export async function recipientProfile(
+  sql: postgres.Sql,
+  email: string,
+  now: number,
+  rules: Pick<QuarantineRules, 'mailboxFullReleaseMs'>,
+): Promise<Profile> {
   const rows = await sql`
     select l.delivery_id, d.label, d.state, l.status, l.failure_type, l.failure_reason, l.attempts,
            l.message_id, l.handed_off_at
     from delivery_logs l join deliveries d on d.id = l.delivery_id
     where l.email = ${email} order by l.handed_off_at desc, l.delivery_id desc`;
-  const [q] = await sql`select error_count, reason, quarantined_at from quarantine where email = ${email}`;
+  const [q] = await sql`
+    select error_count, reason, quarantined_at, ${quarantinedCondition(sql, now, rules)} as quarantined
+    from quarantine q where email = ${email}`;
   return {
     email,
     quarantine: q
       ? {
           errorCount: q.error_count,
-          quarantined: q.quarantined_at !== null,
+          quarantined: q.quarantined,
           reason: q.reason,
           quarantinedAt: iso(q.quarantined_at),
         }

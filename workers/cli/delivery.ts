@@ -37,6 +37,12 @@ function durationOption(name: string, value: string): number {
   return seconds;
 }
 
+/** ": 2 user unknown, 1 on denylist", most first; nothing when none was excluded. */
+function byReason(counts: Record<string, number>): string {
+  const entries = Object.entries(counts).sort(([a, m], [b, n]) => n - m || a.localeCompare(b));
+  return entries.length === 0 ? '' : `: ${entries.map(([reason, n]) => `${n} ${reason}`).join(', ')}`;
+}
+
 /** Parses an ISO 8601 date-time, refusing dates that do not exist (2030-02-30) instead of rolling them over. */
 export function parseContactDate(text: string): Date {
   const match =
@@ -118,15 +124,19 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
             columns,
           },
           readRecipients(opts.recipients, columns),
-          showProgress
-            ? (n) => process.stderr.write(`\rimporting… ${n.toLocaleString('en')} rows`)
-            : undefined,
+          {
+            now: Date.now(),
+            quarantine: { mailboxFullReleaseMs: ctx().config.QUARANTINE_MAILBOX_FULL_RELEASE },
+            onProgress: showProgress
+              ? (n) => process.stderr.write(`\rimporting… ${n.toLocaleString('en')} rows`)
+              : undefined,
+          },
         );
         if (showProgress) process.stderr.write('\n');
         output(opts.json, result, () =>
           [
             `delivery ${result.id} prepared: ${result.toSend} to send`,
-            `  (${result.rows} rows read, ${result.duplicates} duplicates removed, ${result.quarantined} quarantined excluded)`,
+            `  (${result.rows} rows read, ${result.duplicates} duplicates removed, ${result.quarantined} quarantined excluded${byReason(result.excludedByReason)})`,
           ].join('\n'),
         );
       } catch (error) {

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { CliContext, describeError, output, UserError } from './context';
 import { registerDeadLetterCommands } from './dead-letters';
 import { registerDeliveryCommands } from './delivery';
+import { registerQuarantineCommands } from './quarantine';
 import { registerViewCommands } from './views';
 
 /** Runs one command line; returns the exit code. Tests call it with their own argv and environment. */
@@ -56,6 +57,7 @@ export async function runCli(
   registerDeliveryCommands(program, ctx);
   registerViewCommands(program, ctx);
   registerDeadLetterCommands(program, ctx);
+  registerQuarantineCommands(program, ctx);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -86,7 +86,10 @@ export function registerViewCommands(program: Command, ctx: () => CliContext): v
       const email = normalizeEmail(rawEmail);
       if (!email) throw new UserError(`"${rawEmail}" is not a valid e-mail address`);
       const { recipientProfile } = await import('../../db/queries');
-      const profile = await recipientProfile(await ctx().sql(), email);
+      const context = ctx();
+      const profile = await recipientProfile(await context.sql(), email, Date.now(), {
+        mailboxFullReleaseMs: context.config.QUARANTINE_MAILBOX_FULL_RELEASE,
+      });
       output(opts.json, profile, () => {
         const q = profile.quarantine;
         const head = `${email}: ${profile.deliveries.length} deliveries; ${
