@@ -1,5 +1,7 @@
 // SQL of the dispatch: planning batches, reading a batch's recipients, writing its logs exactly once.
 import type postgres from 'postgres';
+import type { QuarantineRules } from '../shared/quarantine-rules';
+import { recordAddressOutcomes } from './quarantine';
 
 /**
  * Moves a confirmed delivery to `sending` (from `scheduled`, or again from `sending` on a retry) and fixes
@@ -114,9 +116,24 @@ export async function recordHandOffs(
   handOffs: HandOff[],
   finished: boolean,
   now: Date,
+  quarantine: QuarantineRules,
 ): Promise<{ inserted: number; deliverySent: boolean }> {
   return sql.begin(async (tx) => {
     let inserted = 0;
+    // A refusal at hand-off counts for the address as a bounce would (a 550 user unknown quarantines).
+    await recordAddressOutcomes(
+      tx,
+      handOffs
+        .filter((h) => h.outcomeKind !== null && h.failureReason !== 'validity period over')
+        .map((h) => ({
+          email: h.email,
+          deliveryId,
+          at: now.getTime(),
+          kind: h.outcomeKind!,
+          reason: h.failureReason,
+        })),
+      quarantine,
+    );
     if (handOffs.length > 0) {
       const [counts] = await tx`
         with ins as (

@@ -2,7 +2,9 @@
 import type postgres from 'postgres';
 import type { FailureReason, FailureType } from '../shared/classify';
 import { applyEvent, type FeedbackEvent, type LogState, type OutcomeKind } from '../shared/feedback-state';
+import type { QuarantineRules } from '../shared/quarantine-rules';
 import { recordDeadLetters } from './dead-letters';
+import { recordAddressOutcomes } from './quarantine';
 
 /** A validated event, its message id read back and its failure classified. */
 export interface ClassifiedEvent extends FeedbackEvent {
@@ -27,6 +29,7 @@ export interface FeedbackResult {
 export type EventOutcome = 'applied' | 'duplicate' | 'stale' | 'unknown' | 'after-finish';
 
 interface Row extends LogState {
+  email: string;
   efs: boolean;
   token: string;
   deliveryState: string;
@@ -42,7 +45,7 @@ async function lockRows(tx: postgres.TransactionSql, events: ClassifiedEvent[]):
   const pairs = [...new Map(events.map((e) => [key(e.deliveryId, e.seq), e])).values()];
   // Locked in one order by every job, so that concurrent jobs never deadlock.
   const rows = await tx`
-    select l.delivery_id, l.seq, l.status, l.attempts, l.outcome_attempt, l.outcome_kind, l.outcome_at,
+    select l.delivery_id, l.seq, l.email, l.status, l.attempts, l.outcome_attempt, l.outcome_kind, l.outcome_at,
            l.outcome_event_id, l.failure_type, l.failure_reason, l.retry_at,
            d.efs, d.token, d.state, d.retry_interval_seconds, d.valid_until
     from delivery_logs l join deliveries d on d.id = l.delivery_id
@@ -53,6 +56,7 @@ async function lockRows(tx: postgres.TransactionSql, events: ClassifiedEvent[]):
   const byKey = new Map<string, Row>();
   for (const r of rows) {
     byKey.set(key(String(r.delivery_id), r.seq), {
+      email: r.email,
       status: r.status,
       attempts: r.attempts,
       outcome:
@@ -112,6 +116,7 @@ export async function applyFeedbackBatch(
   allEvents: ClassifiedEvent[],
   jobId: string | null,
   now: Date,
+  quarantine: QuarantineRules,
 ): Promise<FeedbackResult> {
   if (allEvents.length === 0) return { outcomes: new Map(), retries: [] };
   // Repeats of events applied before are dropped up front, so that their rows are not locked: a repeat
@@ -160,6 +165,20 @@ export async function applyFeedbackBatch(
     }
 
     await writeRows(tx, rows, snapshot, now);
+    // What the applied events say of each address: failures count toward quarantine, deliveries reset.
+    await recordAddressOutcomes(
+      tx,
+      events
+        .filter((_, i) => verdicts[i] === 'applied')
+        .map((e) => ({
+          email: rows.get(key(e.deliveryId, e.seq))!.email,
+          deliveryId: e.deliveryId,
+          at: e.occurredAt,
+          kind: e.kind,
+          reason: e.failureReason,
+        })),
+      quarantine,
+    );
     await deadLetterUnknown(tx, events, verdicts, jobId);
     const retries = [...rows]
       .filter(([, r]) => r.changed && r.retryAt !== null)

@@ -22,6 +22,11 @@ beforeAll(async () => {
   await addOperator(t, 'bob', []);
 });
 
+// Tests reuse addresses (r0@example.test…): one test's hard bounce must not quarantine the next one's.
+beforeEach(async () => {
+  await t.sql`delete from quarantine`;
+});
+
 afterAll(async () => {
   await producer.close();
   await pipeline.stop();

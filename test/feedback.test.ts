@@ -18,9 +18,17 @@ beforeAll(async () => {
   t = await createTestEnv();
   t.env.MTA_URL = mta.url;
   // Without the retry role: these tests look at what feedback records, before any retry runs.
-  pipeline = await startPipeline(t, { env: { MTA_URL: mta.url }, roles: ['confirm', 'dispatch', 'feedback'] });
+  pipeline = await startPipeline(t, {
+    env: { MTA_URL: mta.url },
+    roles: ['confirm', 'dispatch', 'feedback'],
+  });
   producer = testQueue(t, feedbackQueue.name);
   await addOperator(t, 'alice');
+});
+
+// Tests reuse addresses (r0@example.test…): one test's hard bounce must not quarantine the next one's.
+beforeEach(async () => {
+  await t.sql`delete from quarantine`;
 });
 
 afterAll(async () => {

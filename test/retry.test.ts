@@ -38,10 +38,18 @@ interface Tile {
 }
 const status = async (id: string) => (await cli(t.env, 'status', id, '--json')).json<Tile>();
 const row = async (id: string, seq = 0) =>
-  (await t.sql`select status, attempts, message_id, retry_at, failure_type from delivery_logs where delivery_id = ${id} and seq = ${seq}`)[0]!;
+  (
+    await t.sql`select status, attempts, message_id, retry_at, failure_type from delivery_logs where delivery_id = ${id} and seq = ${seq}`
+  )[0]!;
 
 async function feed(type: 'delivered' | 'soft_bounce' | 'hard_bounce', messageId: string) {
-  const event = { eventId: `r-${++n}`, messageId, type, occurredAt: new Date().toISOString(), ...(type === 'soft_bounce' ? { smtpCode: 452, enhancedStatus: '4.2.2' } : {}) };
+  const event = {
+    eventId: `r-${++n}`,
+    messageId,
+    type,
+    occurredAt: new Date().toISOString(),
+    ...(type === 'soft_bounce' ? { smtpCode: 452, enhancedStatus: '4.2.2' } : {}),
+  };
   const job = await producer.queue.add('fb', { events: [event] });
   return jobOutcome(producer.queue, job.id!);
 }
@@ -59,10 +67,14 @@ test('with EFS: a soft bounce is retried as attempt 2 with a new message id, who
     const first = await row(id);
     await feed('soft_bounce', first.message_id);
     expect(await status(id)).toMatchObject({ delivered: 0, bouncesAndErrors: 1 });
-    const retried = await waitFor(async () => {
-      const r = await row(id);
-      return r.attempts === 2 ? r : null;
-    }, 15_000, 'the retry');
+    const retried = await waitFor(
+      async () => {
+        const r = await row(id);
+        return r.attempts === 2 ? r : null;
+      },
+      15_000,
+      'the retry',
+    );
     expect(retried.status).toBe('failed'); // The retry's hand-off changes nothing; its feedback will.
     expect(retried.message_id).toMatch(/^2\.0\./);
     const toR0 = mta.received.filter((m) => m.to[0] === 'r0@example.test').map((m) => m.messageId);
@@ -81,10 +93,19 @@ test('without EFS: retries that keep failing become failed when the validity per
     const id = await sent(2, '--retry-interval', '2s', '--validity', '5s');
     await feed('soft_bounce', (await row(id)).message_id);
     expect(await status(id)).toMatchObject({ delivered: 2, bouncesAndErrors: 0 });
-    const retried = await waitFor(async () => ((await row(id)).attempts === 2 ? row(id) : null), 15_000, 'the retry');
+    const retried = await waitFor(
+      async () => ((await row(id)).attempts === 2 ? row(id) : null),
+      15_000,
+      'the retry',
+    );
     await feed('soft_bounce', retried.message_id);
     await waitFor(async () => (await status(id)).state === 'finished', 20_000, 'finished');
-    expect(await status(id)).toMatchObject({ delivered: 1, deliveredRate: 0.5, bouncesAndErrors: 1, bouncesAndErrorsRate: 0.5 });
+    expect(await status(id)).toMatchObject({
+      delivered: 1,
+      deliveredRate: 0.5,
+      bouncesAndErrors: 1,
+      bouncesAndErrorsRate: 0.5,
+    });
     expect(await row(id)).toMatchObject({ status: 'failed', retry_at: null });
     expect(await row(id, 1)).toMatchObject({ status: 'sent' }); // No bounce: stays as it is.
   } finally {
@@ -93,7 +114,10 @@ test('without EFS: retries that keep failing become failed when the validity per
 });
 
 test('no attempt is handed over after the validity end, even when the retry worker was down until then', async () => {
-  const noRetry = await startPipeline(t, { env: { MTA_URL: mta.url }, roles: ['confirm', 'dispatch', 'feedback'] });
+  const noRetry = await startPipeline(t, {
+    env: { MTA_URL: mta.url },
+    roles: ['confirm', 'dispatch', 'feedback'],
+  });
   let id: string;
   try {
     id = await sent(1, '--retry-interval', '1s', '--validity', '3s');
@@ -115,7 +139,10 @@ test('no attempt is handed over after the validity end, even when the retry work
 });
 
 test('a restart of every process between a soft bounce and its retry loses nothing', async () => {
-  const before = await startPipeline(t, { env: { MTA_URL: mta.url }, roles: ['confirm', 'dispatch', 'feedback'] });
+  const before = await startPipeline(t, {
+    env: { MTA_URL: mta.url },
+    roles: ['confirm', 'dispatch', 'feedback'],
+  });
   let id: string;
   try {
     id = await sent(1, '--efs', '--retry-interval', '2s', '--validity', '1h');

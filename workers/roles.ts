@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
 import type { Config } from '../shared/config';
 import type { Logger } from '../shared/logger';
+import { quarantineRules } from '../shared/quarantine-rules';
 import {
   confirmQueue,
   dispatchQueue,
@@ -120,7 +121,13 @@ export function startRole(role: Role, deps: RoleDeps): RunningRole {
         opts,
       );
       const { transport, rateLimiter } = mta(deps);
-      const handler = dispatchHandler({ sql: deps.sql, transport, rateLimiter, now: deps.now });
+      const handler = dispatchHandler({
+        sql: deps.sql,
+        transport,
+        rateLimiter,
+        now: deps.now,
+        quarantine: quarantineRules(deps.config),
+      });
       const dispatch = startWorker(dispatchQueue, handler, base, {
         ...opts,
         concurrency: deps.config.DISPATCH_CONCURRENCY,
@@ -134,7 +141,12 @@ export function startRole(role: Role, deps: RoleDeps): RunningRole {
       );
     }
     case 'feedback': {
-      const handler = feedbackHandler({ sql: deps.sql, now: deps.now, retryQueue: q.retry });
+      const handler = feedbackHandler({
+        sql: deps.sql,
+        now: deps.now,
+        retryQueue: q.retry,
+        quarantine: quarantineRules(deps.config),
+      });
       // A few jobs at once keep both cores busy; more only queue on each other's row locks.
       const worker = startWorker(feedbackQueue, handler, base, {
         ...opts,
@@ -150,6 +162,7 @@ export function startRole(role: Role, deps: RoleDeps): RunningRole {
         rateLimiter,
         retryQueue: q.retry,
         finalizeQueue: q.finalize,
+        quarantine: quarantineRules(deps.config),
         now: deps.now,
       });
       const retry = startWorker(retryQueue, handler, base, { ...opts, concurrency: 2 });

@@ -12,6 +12,7 @@ import { classifySmtp, parseSmtpResponse } from '../../shared/classify';
 import { statusFor } from '../../shared/feedback-state';
 import { compileMessage, type MessageBuilder } from '../../shared/message';
 import { formatMessageId, messageIdDomain } from '../../shared/message-id';
+import type { QuarantineRules } from '../../shared/quarantine-rules';
 import type { DispatchPayload } from '../../shared/queues';
 import type { JobContext } from '../../shared/worker';
 import type { RateLimiter } from './rate-limit';
@@ -19,6 +20,7 @@ import type { HandOffResult, MtaTransport } from './transport';
 
 export interface DispatchDeps {
   sql: postgres.Sql;
+  quarantine: QuarantineRules;
   transport: MtaTransport;
   rateLimiter: RateLimiter | null;
   now: () => Date;
@@ -47,7 +49,7 @@ export function refusal(
   final: boolean,
   delivery: DispatchDelivery,
   now: Date,
-): Pick<HandOff, 'status' | 'failureType' | 'failureReason' | 'outcomeKind' | 'retryAt'> {
+): Pick<HandOff, 'status' | 'failureType' | 'failureReason' | 'retryAt'> & { outcomeKind: 'soft' | 'hard' } {
   const parsed = parseSmtpResponse(result.response);
   const classification = classifySmtp({
     smtpCode: result.code ?? parsed.smtpCode,
@@ -152,6 +154,7 @@ export function dispatchHandler(deps: DispatchDeps) {
       handOffs,
       deferred === 0,
       deps.now(),
+      deps.quarantine,
     );
     if (deferred > 0) {
       // Logged messages stay logged; the retry hands over only the deferred ones, after the job's backoff.

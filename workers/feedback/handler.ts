@@ -6,6 +6,7 @@ import { applyFeedbackBatch, type ClassifiedEvent, type EventOutcome } from '../
 import { classifyBounce } from '../../shared/classify';
 import type { OutcomeKind } from '../../shared/feedback-state';
 import { parseMessageId } from '../../shared/message-id';
+import type { QuarantineRules } from '../../shared/quarantine-rules';
 import {
   describeInvalid,
   type FeedbackPayload,
@@ -25,8 +26,9 @@ const TRANSACTION_EVENTS = 500;
 
 export interface FeedbackDeps {
   sql: postgres.Sql;
-  /** Where soft bounces schedule their retry (a delayed job per delivery and minute). */
+  /** Where soft bounces schedule their retry (a delayed job per delivery and second). */
   retryQueue: Queue;
+  quarantine: QuarantineRules;
   now: () => Date;
   /** Counts each event's outcome (metrics); optional. */
   onOutcomes?: (counts: Record<string, number>) => void;
@@ -151,7 +153,13 @@ export function feedbackHandler(deps: FeedbackDeps) {
     await recordDeadLetters(deps.sql, dead);
     for (let i = 0; i < good.length; i += TRANSACTION_EVENTS) {
       const chunk = good.slice(i, i + TRANSACTION_EVENTS);
-      const { outcomes, retries } = await applyFeedbackBatch(deps.sql, chunk, jobId, deps.now());
+      const { outcomes, retries } = await applyFeedbackBatch(
+        deps.sql,
+        chunk,
+        jobId,
+        deps.now(),
+        deps.quarantine,
+      );
       for (const outcome of outcomes.values()) counts[outcome]++;
       await scheduleRetries(deps.retryQueue, retries, deps.now());
       if (good.length > TRANSACTION_EVENTS)

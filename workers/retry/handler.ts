@@ -5,6 +5,7 @@ import type { Queue } from 'bullmq';
 import { UnrecoverableError } from 'bullmq';
 import type postgres from 'postgres';
 import { loadDispatchDelivery } from '../../db/dispatch';
+import { quarantinedCondition, recordAddressOutcomes } from '../../db/quarantine';
 import {
   deliveriesWithDueRetries,
   finalizeDelivery,
@@ -13,6 +14,7 @@ import {
   recordRetries,
 } from '../../db/retry';
 import { formatMessageId, messageIdDomain } from '../../shared/message-id';
+import type { AddressOutcome, QuarantineRules } from '../../shared/quarantine-rules';
 import {
   type FinalizePayload,
   finalizeQueue,
@@ -31,6 +33,7 @@ export interface RetryDeps {
   rateLimiter: RateLimiter | null;
   retryQueue: Queue;
   finalizeQueue: Queue;
+  quarantine: QuarantineRules;
   now: () => Date;
 }
 
@@ -71,7 +74,17 @@ export function retryHandler(deps: RetryDeps) {
           delivery.state === 'stopped' ||
           !delivery.validUntil ||
           now >= delivery.validUntil;
-        if (!closed) await deps.rateLimiter?.take(due.length);
+        // An address quarantined meanwhile gets no new attempt: its message ends failed with that reason.
+        const blocked = closed
+          ? new Set<string>()
+          : new Set(
+              (
+                await tx`select q.email from quarantine q where q.email = any(${due.map((r) => r.email)}::text[])
+                  and ${quarantinedCondition(tx, now.getTime(), deps.quarantine)}`
+              ).map((r) => r.email as string),
+            );
+        if (!closed) await deps.rateLimiter?.take(due.length - blocked.size);
+        const addressOutcomes: AddressOutcome[] = [];
         let deferredHere = 0;
         await Promise.all(
           due.map(async (row) => {
@@ -81,18 +94,23 @@ export function retryHandler(deps: RetryDeps) {
               domain,
             );
             const base = { seq: row.seq, previousStatus: row.status };
-            if (closed) {
-              // No new attempt: a stopped delivery's message ends failed now; past the validity end the
-              // finalization makes it failed (its latest attempt soft-bounced).
-              const stopped = delivery.state === 'stopped';
+            const stopped = delivery.state === 'stopped';
+            if (closed || blocked.has(row.email)) {
+              // No new attempt. Stopped or quarantined: the message ends failed now, for good (kind hard).
+              // Past the validity end: the finalization makes it failed (its latest attempt soft-bounced).
+              const reason = stopped
+                ? 'delivery stopped'
+                : blocked.has(row.email)
+                  ? 'quarantined address'
+                  : null;
               handOffs.push({
                 ...base,
                 attempt: row.attempts,
                 messageId: row.message_id,
-                status: stopped ? 'failed' : row.status,
+                status: reason ? 'failed' : row.status,
                 failureType: null,
-                failureReason: stopped ? 'delivery stopped' : null,
-                outcomeKind: null,
+                failureReason: reason,
+                outcomeKind: reason ? 'hard' : null,
                 retryAt: null,
               });
               return;
@@ -116,11 +134,20 @@ export function retryHandler(deps: RetryDeps) {
             } else if (sent.temporary) {
               deferredHere++;
             } else {
-              handOffs.push({ ...base, attempt, messageId, ...refusal(sent, false, delivery, now) });
+              const r = refusal(sent, false, delivery, now);
+              handOffs.push({ ...base, attempt, messageId, ...r });
+              addressOutcomes.push({
+                email: row.email,
+                deliveryId,
+                at: now.getTime(),
+                kind: r.outcomeKind,
+                reason: r.failureReason,
+              });
             }
           }),
         );
         await recordRetries(tx, deliveryId, handOffs, now);
+        await recordAddressOutcomes(tx, addressOutcomes, deps.quarantine);
         return { handed: handOffs.length, deferred: deferredHere };
       });
       if (!result) break;
