@@ -68,7 +68,19 @@ export async function recordAddressOutcomes(
       select u.email from unnest(${failing}::text[]) as u(email) order by u.email
       on conflict (email) do nothing`;
   }
-  const emails = [...new Set(relevant.map((o) => o.email))];
+  // A delivery matters only to an address with errors to reset: most have no entry at all, so read
+  // (without locking) which of the delivered-only addresses have one, and lock just those with the rest.
+  const failingSet = new Set(failing);
+  const deliveredOnly = [...new Set(relevant.filter((o) => !failingSet.has(o.email)).map((o) => o.email))];
+  const withErrors =
+    deliveredOnly.length === 0
+      ? []
+      : (
+          await tx`select email from quarantine where email = any(${deliveredOnly}::text[])
+            and (error_count > 0 or last_counted_at is not null)`
+        ).map((r) => r.email as string);
+  const emails = [...failing, ...withErrors];
+  if (emails.length === 0) return 0;
   const rows =
     await tx`select * from quarantine where email = any(${emails}::text[]) order by email for update`;
   const before = new Map(rows.map((r) => [r.email as string, toEntry(r)]));
