@@ -132,3 +132,22 @@ async function csv(names: string[]): Promise<string> {
   writeFileSync(file, `email\n${names.map((name) => `${name}@example.test`).join('\n')}\n`);
   return file;
 }
+
+test('a retry of a stopped delivery is not sent and ends failed with that reason', async () => {
+  const id = await sent(1, '--efs', '--retry-interval', '2s', '--validity', '1h');
+  await feed('soft_bounce', (await row(id)).message_id);
+  const stop = await cli(t.env, 'delivery', 'stop', id, '--json');
+  expect(stop.json()).toEqual({ id, state: 'stopped' });
+  mta.received.length = 0;
+  await waitFor(
+    async () => (await row(id)).failure_reason === 'delivery stopped',
+    15_000,
+    'the retry to be refused',
+  );
+  expect(await row(id)).toMatchObject({ status: 'failed', attempts: 1 });
+  expect(mta.received).toHaveLength(0);
+  const again = await cli(t.env, 'delivery', 'stop', id);
+  expect(again.stderr).toBe(
+    `campaign: delivery ${id} is stopped; only a delivery not yet finished can be stopped\n`,
+  );
+});

@@ -146,6 +146,31 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
       }
     });
 
+  delivery
+    .command('stop')
+    .description(
+      'Stop a delivery: no further batch or retry is handed to the MTA; waiting retries end failed.',
+    )
+    .argument('<id>', 'delivery id')
+    .option('--json', 'machine-readable output')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      if (!/^\d+$/.test(id)) throw new UserError(`delivery id "${id}" is not valid; it is a number, e.g. 42`);
+      const sql = await ctx().sql();
+      const [stopped] = await sql`
+        update deliveries set state = 'stopped', state_reason = 'stopped by an operator'
+        where id = ${id} and state in ('prepared', 'scheduled', 'sending', 'sent')
+        returning state`;
+      if (!stopped) {
+        const [current] = await sql`select state from deliveries where id = ${id}`;
+        throw new UserError(
+          current
+            ? `delivery ${id} is ${current.state}; only a delivery not yet finished can be stopped`
+            : `delivery ${id} not found`,
+        );
+      }
+      output(opts.json, { id, state: 'stopped' }, () => `delivery ${id} stopped`);
+    });
+
   program
     .command('confirm')
     .description('Confirm a prepared delivery: enqueue the same job upstream services enqueue.')
