@@ -53,7 +53,8 @@ export async function confirmDelivery(
     const [current] = await tx`
       select state, confirm_job_id, confirmed_by, confirmed_at, valid_until, greatest(contact_date, confirmed_at) as start_at
       from deliveries where id = ${c.deliveryId}`;
-    if (current && current.confirm_job_id === c.jobId && ['scheduled', 'sending'].includes(current.state)) {
+    if (current && current.confirm_job_id === c.jobId) {
+      // The winner's own retry (its completion was lost): resume; the follow-up steps are idempotent.
       return {
         kind: 'confirmed',
         state: current.state,

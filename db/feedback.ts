@@ -53,6 +53,13 @@ async function lockRows(tx: postgres.TransactionSql, events: ClassifiedEvent[]):
       select * from unnest(${pairs.map((e) => e.deliveryId)}::bigint[], ${pairs.map((e) => e.seq)}::int[]))
     order by l.delivery_id, l.seq
     for update of l`;
+  // The delivery's state is read again after the row locks: a finalization that held them has committed
+  // by now, and the joined state above may predate it.
+  const states = new Map(
+    (
+      await tx`select id, state from deliveries where id = any(${[...new Set(pairs.map((e) => e.deliveryId))]}::bigint[])`
+    ).map((d) => [String(d.id), d.state as string]),
+  );
   const byKey = new Map<string, Row>();
   for (const r of rows) {
     byKey.set(key(String(r.delivery_id), r.seq), {
@@ -72,7 +79,7 @@ async function lockRows(tx: postgres.TransactionSql, events: ClassifiedEvent[]):
       failureReason: r.failure_reason,
       efs: r.efs,
       token: r.token,
-      deliveryState: r.state,
+      deliveryState: states.get(String(r.delivery_id)) ?? r.state,
       retryIntervalSeconds: r.retry_interval_seconds,
       validUntil: r.valid_until,
       retryAt: r.retry_at,
@@ -124,7 +131,10 @@ export async function applyFeedbackBatch(
   const known =
     await sql`select event_id from feedback_events where event_id = any(${allEvents.map((e) => e.eventId)}::text[])`;
   const seenBefore = new Set(known.map((r) => r.event_id as string));
-  const events = allEvents.filter((e) => !seenBefore.has(e.eventId));
+  // Sorted by event id: two jobs inserting the same events do it in one order, never deadlocking.
+  const events = allEvents
+    .filter((e) => !seenBefore.has(e.eventId))
+    .sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
   const repeats = new Map<string, EventOutcome>([...seenBefore].map((id) => [id, 'duplicate']));
   if (events.length === 0) return { outcomes: repeats, retries: [] };
   return sql.begin(async (tx) => {

@@ -47,7 +47,7 @@ export function quarantinedCondition(
 }
 
 /**
- * Applies outcomes of many addresses in three statements whatever their number: creates the missing
+ * Applies outcomes of many addresses in four statements whatever their number: creates the missing
  * entries of failing addresses (so that concurrent transactions wait on the same row instead of each
  * inserting its own view of it), locks every entry concerned in email order (no deadlock between two
  * batches), then writes the changed entries in one upsert. Each address's outcomes apply in `at` order.

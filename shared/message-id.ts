@@ -22,7 +22,16 @@ const MESSAGE_ID = /^<?(\d{1,5})\.(\d{1,10})\.(\d{1,19})\.([0-9a-f]{6,32})@[^\s<
 export function parseMessageId(text: string): MessageRef | null {
   const m = MESSAGE_ID.exec(text.trim());
   if (!m) return null;
-  return { attempt: Number(m[1]), seq: Number(m[2]), deliveryId: m[3]!, token: m[4]! };
+  const ref = { attempt: Number(m[1]), seq: Number(m[2]), deliveryId: m[3]!, token: m[4]! };
+  // Out of the columns' ranges (smallint, int, bigint) it cannot be ours, and must not reach SQL.
+  if (
+    ref.attempt < 1 ||
+    ref.attempt > 32_767 ||
+    ref.seq > 2_147_483_647 ||
+    BigInt(ref.deliveryId) >= 2n ** 63n
+  )
+    return null;
+  return ref;
 }
 
 /** The domain part for message ids: the sender's, or a neutral one. */

@@ -70,7 +70,9 @@ test('an unknown operator is refused with how to create it', async () => {
   const id = await createDelivery(t, 2);
   const outcome = await confirm(id, 'nobody');
   expect(outcome.state).toBe('failed');
-  expect(outcome.reason).toMatch(/operator nobody not found/);
+  expect(outcome.reason).toMatch(
+    /^operator nobody lacks the role start-deliveries \(no such operator; create it with/,
+  );
 });
 
 test('a bad payload fails unretried, naming the field, and is kept as a dead letter', async () => {

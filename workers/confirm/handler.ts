@@ -23,7 +23,7 @@ export function confirmHandler(deps: ConfirmDeps) {
     if (roles === null || !roles.includes(START_ROLE)) {
       const reason =
         roles === null
-          ? `operator ${operator} not found; create it with: campaign operator add ${operator} --role ${START_ROLE}`
+          ? `operator ${operator} lacks the role ${START_ROLE} (no such operator; create it with: campaign operator add ${operator} --role ${START_ROLE})`
           : `operator ${operator} lacks the role ${START_ROLE}`;
       await recordConfirmAttempt(deps.sql, { deliveryId, operator, outcome: 'refused', reason, jobId });
       log.warn({ operator, reason }, 'Refused a confirm.');

@@ -91,11 +91,12 @@ export function dispatchHandler(deps: DispatchDeps) {
     const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     const build = builders.get(delivery);
     const domain = messageIdDomain(delivery.sender);
-    const handOffs: HandOff[] = [];
+    let inserted = 0;
     let deferred = 0;
     let lastResponse = '';
     for (let start = 0; start < targets.length; start += CHUNK) {
       const chunk = targets.slice(start, start + CHUNK);
+      const handOffs: HandOff[] = [];
       await deps.rateLimiter?.take(chunk.length);
       const now = deps.now();
       const results = await Promise.all(
@@ -144,14 +145,18 @@ export function dispatchHandler(deps: DispatchDeps) {
           handOffs.push({ ...base, ...refusal(result, finalAttempt, delivery, now) });
         }
       }
+      // Logged chunk by chunk: a crash re-sends at most one chunk, and feedback finds its rows sooner.
+      inserted += (
+        await recordHandOffs(deps.sql, deliveryId, batch, handOffs, false, deps.now(), deps.quarantine)
+      ).inserted;
       await job.updateProgress(Math.round(((start + chunk.length) / targets.length) * 100));
     }
 
-    const { inserted, deliverySent } = await recordHandOffs(
+    const { deliverySent } = await recordHandOffs(
       deps.sql,
       deliveryId,
       batch,
-      handOffs,
+      [],
       deferred === 0,
       deps.now(),
       deps.quarantine,

@@ -15,7 +15,10 @@ export interface MtaTransport {
 /** Maps a nodemailer error to a hand-off result: 5xx (but 503) is permanent, anything else temporary. */
 export function handOffFailure(error: unknown): HandOffResult {
   const e = error as { responseCode?: number; response?: string; message?: string; code?: string };
-  const code = typeof e.responseCode === 'number' ? e.responseCode : null;
+  // Only a refusal of the recipient or of the message speaks of this address; a 5xx to the greeting,
+  // AUTH or MAIL FROM is the sender's or the session's problem, and stays temporary for the batch.
+  const aboutMessage = e.code === 'EENVELOPE' || e.code === 'EMESSAGE';
+  const code = typeof e.responseCode === 'number' && aboutMessage ? e.responseCode : null;
   const permanent = code !== null && code >= 500 && code < 600 && code !== 503;
   return {
     ok: false,

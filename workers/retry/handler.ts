@@ -50,7 +50,8 @@ export function retryHandler(deps: RetryDeps) {
         due.map((d) => ({
           name: 'retry',
           data: { deliveryId: d.deliveryId },
-          opts: { ...retryQueue.jobOptions, jobId: jobIds.retry(d.deliveryId, d.at) },
+          // Named after this sweep's second, not the due time: a kept failed job must not hide new work.
+          opts: { ...retryQueue.jobOptions, jobId: jobIds.retry(d.deliveryId, deps.now()) },
         })),
       );
       return { deliveries: due.length };
@@ -131,10 +132,13 @@ export function retryHandler(deps: RetryDeps) {
                 outcomeKind: null,
                 retryAt: null,
               });
-            } else if (sent.temporary) {
+            } else if (sent.temporary && sent.code === null) {
+              // The MTA could not be reached: nothing was said of this address; the job retries later.
               deferredHere++;
             } else {
-              const r = refusal(sent, false, delivery, now);
+              // Refused, for now or for good: that decides this attempt like a bounce (a 4xx is soft, with
+              // its next retry), so one greylisting recipient never blocks the others' retries.
+              const r = refusal(sent, true, delivery, now);
               handOffs.push({ ...base, attempt, messageId, ...r });
               addressOutcomes.push({
                 email: row.email,
