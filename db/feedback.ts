@@ -23,6 +23,34 @@ export interface ClassifiedEvent extends FeedbackEvent {
 export interface FeedbackResult {
   outcomes: Map<string, EventOutcome>;
   retries: { deliveryId: string; at: Date }[];
+  /** Events about messages of a delivery still sending that are not logged yet: to be tried again. */
+  early: number;
+}
+
+/** Events without a log row whose delivery is still sending that recipient: their row is on its way. */
+async function earlyEvents(tx: postgres.TransactionSql, orphans: ClassifiedEvent[]): Promise<Set<string>> {
+  if (orphans.length === 0) return new Set();
+  const ids = [...new Set(orphans.map((e) => e.deliveryId))];
+  const deliveries = new Map(
+    (await tx`select id, state, token, to_send from deliveries where id = any(${ids}::bigint[])`).map((d) => [
+      String(d.id),
+      d,
+    ]),
+  );
+  return new Set(
+    orphans
+      .filter((e) => {
+        const d = deliveries.get(e.deliveryId);
+        return (
+          d &&
+          d.token === e.token &&
+          e.attempt === 1 &&
+          e.seq < d.to_send &&
+          ['scheduled', 'sending'].includes(d.state)
+        );
+      })
+      .map((e) => e.eventId),
+  );
 }
 
 /** What became of each event: the vocabulary of the metrics and the audit trail. */
@@ -125,20 +153,28 @@ export async function applyFeedbackBatch(
   now: Date,
   quarantine: QuarantineRules,
 ): Promise<FeedbackResult> {
-  if (allEvents.length === 0) return { outcomes: new Map(), retries: [] };
+  if (allEvents.length === 0) return { outcomes: new Map(), retries: [], early: 0 };
   // Repeats of events applied before are dropped up front, so that their rows are not locked: a repeat
   // usually follows its original closely, and locking its row would queue this job behind another one.
   const known =
     await sql`select event_id from feedback_events where event_id = any(${allEvents.map((e) => e.eventId)}::text[])`;
   const seenBefore = new Set(known.map((r) => r.event_id as string));
   // Sorted by event id: two jobs inserting the same events do it in one order, never deadlocking.
-  const events = allEvents
+  const allOf = allEvents
     .filter((e) => !seenBefore.has(e.eventId))
     .sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
   const repeats = new Map<string, EventOutcome>([...seenBefore].map((id) => [id, 'duplicate']));
-  if (events.length === 0) return { outcomes: repeats, retries: [] };
+  if (allOf.length === 0) return { outcomes: repeats, retries: [], early: 0 };
   return sql.begin(async (tx) => {
-    const original = await lockRows(tx, events);
+    const original = await lockRows(tx, allOf);
+    // Feedback can outrun the dispatch's log write (the MTA answers while the chunk is being logged):
+    // such events are left out here, neither recorded nor dead-lettered, and the job retries them later.
+    const early = await earlyEvents(
+      tx,
+      allOf.filter((e) => !original.has(key(e.deliveryId, e.seq))),
+    );
+    const events = early.size === 0 ? allOf : allOf.filter((e) => !early.has(e.eventId));
+    if (events.length === 0) return { outcomes: repeats, retries: [], early: early.size };
     const snapshot = new Map([...original].map(([k, r]) => [k, { ...r }]));
     let rows = original;
     let verdicts = decide(events, rows);
@@ -199,6 +235,7 @@ export async function applyFeedbackBatch(
         ...events.map((e, i): [string, EventOutcome] => [e.eventId, verdicts[i]!]),
       ]),
       retries,
+      early: early.size,
     };
   });
 }

@@ -276,3 +276,24 @@ test('one job with thousands of events across two deliveries keeps the counters 
     expect({ delivered: s.delivered, failed: s.bouncesAndErrors }).toEqual(recount);
   }
 });
+
+test('an event that outruns the log write of a delivery still sending is retried, not dead-lettered', async () => {
+  const d = await sentDelivery(1, true);
+  const [row] = await t.sql`delete from delivery_logs where delivery_id = ${d.id} returning *`;
+  await t.sql`update deliveries set state = 'sending' where id = ${d.id}`;
+  const event = delivered(d.ids[0]!);
+  const job = await producer.queue.add('fb', { events: [event] }, feedbackQueue.jobOptions);
+  await waitFor(
+    async () => ((await producer.queue.getJob(job.id!))?.attemptsMade ?? 0) >= 1,
+    10_000,
+    'a first try',
+  );
+  await t.sql`insert into delivery_logs ${t.sql(row!)}`;
+  await t.sql`update deliveries set state = 'sent' where id = ${d.id}`;
+  const outcome = await jobOutcome(producer.queue, job.id!);
+  expect(outcome.value).toMatchObject({ applied: 1 });
+  expect((await log(d.id, 0)).status).toBe('sent');
+  const [letters] =
+    await t.sql`select count(*)::int as n from dead_letters where payload->>'eventId' = ${event.eventId as string}`;
+  expect(letters!.n).toBe(0);
+});

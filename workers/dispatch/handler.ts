@@ -28,6 +28,13 @@ export interface DispatchDeps {
 
 /** Messages handed over between two rate-limit checks and two progress updates. */
 const CHUNK = 100;
+/**
+ * Messages logged per transaction. A crash re-sends at most this many (same message ids); each
+ * transaction also bumps the delivery's KPI row, which concurrent batches take in turn until their
+ * commit, so smaller means slower (bench, 1M recipients, dropping: 100 → 12.5k msg/s, 500 → 24.8k,
+ * 1,000 → 27.9k).
+ */
+const LOG_EVERY = 500;
 
 /** Compiled messages of the deliveries this process is sending, so a template is parsed once per delivery. */
 export class BuilderCache {
@@ -92,11 +99,12 @@ export function dispatchHandler(deps: DispatchDeps) {
     const build = builders.get(delivery);
     const domain = messageIdDomain(delivery.sender);
     let inserted = 0;
+    let pending: HandOff[] = [];
     let deferred = 0;
     let lastResponse = '';
     for (let start = 0; start < targets.length; start += CHUNK) {
       const chunk = targets.slice(start, start + CHUNK);
-      const handOffs: HandOff[] = [];
+      const handOffs = pending;
       await deps.rateLimiter?.take(chunk.length);
       const now = deps.now();
       const results = await Promise.all(
@@ -145,22 +153,34 @@ export function dispatchHandler(deps: DispatchDeps) {
           handOffs.push({ ...base, ...refusal(result, finalAttempt, delivery, now) });
         }
       }
-      // Logged chunk by chunk: a crash re-sends at most one chunk, and feedback finds its rows sooner.
-      inserted += (
-        await recordHandOffs(deps.sql, deliveryId, batch, handOffs, false, deps.now(), deps.quarantine)
-      ).inserted;
+      // Logged as it goes: a crash re-sends at most LOG_EVERY messages, and feedback finds rows sooner.
+      if (pending.length >= LOG_EVERY && start + CHUNK < targets.length) {
+        const logged = await recordHandOffs(
+          deps.sql,
+          deliveryId,
+          batch,
+          pending,
+          false,
+          deps.now(),
+          deps.quarantine,
+        );
+        inserted += logged.inserted;
+        pending = [];
+      }
       await job.updateProgress(Math.round(((start + chunk.length) / targets.length) * 100));
     }
 
-    const { deliverySent } = await recordHandOffs(
+    // The last chunk's logs and the batch's completion in one transaction.
+    const { inserted: last, deliverySent } = await recordHandOffs(
       deps.sql,
       deliveryId,
       batch,
-      [],
+      pending,
       deferred === 0,
       deps.now(),
       deps.quarantine,
     );
+    inserted += last;
     if (deferred > 0) {
       // Logged messages stay logged; the retry hands over only the deferred ones, after the job's backoff.
       log.info(

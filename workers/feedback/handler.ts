@@ -133,6 +133,7 @@ export function feedbackHandler(deps: FeedbackDeps) {
     const good: ClassifiedEvent[] = [];
     const seen = new Set<string>();
     let disagreements = 0;
+    let early = 0;
     for (const raw of events) {
       const prepared = prepareEvent(raw, jobId, () => disagreements++);
       if ('dead' in prepared) {
@@ -153,17 +154,17 @@ export function feedbackHandler(deps: FeedbackDeps) {
     await recordDeadLetters(deps.sql, dead);
     for (let i = 0; i < good.length; i += TRANSACTION_EVENTS) {
       const chunk = good.slice(i, i + TRANSACTION_EVENTS);
-      const { outcomes, retries } = await applyFeedbackBatch(
-        deps.sql,
-        chunk,
-        jobId,
-        deps.now(),
-        deps.quarantine,
-      );
+      const result = await applyFeedbackBatch(deps.sql, chunk, jobId, deps.now(), deps.quarantine);
+      const { outcomes, retries } = result;
+      early += result.early;
       for (const outcome of outcomes.values()) counts[outcome]++;
       await scheduleRetries(deps.retryQueue, retries, deps.now());
       if (good.length > TRANSACTION_EVENTS)
         await job.updateProgress(Math.round(((i + TRANSACTION_EVENTS) / good.length) * 100));
+    }
+    if (early > 0) {
+      // The rest is applied; the retried job finds it as duplicates and applies these once logged.
+      throw new Error(`${early} events arrived before their messages were logged; the job will be retried`);
     }
     deps.onOutcomes?.(counts);
     log.info({ events: events.length, ...counts }, 'Feedback applied.');
