@@ -3,7 +3,7 @@ import { feedbackQueue } from '../shared/queues';
 import type { PipelineProcess } from '../workers/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
-import { addOperator, createDelivery } from './helpers/fixtures';
+import { addOperator, confirmedDelivery } from './helpers/fixtures';
 import { jobOutcome, startPipeline, testQueue, waitFor } from './helpers/pipeline';
 import { startTestMta, type TestMta } from './helpers/smtp';
 
@@ -54,11 +54,7 @@ async function feed(type: 'soft_bounce' | 'hard_bounce', messageId: string, at =
   return jobOutcome(producer.queue, job.id!);
 }
 
-async function sent(count: number, ...options: string[]) {
-  const id = await createDelivery(t, count, ...options);
-  await cli(t.env, 'confirm', id, '--as', 'alice', '--wait');
-  return id;
-}
+const sent = (count: number, ...options: string[]) => confirmedDelivery(t, count, ...options);
 
 test('a hard bounce "user unknown" quarantines at once, and the next delivery excludes the address', async () => {
   const id = await sent(3, '--retry-interval', '1h');

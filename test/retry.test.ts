@@ -2,7 +2,7 @@
 import { feedbackQueue } from '../shared/queues';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
-import { addOperator, createDelivery } from './helpers/fixtures';
+import { addOperator, confirmedDelivery } from './helpers/fixtures';
 import { jobOutcome, startPipeline, testQueue, waitFor } from './helpers/pipeline';
 import { startTestMta, type TestMta } from './helpers/smtp';
 
@@ -54,11 +54,7 @@ async function feed(type: 'delivered' | 'soft_bounce' | 'hard_bounce', messageId
   return jobOutcome(producer.queue, job.id!);
 }
 
-async function sent(count: number, ...options: string[]) {
-  const id = await createDelivery(t, count, ...options);
-  await cli(t.env, 'confirm', id, '--as', 'alice', '--wait');
-  return id;
-}
+const sent = (count: number, ...options: string[]) => confirmedDelivery(t, count, ...options);
 
 test('with EFS: a soft bounce is retried as attempt 2 with a new message id, whose delivery turns failed into sent', async () => {
   const pipeline = await startPipeline(t, { env: { MTA_URL: mta.url } });

@@ -43,3 +43,11 @@ export async function createDelivery(t: TestEnv, count: number, ...options: stri
   if (r.code !== 0) throw new Error(r.stderr);
   return r.json<{ id: string }>().id;
 }
+
+/** Creates a delivery, confirms it as alice and waits until every message is at the MTA; returns its id. */
+export async function confirmedDelivery(t: TestEnv, count: number, ...options: string[]): Promise<string> {
+  const id = await createDelivery(t, count, ...options);
+  const r = await cli(t.env, 'confirm', id, '--as', 'alice', '--wait');
+  if (r.code !== 0) throw new Error(r.stderr);
+  return id;
+}
