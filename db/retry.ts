@@ -86,10 +86,35 @@ export async function recordRetries(
   }
 }
 
+/** How long after the validity end a delivery may still be sending before the finalization closes it. */
+const STUCK_DISPATCH_GRACE_MS = 3_600_000;
+
+/** Logs the recipients a dispatch never handed over as failed ("validity period over") and counts them. */
+async function failUnsentTargets(tx: postgres.TransactionSql, deliveryId: string, now: Date): Promise<void> {
+  const [added] = await tx`
+    with ins as (
+      insert into delivery_logs (delivery_id, seq, email, status, attempts, message_id, failure_type, failure_reason,
+        outcome_attempt, outcome_kind, outcome_at, outcome_event_id, handed_off_at, updated_at)
+      select t.delivery_id, t.seq, t.email, 'failed', 1,
+             '1.' || t.seq || '.' || d.id || '.' || d.token || '@' || coalesce(nullif(split_part(d.sender, '@', 2), ''), 'campaign.invalid'),
+             'soft', 'validity period over', 1, 'hard', ${now}, 'hand-off', ${now}, ${now}
+      from delivery_targets t join deliveries d on d.id = t.delivery_id
+      where t.delivery_id = ${deliveryId}
+        and not exists (select 1 from delivery_logs l where l.delivery_id = t.delivery_id and l.seq = t.seq)
+      on conflict do nothing
+      returning 1
+    )
+    select count(*)::int as n from ins`;
+  const n = added!.n as number;
+  if (n > 0)
+    await tx`update delivery_kpis set sent = sent + ${n}, failed = failed + ${n} where delivery_id = ${deliveryId}`;
+}
+
 /**
  * The end of the validity period, once: every message whose latest attempt soft-bounced becomes `failed`
  * (without EFS, delivered % goes down here), pending retries are dropped, and the delivery is `finished`.
- * Returns null when the delivery is not ready (still sending) and 'done' when it was finished already.
+ * Returns 'not-yet' when the delivery is not ready (still sending, within an hour of the end), 'done' when
+ * it was finished already, null when it does not exist.
  */
 export async function finalizeDelivery(
   sql: postgres.Sql,
@@ -100,8 +125,13 @@ export async function finalizeDelivery(
     const [d] = await tx`select state, valid_until from deliveries where id = ${deliveryId} for update`;
     if (!d) return null;
     if (d.state === 'finished') return 'done';
-    if (!d.valid_until || now < d.valid_until || d.state === 'sending' || d.state === 'scheduled')
-      return 'not-yet';
+    if (!d.valid_until || now < d.valid_until) return 'not-yet';
+    if (d.state === 'sending' || d.state === 'scheduled') {
+      // Batches still run just after the end (they log what they can no longer send); only a dispatch
+      // that gave up for good leaves a delivery sending long after it, and that must not block the end.
+      if (now.getTime() < d.valid_until.getTime() + STUCK_DISPATCH_GRACE_MS) return 'not-yet';
+      await failUnsentTargets(tx, deliveryId, now);
+    }
     const [moved] = await tx`
       with changed as (
         update delivery_logs set status = 'failed', retry_at = null, updated_at = ${now}

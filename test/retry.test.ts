@@ -2,7 +2,7 @@
 import { feedbackQueue } from '../shared/queues';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
-import { addOperator, confirmedDelivery } from './helpers/fixtures';
+import { addOperator, confirmedDelivery, createDelivery } from './helpers/fixtures';
 import { jobOutcome, startPipeline, testQueue, waitFor } from './helpers/pipeline';
 import { startTestMta, type TestMta } from './helpers/smtp';
 
@@ -169,4 +169,20 @@ test('the finalization running twice changes nothing', async () => {
   } finally {
     await pipeline.stop();
   }
+});
+
+test('a delivery whose dispatch gave up is still finished an hour after its validity end, unsent messages failed', async () => {
+  const id = await createDelivery(t, 4);
+  // As if confirmed long ago and its dispatch had logged one message, then given up for good.
+  await t.sql`update deliveries set state = 'sending', confirmed_at = now() - interval '3 hours',
+    valid_until = now() - interval '2 hours', batch_size = 1000, batches_total = 1 where id = ${id}`;
+  await t.sql`insert into delivery_logs (delivery_id, seq, email, status, message_id)
+    values (${id}, 0, 'r0@example.test', 'sent', ${`1.0.${id}.abcdef@localhost`})`;
+  await t.sql`update delivery_kpis set sent = 1, delivered = 1 where delivery_id = ${id}`;
+  const { finalizeDelivery } = await import('../db/retry');
+  expect(await finalizeDelivery(t.sql, id, new Date())).toEqual({ failed: 0 });
+  expect(await status(id)).toMatchObject({ state: 'finished', delivered: 1, bouncesAndErrors: 3 });
+  const rows =
+    await t.sql`select status, failure_reason from delivery_logs where delivery_id = ${id} and seq > 0`;
+  expect(rows.every((r) => r.status === 'failed' && r.failure_reason === 'validity period over')).toBe(true);
 });
