@@ -39,7 +39,7 @@ function readinessProbe(sources: ReadinessSources) {
 
 export function createRegistry(): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'campaign_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'campaign_' });
   return registry;
 }
 
