@@ -133,6 +133,15 @@ async function runOnce(count: number, transport: 'smtp' | 'dropping', file: stri
     };
   } finally {
     sink?.child.kill('SIGTERM');
+    // Leave nothing behind in Redis: the run's queues live under their own prefix.
+    const redis = new Redis(config.REDIS_URL);
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${env.QUEUE_PREFIX}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+    redis.disconnect();
     await sql.end();
     await admin.unsafe(`drop database if exists "${database}" with (force)`);
     await admin.end();
