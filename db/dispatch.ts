@@ -120,6 +120,21 @@ export async function recordHandOffs(
 ): Promise<{ inserted: number; deliverySent: boolean }> {
   return sql.begin(async (tx) => {
     let inserted = 0;
+    // Quarantine before the KPI row, as every transaction does (log rows, quarantine, KPIs): no deadlock.
+    // A refusal at hand-off counts for the address as a bounce would (a 550 user unknown quarantines).
+    await recordAddressOutcomes(
+      tx,
+      handOffs
+        .filter((h) => h.outcomeKind !== null && h.failureReason !== 'validity period over')
+        .map((h) => ({
+          email: h.email,
+          deliveryId,
+          at: now.getTime(),
+          kind: h.outcomeKind!,
+          reason: h.failureReason,
+        })),
+      quarantine,
+    );
     if (handOffs.length > 0) {
       const [counts] = await tx`
         with ins as (
@@ -152,21 +167,6 @@ export async function recordHandOffs(
         select (select count(*) from ins)::int as inserted, (select count(*) from counted)::int as kpi_rows`;
       inserted = counts!.inserted;
     }
-    // Quarantine last, as every transaction does (logs, KPIs, then quarantine): no lock-order deadlock.
-    // A refusal at hand-off counts for the address as a bounce would (a 550 user unknown quarantines).
-    await recordAddressOutcomes(
-      tx,
-      handOffs
-        .filter((h) => h.outcomeKind !== null && h.failureReason !== 'validity period over')
-        .map((h) => ({
-          email: h.email,
-          deliveryId,
-          at: now.getTime(),
-          kind: h.outcomeKind!,
-          reason: h.failureReason,
-        })),
-      quarantine,
-    );
     if (!finished) return { inserted, deliverySent: false };
     const [marked] = await tx`
       insert into dispatch_batches (delivery_id, batch) values (${deliveryId}, ${batch})

@@ -25,6 +25,22 @@ export interface FeedbackResult {
   retries: { deliveryId: string; at: Date }[];
   /** Events about messages of a delivery still sending that are not logged yet: to be tried again. */
   early: number;
+  /** Events whose rows another transaction held (first pass only): applied by a second pass. */
+  busy: ClassifiedEvent[];
+}
+
+/** Of events whose row the locking read skipped, those whose row exists: another transaction holds it. */
+async function lockedByOthers(
+  tx: postgres.TransactionSql,
+  orphans: ClassifiedEvent[],
+): Promise<ClassifiedEvent[]> {
+  if (orphans.length === 0) return [];
+  const existing = await tx`
+    select delivery_id, seq from delivery_logs
+    where (delivery_id, seq) in (
+      select * from unnest(${orphans.map((e) => e.deliveryId)}::bigint[], ${orphans.map((e) => e.seq)}::int[]))`;
+  const held = new Set(existing.map((r) => key(String(r.delivery_id), r.seq as number)));
+  return orphans.filter((e) => held.has(key(e.deliveryId, e.seq)));
 }
 
 /** Events without a log row whose delivery is still sending that recipient: their row is on its way. */
@@ -69,7 +85,11 @@ interface Row extends LogState {
 
 const key = (deliveryId: string, seq: number) => `${deliveryId}:${seq}`;
 
-async function lockRows(tx: postgres.TransactionSql, events: ClassifiedEvent[]): Promise<Map<string, Row>> {
+async function lockRows(
+  tx: postgres.TransactionSql,
+  events: ClassifiedEvent[],
+  skipLocked: boolean,
+): Promise<Map<string, Row>> {
   const pairs = [...new Map(events.map((e) => [key(e.deliveryId, e.seq), e])).values()];
   // Locked in one order by every job, so that concurrent jobs never deadlock.
   const rows = await tx`
@@ -80,7 +100,7 @@ async function lockRows(tx: postgres.TransactionSql, events: ClassifiedEvent[]):
     where (l.delivery_id, l.seq) in (
       select * from unnest(${pairs.map((e) => e.deliveryId)}::bigint[], ${pairs.map((e) => e.seq)}::int[]))
     order by l.delivery_id, l.seq
-    for update of l`;
+    for update of l ${skipLocked ? tx`skip locked` : tx``}`;
   // The delivery's state is read again after the row locks: a finalization that held them has committed
   // by now, and the joined state above may predate it.
   const states = new Map(
@@ -153,7 +173,28 @@ export async function applyFeedbackBatch(
   now: Date,
   quarantine: QuarantineRules,
 ): Promise<FeedbackResult> {
-  if (allEvents.length === 0) return { outcomes: new Map(), retries: [], early: 0 };
+  // First pass: skip rows another job holds (a repeat or late event of its messages), rather than wait
+  // for its whole transaction; second pass, once this one has committed: those events, waiting if need be.
+  const first = await applyOnce(sql, allEvents, jobId, now, quarantine, true);
+  if (first.busy.length === 0) return first;
+  const second = await applyOnce(sql, first.busy, jobId, now, quarantine, false);
+  return {
+    outcomes: new Map([...first.outcomes, ...second.outcomes]),
+    retries: [...first.retries, ...second.retries],
+    early: first.early + second.early,
+    busy: [],
+  };
+}
+
+async function applyOnce(
+  sql: postgres.Sql,
+  allEvents: ClassifiedEvent[],
+  jobId: string | null,
+  now: Date,
+  quarantine: QuarantineRules,
+  skipLocked: boolean,
+): Promise<FeedbackResult> {
+  if (allEvents.length === 0) return { outcomes: new Map(), retries: [], early: 0, busy: [] };
   // Repeats of events applied before are dropped up front, so that their rows are not locked: a repeat
   // usually follows its original closely, and locking its row would queue this job behind another one.
   const known =
@@ -164,17 +205,21 @@ export async function applyFeedbackBatch(
     .filter((e) => !seenBefore.has(e.eventId))
     .sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
   const repeats = new Map<string, EventOutcome>([...seenBefore].map((id) => [id, 'duplicate']));
-  if (allOf.length === 0) return { outcomes: repeats, retries: [], early: 0 };
+  if (allOf.length === 0) return { outcomes: repeats, retries: [], early: 0, busy: [] };
   return sql.begin(async (tx) => {
-    const original = await lockRows(tx, allOf);
+    const original = await lockRows(tx, allOf, skipLocked);
+    let orphans = allOf.filter((e) => !original.has(key(e.deliveryId, e.seq)));
+    const busy = skipLocked ? await lockedByOthers(tx, orphans) : [];
+    if (busy.length > 0) {
+      const held = new Set(busy.map((e) => e.eventId));
+      orphans = orphans.filter((e) => !held.has(e.eventId));
+    }
     // Feedback can outrun the dispatch's log write (the MTA answers while the chunk is being logged):
     // such events are left out here, neither recorded nor dead-lettered, and the job retries them later.
-    const early = await earlyEvents(
-      tx,
-      allOf.filter((e) => !original.has(key(e.deliveryId, e.seq))),
-    );
-    const events = early.size === 0 ? allOf : allOf.filter((e) => !early.has(e.eventId));
-    if (events.length === 0) return { outcomes: repeats, retries: [], early: early.size };
+    const early = await earlyEvents(tx, orphans);
+    const skipped = new Set([...early, ...busy.map((e) => e.eventId)]);
+    const events = skipped.size === 0 ? allOf : allOf.filter((e) => !skipped.has(e.eventId));
+    if (events.length === 0) return { outcomes: repeats, retries: [], early: early.size, busy };
     const snapshot = new Map([...original].map(([k, r]) => [k, { ...r }]));
     let rows = original;
     let verdicts = decide(events, rows);
@@ -210,7 +255,7 @@ export async function applyFeedbackBatch(
       }
     }
 
-    await writeRows(tx, rows, snapshot, now);
+    const updateKpis = await writeRows(tx, rows, snapshot, now);
     // What the applied events say of each address: failures count toward quarantine, deliveries reset.
     await recordAddressOutcomes(
       tx,
@@ -226,6 +271,8 @@ export async function applyFeedbackBatch(
       quarantine,
     );
     await deadLetterUnknown(tx, events, verdicts, jobId);
+    // Locks in one order in every transaction: log rows, quarantine entries, then the KPI row.
+    await updateKpis();
     const retries = [...rows]
       .filter(([, r]) => r.changed && r.retryAt !== null)
       .map(([k, r]) => ({ deliveryId: k.split(':')[0]!, at: r.retryAt! }));
@@ -236,6 +283,7 @@ export async function applyFeedbackBatch(
       ]),
       retries,
       early: early.size,
+      busy,
     };
   });
 }
@@ -247,7 +295,7 @@ async function writeRows(
   now: Date,
 ) {
   const changed = [...rows].filter(([, r]) => r.changed);
-  if (changed.length === 0) return;
+  if (changed.length === 0) return async () => {};
   const ids = changed.map(([k]) => k.split(':')[0]!);
   const seqs = changed.map(([k]) => Number(k.split(':')[1]));
   const list = changed.map(([, r]) => r);
@@ -277,12 +325,15 @@ async function writeRows(
   const moved = [...deltas]
     .filter(([, d]) => d.delivered !== 0 || d.failed !== 0)
     .sort(([a], [b]) => (BigInt(a) < BigInt(b) ? -1 : 1));
-  if (moved.length === 0) return;
-  await tx`
-    update delivery_kpis k set delivered = k.delivered + u.delivered, failed = k.failed + u.failed
-    from unnest(${moved.map(([id]) => id)}::bigint[], ${moved.map(([, d]) => d.delivered)}::int[],
-      ${moved.map(([, d]) => d.failed)}::int[]) as u(delivery_id, delivered, failed)
-    where k.delivery_id = u.delivery_id`;
+  if (moved.length === 0) return async () => {};
+  // Run last, just before the commit: every job of a delivery takes its KPI row in turn until it commits.
+  return async () => {
+    await tx`
+      update delivery_kpis k set delivered = k.delivered + u.delivered, failed = k.failed + u.failed
+      from unnest(${moved.map(([id]) => id)}::bigint[], ${moved.map(([, d]) => d.delivered)}::int[],
+        ${moved.map(([, d]) => d.failed)}::int[]) as u(delivery_id, delivered, failed)
+      where k.delivery_id = u.delivery_id`;
+  };
 }
 
 async function deadLetterUnknown(

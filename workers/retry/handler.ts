@@ -150,8 +150,9 @@ export function retryHandler(deps: RetryDeps) {
             }
           }),
         );
-        await recordRetries(tx, deliveryId, handOffs, now);
+        // Quarantine before the KPI row that recordRetries takes: one lock order in every transaction.
         await recordAddressOutcomes(tx, addressOutcomes, deps.quarantine);
+        await recordRetries(tx, deliveryId, handOffs, now);
         return { handed: handOffs.length, deferred: deferredHere };
       });
       if (!result) break;
