@@ -217,8 +217,14 @@ export async function benchFeedback(sizes: number[]): Promise<Record<string, unk
     );
     return result;
   } finally {
-    await queue.obliterate({ force: true }).catch(() => {});
     await queue.close();
+    // Leave nothing behind in Redis: every key of the run lives under its own prefix.
+    let cursor = '0';
+    do {
+      const [next, keys] = await connection.scan(cursor, 'MATCH', `${env.QUEUE_PREFIX}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await connection.del(...keys);
+    } while (cursor !== '0');
     connection.disconnect();
     await sql.end();
     await admin.unsafe(`drop database if exists "${database}" with (force)`);
