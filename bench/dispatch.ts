@@ -15,6 +15,7 @@ import { prepareDatabase } from '../db/migrate';
 import { loadConfig } from '../shared/config';
 import { confirmQueue } from '../shared/queues';
 import { readRecipients } from '../shared/recipients';
+import { deleteKeysUnder } from '../shared/redis';
 import { droppingTransport } from '../workers/dispatch/transport';
 import { startProcess } from '../workers/process';
 import { cpuSnapshot, cpuSplit } from './cpu';
@@ -135,12 +136,7 @@ async function runOnce(count: number, transport: 'smtp' | 'dropping', file: stri
     sink?.child.kill('SIGTERM');
     // Leave nothing behind in Redis: the run's queues live under their own prefix.
     const redis = new Redis(config.REDIS_URL);
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${env.QUEUE_PREFIX}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
+    await deleteKeysUnder(redis, env.QUEUE_PREFIX);
     redis.disconnect();
     await sql.end();
     await admin.unsafe(`drop database if exists "${database}" with (force)`);

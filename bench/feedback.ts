@@ -9,6 +9,7 @@ import postgres from 'postgres';
 import { prepareDatabase } from '../db/migrate';
 import { loadConfig } from '../shared/config';
 import { feedbackQueue } from '../shared/queues';
+import { deleteKeysUnder } from '../shared/redis';
 import { startProcess } from '../workers/process';
 import { cpuSnapshot, cpuSplit } from './cpu';
 
@@ -219,12 +220,7 @@ export async function benchFeedback(sizes: number[]): Promise<Record<string, unk
   } finally {
     await queue.close();
     // Leave nothing behind in Redis: every key of the run lives under its own prefix.
-    let cursor = '0';
-    do {
-      const [next, keys] = await connection.scan(cursor, 'MATCH', `${env.QUEUE_PREFIX}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await connection.del(...keys);
-    } while (cursor !== '0');
+    await deleteKeysUnder(connection, env.QUEUE_PREFIX);
     connection.disconnect();
     await sql.end();
     await admin.unsafe(`drop database if exists "${database}" with (force)`);

@@ -1,7 +1,14 @@
 // Applies a job's MTA events set-wise in one transaction: raw events, log rows and KPI counters together.
 import type postgres from 'postgres';
 import type { FailureReason, FailureType } from '../shared/classify';
-import { applyEvent, type FeedbackEvent, type LogState, type OutcomeKind } from '../shared/feedback-state';
+import {
+  applyEvent,
+  type FeedbackEvent,
+  kpiCounts,
+  type LogState,
+  nextAttemptAt,
+  type OutcomeKind,
+} from '../shared/feedback-state';
 import type { QuarantineRules } from '../shared/quarantine-rules';
 import { recordDeadLetters } from './dead-letters';
 import { recordAddressOutcomes } from './quarantine';
@@ -95,14 +102,14 @@ async function lockRows(
   const rows = await tx`
     select l.delivery_id, l.seq, l.email, l.status, l.attempts, l.outcome_attempt, l.outcome_kind, l.outcome_at,
            l.outcome_event_id, l.failure_type, l.failure_reason, l.retry_at,
-           d.efs, d.token, d.state, d.retry_interval_seconds, d.valid_until
+           d.efs, d.token, d.retry_interval_seconds, d.valid_until
     from delivery_logs l join deliveries d on d.id = l.delivery_id
     where (l.delivery_id, l.seq) in (
       select * from unnest(${pairs.map((e) => e.deliveryId)}::bigint[], ${pairs.map((e) => e.seq)}::int[]))
     order by l.delivery_id, l.seq
     for update of l ${skipLocked ? tx`skip locked` : tx``}`;
   // The delivery's state is read again after the row locks: a finalization that held them has committed
-  // by now, and the joined state above may predate it.
+  // by now, and a state joined in the locking read could predate it.
   const states = new Map(
     (
       await tx`select id, state from deliveries where id = any(${[...new Set(pairs.map((e) => e.deliveryId))]}::bigint[])`
@@ -127,7 +134,7 @@ async function lockRows(
       failureReason: r.failure_reason,
       efs: r.efs,
       token: r.token,
-      deliveryState: states.get(String(r.delivery_id)) ?? r.state,
+      deliveryState: states.get(String(r.delivery_id))!,
       retryIntervalSeconds: r.retry_interval_seconds,
       validUntil: r.valid_until,
       retryAt: r.retry_at,
@@ -147,20 +154,12 @@ function decide(events: ClassifiedEvent[], rows: Map<string, Row>): EventOutcome
     if (t.verdict === 'unknown-attempt') return 'unknown';
     if (t.verdict === 'stale') return 'stale';
     Object.assign(row, t.state, { changed: true });
-    if (t.retryDue) {
-      const at = new Date(event.occurredAt + row.retryIntervalSeconds * 1000);
-      row.retryAt = row.validUntil && at < row.validUntil ? at : null;
-    } else {
-      row.retryAt = null;
-    }
+    row.retryAt = t.retryDue
+      ? nextAttemptAt(event.occurredAt, row.retryIntervalSeconds, row.validUntil)
+      : null;
     return 'applied';
   });
 }
-
-const counts = (status: string) => ({
-  delivered: status === 'sent' ? 1 : 0,
-  failed: status === 'failed' ? 1 : 0,
-});
 
 /**
  * Applies events (already unique by event id within the job). The raw events are inserted with their
@@ -315,8 +314,8 @@ async function writeRows(
   const deltas = new Map<string, { delivered: number; failed: number }>();
   for (const [k, r] of changed) {
     const id = k.split(':')[0]!;
-    const was = counts(before.get(k)!.status);
-    const is = counts(r.status);
+    const was = kpiCounts(before.get(k)!.status);
+    const is = kpiCounts(r.status);
     const d = deltas.get(id) ?? { delivered: 0, failed: 0 };
     d.delivered += is.delivered - was.delivered;
     d.failed += is.failed - was.failed;

@@ -1,5 +1,6 @@
 // SQL of retries and of the end of the validity period.
 import type postgres from 'postgres';
+import { kpiCounts } from '../shared/feedback-state';
 import type { HandOff } from './dispatch';
 
 /** A soft-bounced message whose retry is due, locked by the transaction that will hand it over. */
@@ -72,14 +73,13 @@ export async function recordRetries(
       ${handOffs.map((h) => h.retryAt?.toISOString() ?? null) as string[]}::timestamptz[])
       as u(seq, attempt, message_id, status, failure_type, failure_reason, kind, retry_at)
     where l.delivery_id = ${deliveryId} and l.seq = u.seq`;
-  const count = (s: string) => (s === 'sent' ? [1, 0] : s === 'failed' ? [0, 1] : [0, 0]);
   let delivered = 0;
   let failed = 0;
   for (const h of handOffs) {
-    const [d0, f0] = count(h.previousStatus);
-    const [d1, f1] = count(h.status);
-    delivered += d1! - d0!;
-    failed += f1! - f0!;
+    const was = kpiCounts(h.previousStatus);
+    const is = kpiCounts(h.status);
+    delivered += is.delivered - was.delivered;
+    failed += is.failed - was.failed;
   }
   if (delivered !== 0 || failed !== 0) {
     await tx`update delivery_kpis set delivered = delivered + ${delivered}, failed = failed + ${failed} where delivery_id = ${deliveryId}`;

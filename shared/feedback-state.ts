@@ -78,10 +78,20 @@ export function statusFor(outcome: Outcome | null, efs: boolean): LogStatus {
   }
 }
 
-const counts = (status: LogStatus) => ({
-  delivered: status === 'sent' ? 1 : 0,
-  failed: status === 'failed' ? 1 : 0,
-});
+/** A row's share of the KPI counters: delivered counts `sent` rows, bounces + errors counts `failed` ones. */
+export function kpiCounts(status: LogStatus): { delivered: number; failed: number } {
+  return { delivered: status === 'sent' ? 1 : 0, failed: status === 'failed' ? 1 : 0 };
+}
+
+/** When a soft-bounced message may be tried again: after the retry interval, if that is within validity. */
+export function nextAttemptAt(
+  from: number,
+  retryIntervalSeconds: number,
+  validUntil: Date | null,
+): Date | null {
+  const at = new Date(from + retryIntervalSeconds * 1000);
+  return validUntil && at < validUntil ? at : null;
+}
 
 /** Applies one event to one row. Duplicates are removed before (by event id); a repeat here is `stale`. */
 export function applyEvent(row: LogState, event: FeedbackEvent, efs: boolean): Transition {
@@ -102,8 +112,8 @@ export function applyEvent(row: LogState, event: FeedbackEvent, efs: boolean): T
   if (row.outcome !== null && outcomeOrder(outcome, row.outcome) <= 0) return unchanged('stale');
 
   const status = statusFor(outcome, efs);
-  const before = counts(row.status);
-  const after = counts(status);
+  const before = kpiCounts(row.status);
+  const after = kpiCounts(status);
   const failure = event.kind === 'delivered' ? { failureType: null, failureReason: null } : event;
   return {
     verdict: 'applied',

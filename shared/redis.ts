@@ -29,3 +29,13 @@ export async function connected(redis: Redis): Promise<Redis> {
   if (redis.status === 'wait') await redis.connect();
   return redis;
 }
+
+/** Deletes every key under a queue prefix (SCAN, never KEYS): what a test or a benchmark run leaves. */
+export async function deleteKeysUnder(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+}

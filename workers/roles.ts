@@ -110,10 +110,11 @@ export function startRole(role: Role, deps: RoleDeps): RunningRole {
       ]);
     }
     case 'dispatch': {
+      const plan = planner(deps, q);
       const start = startWorker(
         startQueue,
         async ({ deliveryId }, { log }) => {
-          const batches = await planner(deps, q).startSending(deliveryId);
+          const batches = await plan.startSending(deliveryId);
           log.info({ batches }, 'Contact date reached: dispatch started.');
           return { batches };
         },
@@ -161,7 +162,6 @@ export function startRole(role: Role, deps: RoleDeps): RunningRole {
         transport,
         rateLimiter,
         retryQueue: q.retry,
-        finalizeQueue: q.finalize,
         quarantine: quarantineRules(deps.config),
         now: deps.now,
       });

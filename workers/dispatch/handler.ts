@@ -9,7 +9,7 @@ import {
   recordHandOffs,
 } from '../../db/dispatch';
 import { classifySmtp, parseSmtpResponse } from '../../shared/classify';
-import { statusFor } from '../../shared/feedback-state';
+import { nextAttemptAt, statusFor } from '../../shared/feedback-state';
 import { compileMessage, type MessageBuilder } from '../../shared/message';
 import { formatMessageId, messageIdDomain } from '../../shared/message-id';
 import type { QuarantineRules } from '../../shared/quarantine-rules';
@@ -69,17 +69,11 @@ export function refusal(
     failureType: kind,
     failureReason: classification.reason,
     outcomeKind: kind,
-    retryAt: kind === 'soft' ? nextAttemptAt(now, delivery) : null,
+    retryAt:
+      kind === 'soft'
+        ? nextAttemptAt(now.getTime(), delivery.retryIntervalSeconds, delivery.validUntil)
+        : null,
   };
-}
-
-/** When a soft-refused message may be tried again: after the retry interval, if that is within validity. */
-export function nextAttemptAt(
-  from: Date,
-  delivery: Pick<DispatchDelivery, 'retryIntervalSeconds' | 'validUntil'>,
-): Date | null {
-  const at = new Date(from.getTime() + delivery.retryIntervalSeconds * 1000);
-  return delivery.validUntil && at < delivery.validUntil ? at : null;
 }
 
 export function dispatchHandler(deps: DispatchDeps) {

@@ -32,7 +32,6 @@ export interface RetryDeps {
   transport: MtaTransport;
   rateLimiter: RateLimiter | null;
   retryQueue: Queue;
-  finalizeQueue: Queue;
   quarantine: QuarantineRules;
   now: () => Date;
 }
@@ -176,7 +175,11 @@ export function finalizeHandler(deps: { sql: postgres.Sql; finalizeQueue: Queue;
       await deps.finalizeQueue.add(
         'finalize',
         { deliveryId },
-        { ...finalizeQueue.jobOptions, jobId: `${jobIds.finalize(deliveryId)}-${Date.now()}`, delay: 60_000 },
+        {
+          ...finalizeQueue.jobOptions,
+          jobId: `${jobIds.finalize(deliveryId)}-${deps.now().getTime()}`,
+          delay: 60_000,
+        },
       );
       return { postponed: true };
     }
