@@ -1,11 +1,16 @@
 // Gives a test file its own database (cloned from the migrated template) and its own queue prefix.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { type Config, loadConfig } from '../../shared/config';
 import { deleteKeysUnder } from '../../shared/redis';
 
-export const TEMPLATE_DATABASE = 'campaign_test_template';
+// One template per checkout: test runs in two worktrees at once must not drop each other's template.
+export const TEMPLATE_DATABASE = `campaign_test_template_${createHash('sha1')
+  .update(path.resolve(__dirname, '../..'))
+  .digest('hex')
+  .slice(0, 10)}`;
 const SERVER = process.env.TEST_DATABASE_SERVER ?? 'postgres://postgres@127.0.0.1:5432';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
