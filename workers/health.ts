@@ -2,8 +2,9 @@
 import { createServer, type Server } from 'node:http';
 import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { migrationsApplied } from '../db/migrate';
+import { processRegistry } from '../shared/metrics';
 
 /** What /readyz looks at; `sql` is null until the database is created and migrated. */
 export interface ReadinessSources {
@@ -38,9 +39,7 @@ function readinessProbe(sources: ReadinessSources) {
 }
 
 export function createRegistry(): Registry {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'campaign_' });
-  return registry;
+  return processRegistry;
 }
 
 export async function startHealthServer(
