@@ -4,6 +4,7 @@ import {
   bigint,
   bigserial,
   boolean,
+  customType,
   date,
   index,
   integer,
@@ -20,6 +21,8 @@ import {
 
 const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 const id = (name: string) => bigint(name, { mode: 'number' });
+/** A transaction id: the hourly aggregation's watermark is the oldest transaction still running. */
+const xid8 = customType<{ data: string }>({ dataType: () => 'xid8' });
 
 export const deliveryState = pgEnum('delivery_state', [
   'prepared',
@@ -221,9 +224,38 @@ export const trackingEvents = pgTable(
     url: text('url'),
     occurredAt: tstz('occurred_at').notNull(),
     receivedAt: tstz('received_at').notNull().defaultNow(),
+    /**
+     * The inserting transaction. Ids are handed out before commit, so "id > watermark" could skip a
+     * slow transaction's rows; every transaction below the oldest one still running has ended, so a
+     * watermark on this column reads each committed row exactly once.
+     */
+    xact: xid8('xact').notNull().default(sql`pg_current_xact_id()`),
   },
-  (t) => [index('tracking_events_delivery_idx').on(t.deliveryId, t.seq, t.type)],
+  (t) => [
+    index('tracking_events_delivery_idx').on(t.deliveryId, t.seq, t.type),
+    index('tracking_events_xact_idx').on(t.xact),
+  ],
 );
+
+/** Unique opens and clicks: one row per recipient of a delivery that opened (or clicked, which implies it). */
+export const trackingUniques = pgTable(
+  'tracking_uniques',
+  {
+    deliveryId: id('delivery_id').notNull(),
+    seq: integer('seq').notNull(),
+    clicked: boolean('clicked').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.deliveryId, t.seq] })],
+);
+
+/** One row per tick of the hourly job: its primary key is what makes a tick run once, whoever fires it. */
+export const aggregationRuns = pgTable('aggregation_runs', {
+  scheduledAt: tstz('scheduled_at').primaryKey(),
+  startedAt: tstz('started_at').notNull().defaultNow(),
+  finishedAt: tstz('finished_at'),
+  events: integer('events'),
+  deliveries: integer('deliveries'),
+});
 
 /** The delivery's KPI counters, kept in step with the log statuses (compute-stats recounts them). */
 export const deliveryKpis = pgTable('delivery_kpis', {

@@ -50,6 +50,7 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'silent', 'silent'],
     ['SHUTDOWN_TIMEOUT', '45s', 45_000],
     ['WORKER_LOCK_DURATION', '1h30m', 5_400_000],
+    ['AGGREGATION_SCHEDULE', '*/30 * * * * *', '*/30 * * * * *'],
   ])('accepts %s=%s', (variable, value, parsed) => {
     expect(loadConfig({ [variable]: value })[variable as keyof ReturnType<typeof loadConfig>]).toBe(parsed);
   });
@@ -68,6 +69,8 @@ describe('loadConfig', () => {
     ['SHUTDOWN_TIMEOUT', '5 minutes', '45s, 10m, 1h, 3d'],
     ['WORKER_LOCK_DURATION', '0s', '45s, 10m, 1h, 3d'],
     ['DISPATCH_BATCH_SIZE', '0', 'an integer from 1 to 100000'],
+    ['AGGREGATION_SCHEDULE', 'hourly', '"0 * * * *"'],
+    ['AGGREGATION_SCHEDULE', '0 25 * * *', '"0 * * * *"'],
   ])('refuses %s=%s in one line naming the variable and what is accepted', (variable, value, accepted) => {
     const lines = configErrorLines({ [variable]: value });
     expect(lines).toHaveLength(1);

@@ -1,4 +1,5 @@
 // The process configuration: every environment variable of CONTRACT.md, parsed and validated once at start.
+import { validate as validCron } from 'node-cron';
 import { z } from 'zod';
 import { parseDuration } from './duration';
 
@@ -58,6 +59,14 @@ const schema = z.object({
   QUARANTINE_MAILBOX_FULL_RELEASE: duration.default(30 * 86400 * 1000),
   /** How often due retries are looked for, besides the delayed job each soft bounce schedules. */
   RETRY_SWEEP_INTERVAL: duration.default(60_000),
+  TRACKING_CONCURRENCY: int(1, 1000, 'a concurrency').default(4),
+  /** When the open and click aggregation runs (cron, UTC; six fields allow seconds): minute 0 of every hour. */
+  AGGREGATION_SCHEDULE: z
+    .string()
+    .refine((value) => validCron(value), {
+      message: 'is not a cron expression; expected e.g. "0 * * * *" (minute 0 of every hour)',
+    })
+    .default('0 * * * *'),
   /** How long a worker holds a job without renewing its lock; a killed worker's jobs return after it. */
   WORKER_LOCK_DURATION: duration.default(30000),
   /** How long a graceful shutdown may take before the process exits anyway. */

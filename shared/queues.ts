@@ -115,6 +115,52 @@ export const finalizeQueue = {
   jobOptions: { ...keepFailed, attempts: 10, backoff: { type: 'exponential', delay: 5000 } },
 } satisfies QueueDeclaration;
 
+/** One open or click as CONTRACT.md states it; validated one by one, like feedback events. */
+export const trackingEvent = z.object({
+  eventId: z
+    .string()
+    .trim()
+    .min(1, { message: 'must be the tracker\'s unique id of the event, e.g. "trk-1"' })
+    .max(200),
+  messageId: z
+    .string()
+    .trim()
+    .min(1, { message: 'must be the message id the dispatch gave the MTA' })
+    .max(500),
+  type: z.enum(['open', 'click'], { message: 'must be one of open, click' }),
+  url: z.url({ message: 'must be the clicked link, e.g. https://example.com/offer' }).max(4000).optional(),
+  occurredAt: z.iso.datetime({
+    offset: true,
+    message: 'must be an ISO 8601 date-time, e.g. 2026-11-23T10:15:00Z',
+  }),
+});
+
+/** Opens and clicks from the tracker: one event or thousands a job. */
+export const trackingQueue = {
+  name: 'tracking-events',
+  visibility: 'public',
+  payload: z.object({ events: z.array(z.unknown(), { message: 'must be a list of events' }) }),
+  jobOptions: { ...keepFailed, attempts: 8, backoff: { type: 'exponential', delay: 1000 } },
+} satisfies QueueDeclaration;
+
+/** "Compute statistics": recount one delivery's KPIs from its logs and tracking events, now. */
+export const computeStatsQueue = {
+  name: 'compute-stats',
+  visibility: 'public',
+  payload: z.object({ deliveryId }),
+  jobOptions: { ...keepFailed, attempts: 5, backoff: { type: 'exponential', delay: 2000 } },
+} satisfies QueueDeclaration;
+
+/** One tick of the hourly open and click aggregation; its job id is the tick, so replicas add it once. */
+export const aggregationQueue = {
+  name: 'kpi-aggregation',
+  visibility: 'internal',
+  payload: z.object({
+    scheduledAt: z.iso.datetime({ message: "must be the tick's ISO 8601 date-time" }),
+  }),
+  jobOptions: { ...keepFailed, attempts: 5, backoff: { type: 'exponential', delay: 5000 } },
+} satisfies QueueDeclaration;
+
 export type ConfirmPayload = z.output<typeof confirmQueue.payload>;
 export type StartPayload = z.output<typeof startQueue.payload>;
 export type DispatchPayload = z.output<typeof dispatchQueue.payload>;
@@ -122,6 +168,10 @@ export type FeedbackPayload = z.output<typeof feedbackQueue.payload>;
 export type RetryPayload = z.output<typeof retryQueue.payload>;
 export type FinalizePayload = z.output<typeof finalizeQueue.payload>;
 export type FeedbackEventInput = z.output<typeof feedbackEvent>;
+export type TrackingPayload = z.output<typeof trackingQueue.payload>;
+export type TrackingEventInput = z.output<typeof trackingEvent>;
+export type ComputeStatsPayload = z.output<typeof computeStatsQueue.payload>;
+export type AggregationPayload = z.output<typeof aggregationQueue.payload>;
 
 /** Every declared queue; a process refuses to start if one of them has no handler, or two. */
 export const queues: readonly QueueDeclaration[] = [
@@ -131,6 +181,9 @@ export const queues: readonly QueueDeclaration[] = [
   feedbackQueue,
   retryQueue,
   finalizeQueue,
+  trackingQueue,
+  computeStatsQueue,
+  aggregationQueue,
 ];
 
 /** Deterministic job ids: a repeat of the same work is the same job, whoever enqueues it. */
@@ -140,6 +193,8 @@ export const jobIds = {
   /** One retry job per delivery and second: the soft bounces due in the same second share it. */
   retry: (deliveryId: string, at: Date) => `retry-${deliveryId}-${Math.ceil(at.getTime() / 1000)}`,
   finalize: (deliveryId: string) => `finalize-${deliveryId}`,
+  /** One aggregation job per tick of the schedule, to the second: every replica's timer adds the same one. */
+  aggregation: (scheduledAt: Date) => `aggregate-${Math.floor(scheduledAt.getTime() / 1000)}`,
 };
 
 /** Turns a zod error into one sentence naming each bad field and what it expects. */

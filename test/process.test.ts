@@ -1,6 +1,7 @@
 // `npm start` as a process: bad config, waiting for PostgreSQL, riding out a Redis outage, SIGTERM.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import postgres from 'postgres';
 import { confirmQueue } from '../shared/queues';
@@ -52,9 +53,10 @@ test('a bad setting stops the process with one line naming the variable', async 
 test('a Procfile process type that does not exist is refused', async () => {
   const p = start('run.ts', {}, ['nonsense']);
   expect(await p.exit).toBe(2);
-  expect(p.output()).toContain(
-    'unknown process type "nonsense"; expected one of confirm, dispatch, feedback, retry, metrics',
-  );
+  expect(p.output()).toContain('unknown process type "nonsense"; expected one of ');
+  // Every process type of the Procfile is a role the message offers.
+  const procfile = readFileSync(path.join(__dirname, '..', 'Procfile'), 'utf8');
+  for (const type of procfile.match(/^[a-z-]+(?=:)/gm) ?? []) expect(p.output()).toContain(type);
 });
 
 describe('npm start', () => {

@@ -6,6 +6,8 @@ import type { Config } from '../shared/config';
 import type { Logger } from '../shared/logger';
 import { quarantineRules } from '../shared/quarantine-rules';
 import {
+  aggregationQueue,
+  computeStatsQueue,
   confirmQueue,
   dispatchQueue,
   feedbackQueue,
@@ -14,8 +16,11 @@ import {
   queues,
   retryQueue,
   startQueue,
+  trackingQueue,
 } from '../shared/queues';
 import { startWorker } from '../shared/worker';
+import { aggregationHandler, computeStatsHandler } from './aggregate/handler';
+import { startAggregationTrigger } from './aggregate/trigger';
 import { confirmHandler } from './confirm/handler';
 import { dispatchHandler } from './dispatch/handler';
 import { createDispatchPlanner } from './dispatch/plan';
@@ -23,6 +28,7 @@ import { redisRateLimiter } from './dispatch/rate-limit';
 import { type MtaTransport, smtpTransport } from './dispatch/transport';
 import { feedbackHandler } from './feedback/handler';
 import { finalizeHandler, retryHandler } from './retry/handler';
+import { trackingHandler } from './tracking/handler';
 
 /** What every role is built from. */
 export interface RoleDeps {
@@ -41,7 +47,15 @@ export interface RunningRole {
   close(): Promise<void>;
 }
 
-export const ROLES = ['confirm', 'dispatch', 'feedback', 'retry', 'metrics'] as const;
+export const ROLES = [
+  'confirm',
+  'dispatch',
+  'feedback',
+  'retry',
+  'tracking',
+  'aggregate',
+  'metrics',
+] as const;
 export type Role = (typeof ROLES)[number];
 
 /** The internal queues a role enqueues on, and one way to close them all. */
@@ -193,6 +207,39 @@ export function startRole(role: Role, deps: RoleDeps): RunningRole {
         () => transport.close(),
       );
     }
+    case 'tracking': {
+      const worker = startWorker(trackingQueue, trackingHandler({ sql: deps.sql }), base, {
+        ...opts,
+        concurrency: deps.config.TRACKING_CONCURRENCY,
+      });
+      return running([{ queue: trackingQueue, worker }]);
+    }
+    case 'aggregate': {
+      const aggregationJobs = new Queue(aggregationQueue.name, {
+        connection: deps.redis,
+        prefix: deps.config.QUEUE_PREFIX,
+      });
+      const handlerDeps = { sql: deps.sql, now: deps.now };
+      // One run at a time per process; across replicas the run's advisory lock serializes them anyway.
+      const aggregation = startWorker(aggregationQueue, aggregationHandler(handlerDeps), base, opts);
+      const stats = startWorker(computeStatsQueue, computeStatsHandler(handlerDeps), base, {
+        ...opts,
+        concurrency: 2,
+      });
+      const trigger = startAggregationTrigger(aggregationJobs, deps.config.AGGREGATION_SCHEDULE, deps.log);
+      const workers = [
+        { queue: aggregationQueue, worker: aggregation },
+        { queue: computeStatsQueue, worker: stats },
+      ];
+      return {
+        workers,
+        close: async () => {
+          await trigger.destroy();
+          await Promise.all(workers.map((w) => w.worker.close()));
+          await Promise.all([q.close(), aggregationJobs.close()]);
+        },
+      };
+    }
     case 'metrics':
       // The HTTP endpoints are served by every process; this role runs nothing else (yet).
       return running([]);
@@ -205,6 +252,8 @@ export const ROLE_QUEUES: Record<Role, readonly QueueDeclaration[]> = {
   dispatch: [startQueue, dispatchQueue],
   feedback: [feedbackQueue],
   retry: [retryQueue, finalizeQueue],
+  tracking: [trackingQueue],
+  aggregate: [aggregationQueue, computeStatsQueue],
   metrics: [],
 };
 

@@ -4,6 +4,7 @@ import { CliContext, describeError, output, UserError } from './context';
 import { registerDeadLetterCommands } from './dead-letters';
 import { registerDeliveryCommands } from './delivery';
 import { registerQuarantineCommands } from './quarantine';
+import { registerStatsCommands } from './stats';
 import { registerViewCommands } from './views';
 
 /** Runs one command line; returns the exit code. Tests call it with their own argv and environment. */
@@ -58,6 +59,7 @@ export async function runCli(
   registerViewCommands(program, ctx);
   registerDeadLetterCommands(program, ctx);
   registerQuarantineCommands(program, ctx);
+  registerStatsCommands(program, ctx);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -4,7 +4,7 @@ import type { DeliveryStatus } from '../../db/queries';
 import { normalizeEmail } from '../../shared/recipients';
 import { type CliContext, output, UserError } from './context';
 
-function deliveryIdArgument(id: string): string {
+export function deliveryIdArgument(id: string): string {
   if (!/^\d+$/.test(id)) throw new UserError(`delivery id "${id}" is not valid; it is a number, e.g. 42`);
   return id;
 }

@@ -1,0 +1,90 @@
+// The tracking handler: validates a job's opens and clicks, stores them once each, dead-letters the rest.
+import type postgres from 'postgres';
+import { type DeadLetterEntry, recordDeadLetters } from '../../db/dead-letters';
+import { storeTrackingEvents, type TrackingOutcome, type TrackingRow } from '../../db/tracking';
+import { parseMessageId } from '../../shared/message-id';
+import { trackingEventsTotal } from '../../shared/metrics';
+import { describeInvalid, type TrackingPayload, trackingEvent, trackingQueue } from '../../shared/queues';
+import type { JobContext } from '../../shared/worker';
+
+/** Events stored by one statement: large enough to amortize it, small enough to keep the statement short. */
+const STATEMENT_EVENTS = 5000;
+
+export interface TrackingDeps {
+  sql: postgres.Sql;
+}
+
+type Prepared = { row: TrackingRow } | { dead: DeadLetterEntry };
+
+/** Validates one raw event and reads its message id back. */
+export function prepareTrackingEvent(raw: unknown, jobId: string | null): Prepared {
+  const dead = (reason: string) => ({ dead: { queue: trackingQueue.name, jobId, reason, payload: raw } });
+  const parsed = trackingEvent.safeParse(raw);
+  if (!parsed.success) return dead(`invalid event: ${describeInvalid(parsed.error)}`);
+  const e = parsed.data;
+  const ref = parseMessageId(e.messageId);
+  if (!ref) return dead(`unknown message: "${e.messageId}" is not a message id of this system`);
+  return {
+    row: {
+      eventId: e.eventId,
+      messageId: e.messageId.replace(/^<|>$/g, ''),
+      deliveryId: ref.deliveryId,
+      seq: ref.seq,
+      token: ref.token,
+      type: e.type,
+      url: e.url ?? null,
+      occurredAt: e.occurredAt,
+    },
+  };
+}
+
+type Counts = Record<TrackingOutcome | 'invalid', number>;
+
+export function trackingHandler(deps: TrackingDeps) {
+  return async ({ events }: TrackingPayload, { job, log }: JobContext) => {
+    const jobId = job.id ?? null;
+    const counts: Counts = { applied: 0, duplicate: 0, unknown: 0, invalid: 0 };
+    const dead: DeadLetterEntry[] = [];
+    const rows = new Map<string, TrackingRow>();
+    const raws = new Map<string, unknown>();
+    const count = (type: string, outcome: keyof Counts, n = 1) => {
+      counts[outcome] += n;
+      trackingEventsTotal.inc({ type, outcome }, n);
+    };
+    for (const raw of events) {
+      const prepared = prepareTrackingEvent(raw, jobId);
+      if ('dead' in prepared) {
+        dead.push(prepared.dead);
+        const type = (raw as { type?: unknown })?.type;
+        const outcome = prepared.dead.reason.startsWith('invalid') ? 'invalid' : 'unknown';
+        count(type === 'open' || type === 'click' ? type : 'invalid', outcome);
+      } else if (rows.has(prepared.row.eventId)) {
+        count(prepared.row.type, 'duplicate'); // The same event twice in one job.
+      } else {
+        rows.set(prepared.row.eventId, prepared.row);
+        raws.set(prepared.row.eventId, raw);
+      }
+    }
+    const all = [...rows.values()];
+    for (let i = 0; i < all.length; i += STATEMENT_EVENTS) {
+      const chunk = all.slice(i, i + STATEMENT_EVENTS);
+      const outcomes = await storeTrackingEvents(deps.sql, chunk);
+      for (const row of chunk) {
+        const outcome = outcomes.get(row.eventId) ?? 'unknown';
+        count(row.type, outcome);
+        if (outcome === 'unknown') {
+          dead.push({
+            queue: trackingQueue.name,
+            jobId,
+            reason: `unknown message: no delivery of this system sent "${row.messageId}"`,
+            payload: raws.get(row.eventId),
+          });
+        }
+      }
+    }
+    // Kept after the stores: a retried job (a failure above) keeps each dead letter once all the same.
+    await recordDeadLetters(deps.sql, dead);
+    log.info({ events: events.length, ...counts }, 'Tracking events stored.');
+    return counts;
+  };
+}
