@@ -1,12 +1,14 @@
 // `npm run bench -- NAME [sizes…]`: runs a benchmark, prints its figures, writes bench/results/NAME.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { benchAggregate } from './aggregate';
 import { benchDispatch } from './dispatch';
 import { benchFeedback } from './feedback';
 
 const BENCHES: Record<string, (sizes: number[]) => Promise<Record<string, unknown>>> = {
   dispatch: (sizes) => benchDispatch(sizes.length > 0 ? sizes : [100_000, 1_000_000]),
   feedback: (sizes) => benchFeedback(sizes),
+  aggregate: (sizes) => benchAggregate(sizes),
 };
 
 async function main() {
