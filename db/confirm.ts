@@ -36,9 +36,12 @@ export async function confirmDelivery(
       update deliveries set
         state = (case when contact_date > ${c.now} then 'scheduled' else 'sending' end)::delivery_state,
         confirmed_at = ${c.now}, confirmed_by = ${c.operator}, confirm_job_id = ${c.jobId},
-        valid_until = greatest(coalesce(contact_date, ${c.now}), ${c.now}) + make_interval(secs => validity_seconds),
+        -- An execution of a recurring delivery: its validity period starts at its occurrence.
+        valid_until = coalesce(occurrence_at, greatest(coalesce(contact_date, ${c.now}), ${c.now}))
+          + make_interval(secs => validity_seconds),
         sending_at = case when contact_date > ${c.now} then null else ${c.now}::timestamptz end
       where id = ${c.deliveryId} and state = 'prepared'
+        and (occurrence_at is null or occurrence_at + make_interval(secs => validity_seconds) > ${c.now})
       returning state, valid_until, greatest(coalesce(contact_date, ${c.now}), ${c.now}) as start_at`;
     if (updated) {
       await recordConfirmAttempt(tx, { ...c, outcome: 'accepted', reason: null });
@@ -51,7 +54,8 @@ export async function confirmDelivery(
       };
     }
     const [current] = await tx`
-      select state, confirm_job_id, confirmed_by, confirmed_at, valid_until, greatest(contact_date, confirmed_at) as start_at
+      select state, confirm_job_id, confirmed_by, confirmed_at, valid_until, greatest(contact_date, confirmed_at) as start_at,
+        state_reason, occurrence_at + make_interval(secs => validity_seconds) as execution_ends
       from deliveries where id = ${c.deliveryId}`;
     if (current && current.confirm_job_id === c.jobId) {
       // The winner's own retry (its completion was lost): resume; the follow-up steps are idempotent.
@@ -65,12 +69,38 @@ export async function confirmDelivery(
     }
     const reason = !current
       ? `delivery ${c.deliveryId} not found`
-      : `delivery ${c.deliveryId} is not prepared (it is ${current.state}${
-          current.confirmed_by
-            ? `, confirmed by ${current.confirmed_by} at ${current.confirmed_at.toISOString()}`
-            : ''
-        }); nothing was changed`;
+      : current.state === 'prepared'
+        ? `delivery ${c.deliveryId} is an execution whose validity period ended at ${current.execution_ends.toISOString()}; nothing was changed`
+        : `delivery ${c.deliveryId} is not prepared (it is ${current.state}${
+            current.confirmed_by
+              ? `, confirmed by ${current.confirmed_by} at ${current.confirmed_at.toISOString()}`
+              : current.state_reason
+                ? `: ${current.state_reason}`
+                : ''
+          }); nothing was changed`;
     await recordConfirmAttempt(tx, { ...c, outcome: 'refused', reason });
     return { kind: 'refused', reason };
   });
+}
+
+/**
+ * A confirm of a recurring delivery means its execution waiting for one: returns that execution's id,
+ * the id itself when it is not a recurring delivery, or a refusal when none is waiting.
+ */
+export async function resolveConfirmTarget(
+  sql: postgres.Sql,
+  deliveryId: string,
+): Promise<{ id: string } | { refused: string }> {
+  const [template] =
+    await sql`select schedule_id from deliveries where id = ${deliveryId} and state = 'recurring'`;
+  if (!template) return { id: deliveryId };
+  const [waiting] = await sql`
+    select id from deliveries where schedule_id = ${template.schedule_id} and state = 'prepared'
+      and occurrence_at is not null
+    order by occurrence_at desc limit 1`;
+  return waiting
+    ? { id: String(waiting.id) }
+    : {
+        refused: `delivery ${deliveryId} is a recurring delivery with no execution waiting for confirmation; each execution is confirmed when its occurrence comes`,
+      };
 }

@@ -32,6 +32,8 @@ export const deliveryState = pgEnum('delivery_state', [
   'finished',
   'stopped',
   'skipped',
+  /** A recurring delivery's template: never sent itself; its schedule produces executions. */
+  'recurring',
 ]);
 export const logStatus = pgEnum('log_status', ['pending', 'sent', 'failed']);
 export const failureType = pgEnum('failure_type', ['hard', 'soft', 'ignored']);
@@ -54,16 +56,24 @@ export const operatorRoles = pgTable(
 );
 
 /** A recurrence: a template delivery and the cron rule that makes executions of it. */
-export const recurringSchedules = pgTable('recurring_schedules', {
-  id: bigserial('id', { mode: 'number' }).primaryKey(),
-  cron: text('cron').notNull(),
-  timezone: text('timezone').notNull().default('UTC'),
-  until: tstz('until'),
-  aggregate: text('aggregate').notNull().default('none'),
-  confirmEach: boolean('confirm_each').notNull().default(false),
-  paused: boolean('paused').notNull().default(false),
-  createdAt: tstz('created_at').notNull().defaultNow(),
-});
+export const recurringSchedules = pgTable(
+  'recurring_schedules',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    cron: text('cron').notNull(),
+    timezone: text('timezone').notNull().default('UTC'),
+    until: tstz('until'),
+    aggregate: text('aggregate').notNull().default('none'),
+    confirmEach: boolean('confirm_each').notNull().default(false),
+    paused: boolean('paused').notNull().default(false),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+    /** The recurring delivery (state `recurring`) whose content and audience each execution copies. */
+    templateId: id('template_id'),
+    /** The first occurrence not yet produced; null once the schedule has ended. */
+    nextOccurrenceAt: tstz('next_occurrence_at'),
+  },
+  (t) => [index('recurring_schedules_due_idx').on(t.nextOccurrenceAt)],
+);
 
 export const deliveries = pgTable(
   'deliveries',
@@ -92,6 +102,10 @@ export const deliveries = pgTable(
     token: text('token').notNull(),
     scheduleId: id('schedule_id').references(() => recurringSchedules.id),
     occurrenceAt: tstz('occurrence_at'),
+    /** With an aggregation period: the period's delivery this execution's messages add to. */
+    parentId: id('parent_id'),
+    /** On a period's delivery: the period, e.g. 2026-11-24, 2026-W48 or 2026-11. */
+    periodKey: text('period_key'),
     stateReason: text('state_reason'),
     createdAt: tstz('created_at').notNull().defaultNow(),
     confirmedAt: tstz('confirmed_at'),
@@ -102,7 +116,12 @@ export const deliveries = pgTable(
     sentAt: tstz('sent_at'),
     finishedAt: tstz('finished_at'),
   },
-  (t) => [index('deliveries_state_idx').on(t.state), index('deliveries_schedule_idx').on(t.scheduleId)],
+  (t) => [
+    index('deliveries_state_idx').on(t.state),
+    index('deliveries_schedule_idx').on(t.scheduleId),
+    index('deliveries_parent_idx').on(t.parentId),
+    uniqueIndex('deliveries_period_idx').on(t.scheduleId, t.periodKey),
+  ],
 );
 
 /** Recurring schedules' executions: one per occurrence. */

@@ -67,6 +67,8 @@ const schema = z.object({
       message: 'is not a cron expression; expected e.g. "0 * * * *" (minute 0 of every hour)',
     })
     .default('0 * * * *'),
+  /** How often recurring deliveries' due occurrences are looked for: an execution starts at most this late. */
+  RECURRENCE_TICK: duration.default(5000),
   /** How long a worker holds a job without renewing its lock; a killed worker's jobs return after it. */
   WORKER_LOCK_DURATION: duration.default(30000),
   /** How long a graceful shutdown may take before the process exits anyway. */

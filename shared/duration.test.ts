@@ -12,11 +12,13 @@ describe('parseDuration', () => {
     ['1d12h', 129_600_000],
     [' 2h ', 7_200_000],
     ['0h5m', 300_000],
+    ['250ms', 250],
+    ['1s500ms', 1500],
   ])('reads %j as %d ms', (text, ms) => {
     expect(parseDuration(text)).toBe(ms);
   });
 
-  it.each(['', '5', 'h', '1.5h', '-1h', '1w', '3 d', '1H', '1h 30m', 'abc', '10ms'])(
+  it.each(['', '5', 'h', '1.5h', '-1h', '1w', '3 d', '1H', '1h 30m', 'abc', '10 ms', '1.5ms'])(
     'refuses %j, saying what a duration looks like',
     (text) => {
       expect(() => parseDuration(text)).toThrow(
@@ -38,6 +40,7 @@ describe('formatDuration', () => {
     [3_600_000, '1h'],
     [259_200_000, '3d'],
     [90_000, '90s'],
+    [1500, '1500ms'],
   ])('writes %d ms as %s, in the largest exact unit', (ms, text) => {
     expect(formatDuration(ms)).toBe(text);
   });

@@ -161,6 +161,19 @@ export const aggregationQueue = {
   jobOptions: { ...keepFailed, attempts: 5, backoff: { type: 'exponential', delay: 5000 } },
 } satisfies QueueDeclaration;
 
+/** A sweep that produces the recurring deliveries' due occurrences; run every RECURRENCE_TICK. */
+export const recurrenceQueue = {
+  name: 'recurrence',
+  visibility: 'internal',
+  payload: z.object({ sweep: z.literal(true) }),
+  jobOptions: {
+    removeOnComplete: true,
+    removeOnFail: 100,
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 1000 },
+  },
+} satisfies QueueDeclaration;
+
 export type ConfirmPayload = z.output<typeof confirmQueue.payload>;
 export type StartPayload = z.output<typeof startQueue.payload>;
 export type DispatchPayload = z.output<typeof dispatchQueue.payload>;
@@ -184,6 +197,7 @@ export const queues: readonly QueueDeclaration[] = [
   trackingQueue,
   computeStatsQueue,
   aggregationQueue,
+  recurrenceQueue,
 ];
 
 /** Deterministic job ids: a repeat of the same work is the same job, whoever enqueues it. */

@@ -14,6 +14,7 @@ import {
   finalizeQueue,
   type QueueDeclaration,
   queues,
+  recurrenceQueue,
   retryQueue,
   startQueue,
   trackingQueue,
@@ -27,6 +28,7 @@ import { createDispatchPlanner } from './dispatch/plan';
 import { redisRateLimiter } from './dispatch/rate-limit';
 import { type MtaTransport, smtpTransport } from './dispatch/transport';
 import { feedbackHandler } from './feedback/handler';
+import { recurrenceHandler } from './recurrence/handler';
 import { finalizeHandler, retryHandler } from './retry/handler';
 import { trackingHandler } from './tracking/handler';
 
@@ -115,13 +117,46 @@ export function startRole(role: Role, deps: RoleDeps): RunningRole {
   });
   switch (role) {
     case 'confirm': {
-      const handler = confirmHandler({ sql: deps.sql, planner: planner(deps, q), now: deps.now });
-      return running([
-        {
-          queue: confirmQueue,
-          worker: startWorker(confirmQueue, handler, base, { ...opts, concurrency: 8 }),
-        },
-      ]);
+      const plan = planner(deps, q);
+      const handler = confirmHandler({ sql: deps.sql, planner: plan, now: deps.now });
+      const recurrence = startWorker(
+        recurrenceQueue,
+        recurrenceHandler({
+          sql: deps.sql,
+          planner: plan,
+          quarantine: quarantineRules(deps.config),
+          now: deps.now,
+        }),
+        base,
+        opts,
+      );
+      const recurrenceJobs = new Queue(recurrenceQueue.name, {
+        connection: deps.redis,
+        prefix: deps.config.QUEUE_PREFIX,
+      });
+      // Every replica upserts the same scheduler: one sweep per tick whatever the number of replicas.
+      void recurrenceJobs
+        .upsertJobScheduler(
+          'recurrence-sweep',
+          { every: deps.config.RECURRENCE_TICK },
+          { name: 'sweep', data: { sweep: true }, opts: recurrenceQueue.jobOptions },
+        )
+        .catch((error: Error) =>
+          deps.log.warn(
+            { err: error.message },
+            'Could not schedule the recurrence sweep; tried again at the next start.',
+          ),
+        );
+      return running(
+        [
+          {
+            queue: confirmQueue,
+            worker: startWorker(confirmQueue, handler, base, { ...opts, concurrency: 8 }),
+          },
+          { queue: recurrenceQueue, worker: recurrence },
+        ],
+        () => recurrenceJobs.close(),
+      );
     }
     case 'dispatch': {
       const plan = planner(deps, q);
@@ -248,7 +283,7 @@ export function startRole(role: Role, deps: RoleDeps): RunningRole {
 
 /** The queues each role handles: the declaration `startRole` is held to, and the startup check reads. */
 export const ROLE_QUEUES: Record<Role, readonly QueueDeclaration[]> = {
-  confirm: [confirmQueue],
+  confirm: [confirmQueue, recurrenceQueue],
   dispatch: [startQueue, dispatchQueue],
   feedback: [feedbackQueue],
   retry: [retryQueue, finalizeQueue],

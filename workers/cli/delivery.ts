@@ -6,9 +6,10 @@ import { parseDuration } from '../../shared/duration';
 import { readRecipients } from '../../shared/recipients';
 import { placeholders } from '../../shared/template';
 import { type CliContext, output, UserError } from './context';
+import { parseSchedule, type RecurringOptions, registerRecurringCommands } from './recurring';
 import { waitForDelivery } from './wait';
 
-interface CreateOptions {
+interface CreateOptions extends RecurringOptions {
   label: string;
   recipients: string;
   efs?: boolean;
@@ -63,6 +64,18 @@ export function parseContactDate(text: string): Date {
   return date;
 }
 
+/** Refuses a recipients file that cannot be read, before anything is written. */
+export async function assertRecipientsFile(flag: string, file: string): Promise<void> {
+  const readable = await access(file, constants.R_OK)
+    .then(() => stat(file))
+    .then(
+      (s) => s.isFile(),
+      () => false,
+    );
+  if (!readable)
+    throw new UserError(`${flag}: cannot read "${file}"; give the path of a CSV or JSON lines file`);
+}
+
 export function registerDeliveryCommands(program: Command, ctx: () => CliContext): void {
   const delivery = program.command('delivery').description('Register and prepare deliveries.');
   delivery
@@ -82,31 +95,28 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
     .option('--text <text>', 'plain-text body; {{column}} personalizes it')
     .option('--html <html>', 'HTML body; {{column}} personalizes it')
     .option('--from <address>', 'sender address', 'campaign@localhost')
+    .option('--recurrence <cron>', 'make it recurring: a cron expression, e.g. "0 9 * * 1" (Mondays 09:00)')
+    .option('--timezone <zone>', 'the time zone of --recurrence (IANA name); default UTC')
+    .option('--until <iso>', 'no occurrence after this date')
+    .option('--aggregate <period>', 'none (each execution its own delivery), day, week or month')
+    .option('--confirm-each', 'each execution waits for a confirm (needs --aggregate none)')
     .option('--json', 'machine-readable output: {"id": "…", …}')
     .action(async (opts: CreateOptions) => {
       const label = opts.label.trim();
       if (label === '') throw new UserError('--label is empty; give the delivery a name');
       const validitySeconds = durationOption('--validity', opts.validity);
       const retryIntervalSeconds = durationOption('--retry-interval', opts.retryInterval);
+      const schedule = parseSchedule(opts, new Date());
       const contactDate = opts.contactDate !== undefined ? parseContactDate(opts.contactDate) : null;
       if (!/^[^\s@<>"]+@[^\s@<>"]+$/.test(opts.from)) {
         throw new UserError(`--from "${opts.from}" is not an address; e.g. news@example.com`);
       }
-      const readable = await access(opts.recipients, constants.R_OK)
-        .then(() => stat(opts.recipients))
-        .then(
-          (s) => s.isFile(),
-          () => false,
-        );
-      if (!readable) {
-        throw new UserError(
-          `--recipients: cannot read "${opts.recipients}"; give the path of a CSV or JSON lines file`,
-        );
-      }
+      await assertRecipientsFile('--recipients', opts.recipients);
       const subject = opts.subject ?? label;
       const columns = placeholders(subject, opts.text, opts.html).filter((c) => c !== 'email');
       const sql = await ctx().sql();
       const { createDeliveryWithTargets, ImportRefused } = await import('../../db/import');
+      const { createSchedule } = await import('../../db/recurrence');
       const showProgress = process.stderr.isTTY && !opts.json;
       try {
         const result = await createDeliveryWithTargets(
@@ -130,12 +140,15 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
             onProgress: showProgress
               ? (n) => process.stderr.write(`\rimporting… ${n.toLocaleString('en')} rows`)
               : undefined,
+            recurring: schedule ? (tx, id) => createSchedule(tx, id, schedule, new Date()) : undefined,
           },
         );
         if (showProgress) process.stderr.write('\n');
-        output(opts.json, result, () =>
+        output(opts.json, { ...result, recurring: schedule !== null }, () =>
           [
-            `delivery ${result.id} prepared: ${result.toSend} to send`,
+            schedule
+              ? `recurring delivery ${result.id} created: ${result.toSend} recipients, "${schedule.cron}" (${schedule.timezone})`
+              : `delivery ${result.id} prepared: ${result.toSend} to send`,
             `  (${result.rows} rows read, ${result.duplicates} duplicates removed, ${result.quarantined} quarantined excluded${byReason(result.excludedByReason)})`,
           ].join('\n'),
         );
@@ -145,6 +158,8 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
         throw error;
       }
     });
+
+  registerRecurringCommands(delivery, ctx);
 
   delivery
     .command('stop')

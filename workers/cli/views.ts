@@ -38,7 +38,12 @@ export function registerViewCommands(program: Command, ctx: () => CliContext): v
     .action(async (rawId: string, opts: { json?: boolean }) => {
       const id = deliveryIdArgument(rawId);
       const { deliveryStatus } = await import('../../db/queries');
-      const status = await deliveryStatus(await ctx().sql(), id);
+      const { recurringStatus } = await import('../../db/recurring-status');
+      const { renderRecurring } = await import('./recurring');
+      const sql = await ctx().sql();
+      const recurring = await recurringStatus(sql, id);
+      if (recurring) return output(opts.json, recurring, () => renderRecurring(recurring));
+      const status = await deliveryStatus(sql, id);
       if (!status) throw new UserError(`delivery ${id} not found`);
       output(opts.json, status, () => renderTile(status));
     });

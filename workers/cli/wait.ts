@@ -22,7 +22,11 @@ export async function waitForDelivery(
     for (;;) {
       const job = await queue.getJob(jobId);
       const state = job ? await job.getState() : 'unknown';
-      if (state === 'completed') break;
+      if (state === 'completed') {
+        // A confirm of a recurring delivery confirms its waiting execution: follow that one.
+        deliveryId = (job?.returnvalue as { deliveryId?: string } | undefined)?.deliveryId ?? deliveryId;
+        break;
+      }
       if (state === 'failed' && job) {
         const retrying =
           job.attemptsMade < (job.opts.attempts ?? 1) &&

@@ -1,7 +1,12 @@
 // The confirm handler: checks the operator's role, confirms once, then schedules or starts the dispatch.
 import { UnrecoverableError } from 'bullmq';
 import type postgres from 'postgres';
-import { confirmDelivery, recordConfirmAttempt } from '../../db/confirm';
+import {
+  type ConfirmOutcome,
+  confirmDelivery,
+  recordConfirmAttempt,
+  resolveConfirmTarget,
+} from '../../db/confirm';
 import { operatorRoles } from '../../db/queries';
 import type { ConfirmPayload } from '../../shared/queues';
 import type { JobContext } from '../../shared/worker';
@@ -30,8 +35,20 @@ export function confirmHandler(deps: ConfirmDeps) {
       throw new UnrecoverableError(reason);
     }
 
+    const target = await resolveConfirmTarget(deps.sql, deliveryId);
+    if ('refused' in target) {
+      await recordConfirmAttempt(deps.sql, {
+        deliveryId,
+        operator,
+        outcome: 'refused',
+        reason: target.refused,
+        jobId,
+      });
+      log.warn({ operator, reason: target.refused }, 'Refused a confirm.');
+      throw new UnrecoverableError(target.refused);
+    }
     const outcome = await confirmDelivery(deps.sql, {
-      deliveryId,
+      deliveryId: target.id,
       operator,
       jobId: jobId ?? '',
       now: deps.now(),
@@ -40,13 +57,25 @@ export function confirmHandler(deps: ConfirmDeps) {
       log.warn({ operator, reason: outcome.reason }, 'Refused a confirm.');
       throw new UnrecoverableError(outcome.reason);
     }
-    log.info({ operator, state: outcome.state, resumed: outcome.resumed }, 'Delivery confirmed.');
-    await deps.planner.scheduleFinalize(deliveryId, outcome.validUntil);
-    if (outcome.state === 'scheduled') {
-      await deps.planner.scheduleStart(deliveryId, outcome.startAt);
-      return { state: 'scheduled', startAt: outcome.startAt.toISOString() };
-    }
-    const batches = await deps.planner.startSending(deliveryId);
-    return { state: 'sending', batches };
+    log.info(
+      { operator, state: outcome.state, resumed: outcome.resumed, execution: target.id },
+      'Delivery confirmed.',
+    );
+    return { ...(await startConfirmed(deps.planner, target.id, outcome)), deliveryId: target.id };
   };
+}
+
+/** After a confirm: the validity end, then the start at the contact date or the dispatch now. Idempotent. */
+export async function startConfirmed(
+  planner: DispatchPlanner,
+  deliveryId: string,
+  outcome: Extract<ConfirmOutcome, { kind: 'confirmed' }>,
+) {
+  await planner.scheduleFinalize(deliveryId, outcome.validUntil);
+  if (outcome.state === 'scheduled') {
+    await planner.scheduleStart(deliveryId, outcome.startAt);
+    return { state: 'scheduled', startAt: outcome.startAt.toISOString() };
+  }
+  const batches = await planner.startSending(deliveryId);
+  return { state: 'sending', batches };
 }
