@@ -7,6 +7,11 @@ import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client
 export const processRegistry = new Registry();
 collectDefaultMetrics({ register: processRegistry, prefix: 'campaign_' });
 
+// prom-client adds three `_total` gauges, a suffix Prometheus keeps for counters (promtool check metrics
+// refuses them); each is the sum of a by-type gauge it also exports (`sum(campaign_nodejs_active_handles)`).
+for (const name of ['active_handles', 'active_requests', 'active_resources'])
+  processRegistry.removeSingleMetric(`campaign_nodejs_${name}_total`);
+
 /** Tracking events by type (open, click, invalid) and outcome (applied, duplicate, unknown, invalid). */
 export const trackingEventsTotal = new Counter({
   name: 'campaign_tracking_events_total',

@@ -2,6 +2,7 @@
 import { Queue, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
+import type { Registry } from 'prom-client';
 import type { Config } from '../shared/config';
 import type { Logger } from '../shared/logger';
 import { quarantineRules } from '../shared/quarantine-rules';
@@ -22,6 +23,7 @@ import { createDispatchPlanner } from './dispatch/plan';
 import { redisRateLimiter } from './dispatch/rate-limit';
 import { type MtaTransport, smtpTransport } from './dispatch/transport';
 import { feedbackHandler } from './feedback/handler';
+import { startExporter } from './metrics';
 import { finalizeHandler, retryHandler } from './retry/handler';
 
 /** What every role is built from. */
@@ -39,6 +41,8 @@ export interface RoleDeps {
 export interface RunningRole {
   workers: { queue: QueueDeclaration; worker: Worker }[];
   close(): Promise<void>;
+  /** Metrics the role exports besides the process's own (the metrics role's shared figures). */
+  registry?: Registry;
 }
 
 export const ROLES = ['confirm', 'dispatch', 'feedback', 'retry', 'metrics'] as const;
@@ -193,9 +197,11 @@ export function startRole(role: Role, deps: RoleDeps): RunningRole {
         () => transport.close(),
       );
     }
-    case 'metrics':
-      // The HTTP endpoints are served by every process; this role runs nothing else (yet).
-      return running([]);
+    case 'metrics': {
+      // The HTTP endpoints are served by every process; this role adds the figures shared by all of them.
+      const exporter = startExporter(deps);
+      return { ...running([], () => exporter.close()), registry: exporter.registry };
+    }
   }
 }
 
