@@ -10,7 +10,7 @@ import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
 import { debianTool, promtoolCheckMetrics, sample, samples, scrape } from './helpers/exposition';
 import { addOperator, createDelivery } from './helpers/fixtures';
-import { jobOutcome, startPipeline, testQueue } from './helpers/pipeline';
+import { jobOutcome, startPipeline, testQueue, waitFor } from './helpers/pipeline';
 import { startTestMta, type TestMta } from './helpers/smtp';
 
 let t: TestEnv;
@@ -216,5 +216,46 @@ describe('a pipeline process', () => {
       return;
     }
     expect(await promtoolCheckMetrics(promtool, text)).toEqual({ code: 0, output: '' });
+  });
+
+  test('counts retries scheduled and sent, and those still waiting when the validity period ends', async () => {
+    const softBounce = async (messageId: string, eventId: string) => {
+      const job = await producer.queue.add('fb', {
+        events: [
+          { eventId, messageId, type: 'soft_bounce', occurredAt: new Date().toISOString(), smtpCode: 452 },
+        ],
+      });
+      await jobOutcome(producer.queue, job.id!);
+    };
+    const firstMessage = async (id: string) =>
+      (await t.sql`select message_id from delivery_logs where delivery_id = ${id} and seq = 0`)[0]!
+        .message_id as string;
+    const count = async (name: string) => sample(await scrape(pipeline.port()), name) ?? 0;
+    const before = {
+      scheduled: await count('campaign_retries_scheduled_total'),
+      sent: await count('campaign_retries_sent_total'),
+      expired: await count('campaign_retries_expired_total'),
+    };
+    // Retried a second later, within its validity period.
+    const retried = await createDelivery(t, 1, '--retry-interval', '1s', '--validity', '1h');
+    expect((await cli(t.env, 'confirm', retried, '--as', 'alice', '--wait')).code).toBe(0);
+    // Its retry would fall after its validity end: none is scheduled, and the end makes it final.
+    const expiring = await createDelivery(t, 1, '--retry-interval', '1h', '--validity', '3s');
+    expect((await cli(t.env, 'confirm', expiring, '--as', 'alice', '--wait')).code).toBe(0);
+    await softBounce(await firstMessage(retried), 'retry-1');
+    await softBounce(await firstMessage(expiring), 'retry-2');
+    await waitFor(
+      async () => (await count('campaign_retries_sent_total')) > before.sent,
+      20_000,
+      'the retry',
+    );
+    await waitFor(
+      async () => (await count('campaign_retries_expired_total')) > before.expired,
+      20_000,
+      'the validity end',
+    );
+    expect((await count('campaign_retries_scheduled_total')) - before.scheduled).toBe(1);
+    expect((await count('campaign_retries_sent_total')) - before.sent).toBe(1);
+    expect((await count('campaign_retries_expired_total')) - before.expired).toBe(1);
   });
 });
