@@ -5,18 +5,18 @@ import { kpiTile } from '../../shared/kpi';
 import type { CachedRead } from './cache';
 import { QUEUE_STATES, type QueueFigures } from './queues';
 
-type Set<L extends string> = (labels: Partial<Record<L, string>>, value: number) => void;
+type SetSample<L extends string> = (labels: Partial<Record<L, string>>, value: number) => void;
 
 /**
  * A gauge filled from a cached read at each scrape. While the read has no value (the first one failed) or
- * `fill` says the figure is unknown, the gauge has no sample: prom-client would otherwise print 0, which
- * alerts would read as a real value.
+ * `fill` sets nothing (the figure is unknown), the gauge has no sample: prom-client would otherwise print
+ * 0 for a gauge without labels, which alerts would read as a real value.
  */
 class SnapshotGauge<T, L extends string> extends Gauge<L> {
   constructor(
     config: GaugeConfiguration<L>,
     private readonly source: CachedRead<T>,
-    private readonly fill: (set: Set<L>, figures: T) => 'unknown' | undefined,
+    private readonly fill: (set: SetSample<L>, figures: T) => void,
   ) {
     super(config);
   }
@@ -24,8 +24,12 @@ class SnapshotGauge<T, L extends string> extends Gauge<L> {
   override async get() {
     const figures = await this.source.get();
     this.reset();
-    const known =
-      figures !== null && this.fill((labels, value) => this.set(labels, value), figures) !== 'unknown';
+    let known = false;
+    if (figures !== null)
+      this.fill((labels, value) => {
+        known = true;
+        this.set(labels, value);
+      }, figures);
     const metric = await super.get();
     return known ? metric : { ...metric, values: [] };
   }
@@ -46,12 +50,11 @@ export function registerSharedGauges(
     name: string,
     help: string,
     labelNames: readonly L[],
-    fill: (set: Set<L>, f: DatabaseFigures) => 'unknown' | undefined,
+    fill: (set: SetSample<L>, f: DatabaseFigures) => void,
   ) => new SnapshotGauge<DatabaseFigures, L>({ name, help, labelNames, registers }, database, fill);
 
   db('campaign_deliveries', 'Deliveries by state.', ['state'], (set, f) => {
     for (const [state, n] of Object.entries(f.deliveriesByState)) set({ state }, n);
-    return undefined;
   });
   db(
     'campaign_messages',
@@ -59,7 +62,6 @@ export function registerSharedGauges(
     ['status', 'channel'],
     (set, f) => {
       for (const [status, n] of Object.entries(f.messagesByStatus)) set({ status, channel: CHANNEL }, n);
-      return undefined;
     },
   );
 
@@ -82,7 +84,6 @@ export function registerSharedGauges(
   const perDelivery = (name: string, help: string, value: (t: ReturnType<typeof kpiTile>) => number) =>
     db(name, `${help} Deliveries within their validity period only.`, ['delivery_id'], (set, f) => {
       for (const d of tile(f)) set({ delivery_id: d.id }, value(d.tile));
-      return undefined;
     });
   perDelivery('campaign_delivery_messages_to_send', 'Recipients after exclusions.', (t) => t.toSend);
   perDelivery('campaign_delivery_messages_sent', 'Messages handed to the MTA (processed).', (t) => t.sent);
@@ -101,17 +102,14 @@ export function registerSharedGauges(
     [],
     (set, f) => {
       set({}, Math.max(0, f.runningTotal - f.running.length));
-      return undefined;
     },
   );
 
   db('campaign_quarantined_addresses', 'Addresses in quarantine now.', [], (set, f) => {
     set({}, f.quarantined);
-    return undefined;
   });
   db('campaign_retries_pending', 'Soft-bounced messages waiting for their retry.', [], (set, f) => {
     set({}, f.retriesPending);
-    return undefined;
   });
   db(
     'campaign_dead_letters',
@@ -128,7 +126,6 @@ export function registerSharedGauges(
         const [queue, reason] = key.split('\t');
         set({ queue, reason }, n);
       }
-      return undefined;
     },
   );
   db(
@@ -136,9 +133,8 @@ export function registerSharedGauges(
     'When the hourly KPI aggregation last succeeded (Unix time); no sample while it never has.',
     [],
     (set, f) => {
-      if (!f.aggregationLastSuccessAt) return 'unknown';
-      set({}, f.aggregationLastSuccessAt.getTime() / 1000);
-      return undefined;
+      // Nothing set while the aggregation never succeeded: no sample rather than a 1970 timestamp.
+      if (f.aggregationLastSuccessAt) set({}, f.aggregationLastSuccessAt.getTime() / 1000);
     },
   );
 
@@ -153,7 +149,6 @@ export function registerSharedGauges(
     (set, figures) => {
       for (const { queue, counts } of figures)
         for (const state of QUEUE_STATES) set({ queue, state }, counts[state]);
-      return undefined;
     },
   );
 }
