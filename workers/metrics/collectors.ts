@@ -65,9 +65,13 @@ export function registerSharedGauges(
     },
   );
 
-  // The KPI tile of DESIGN.md, per delivery within its validity period (state sending or sent).
-  const tile = (f: DatabaseFigures) =>
-    f.running.map((d) => ({
+  // The KPI tile of DESIGN.md, per delivery within its validity period (state sending or sent); worked
+  // out once per read, not once per gauge.
+  const tiles = new WeakMap<DatabaseFigures, { id: string; tile: ReturnType<typeof kpiTile> }[]>();
+  const tile = (f: DatabaseFigures) => {
+    const known = tiles.get(f);
+    if (known) return known;
+    const computed = f.running.map((d) => ({
       id: d.id,
       tile: kpiTile(
         {
@@ -81,6 +85,9 @@ export function registerSharedGauges(
         d.state === 'sent',
       ),
     }));
+    tiles.set(f, computed);
+    return computed;
+  };
   const perDelivery = (name: string, help: string, value: (t: ReturnType<typeof kpiTile>) => number) =>
     db(name, `${help} Deliveries within their validity period only.`, ['delivery_id'], (set, f) => {
       for (const d of tile(f)) set({ delivery_id: d.id }, value(d.tile));
