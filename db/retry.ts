@@ -120,6 +120,8 @@ export async function finalizeDelivery(
   sql: postgres.Sql,
   deliveryId: string,
   now: Date,
+  /** Receives how many messages were still waiting for a retry (for the metrics). */
+  onExpired: (count: number) => void = () => {},
 ): Promise<{ failed: number } | 'not-yet' | 'done' | null> {
   return sql.begin(async (tx) => {
     const [d] = await tx`select state, valid_until from deliveries where id = ${deliveryId} for update`;
@@ -141,13 +143,19 @@ export async function finalizeDelivery(
         update delivery_logs set retry_at = null
         where delivery_id = ${deliveryId} and retry_at is not null and not (outcome_kind = 'soft' and outcome_attempt = attempts and status <> 'failed')
         returning 1
+      ), expired as (
+        -- Read from the statement's snapshot, before the updates: messages still waiting for a retry.
+        select count(*)::int as n from delivery_logs
+        where delivery_id = ${deliveryId} and (retry_at is not null or (outcome_kind = 'soft' and outcome_attempt = attempts))
       )
-      select (select count(*) from changed)::int as failed, (select count(*) from cleared)::int as cleared`;
+      select (select count(*) from changed)::int as failed, (select count(*) from cleared)::int as cleared,
+        (select n from expired) as expired`;
     const failed = moved!.failed as number;
     if (failed > 0) {
       await tx`update delivery_kpis set delivered = delivered - ${failed}, failed = failed + ${failed} where delivery_id = ${deliveryId}`;
     }
     await tx`update deliveries set state = 'finished', finished_at = ${now} where id = ${deliveryId}`;
+    onExpired(moved!.expired as number);
     return { failed };
   });
 }

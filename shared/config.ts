@@ -71,6 +71,10 @@ const schema = z.object({
   RECURRENCE_TICK: duration.default(5000),
   /** How long a worker holds a job without renewing its lock; a killed worker's jobs return after it. */
   WORKER_LOCK_DURATION: duration.default(30000),
+  /** Deliveries within their validity period that get per-delivery series (label delivery_id); the newest win. */
+  METRICS_MAX_DELIVERIES: int(0, 100000, 'a count').default(500),
+  /** How long the metrics role reuses its PostgreSQL and Redis reads: a scrape storm costs one read. */
+  METRICS_CACHE_TTL: duration.default(5000),
   /** How long a graceful shutdown may take before the process exits anyway. */
   SHUTDOWN_TIMEOUT: duration.default(30000),
 });

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
 import type { z } from 'zod';
 import type { Logger } from './logger';
+import { jobDurationSeconds } from './metrics';
 import { describeInvalid, type QueueDeclaration } from './queues';
 
 /** What a handler receives besides its payload. */
@@ -29,6 +30,21 @@ function toJson(value: unknown): postgres.JSONValue {
   return (value === undefined ? null : JSON.parse(JSON.stringify(value))) as postgres.JSONValue;
 }
 
+/** Wraps a processor to time each job by queue and outcome (campaign_job_duration_seconds). */
+function timed(queue: string, processor: (job: Job) => Promise<unknown>) {
+  return async (job: Job): Promise<unknown> => {
+    const end = jobDurationSeconds.startTimer({ queue });
+    try {
+      const result = await processor(job);
+      end({ status: 'completed' });
+      return result;
+    } catch (error) {
+      end({ status: 'failed' });
+      throw error;
+    }
+  };
+}
+
 export interface WorkerDeps {
   connection: Redis;
   prefix: string;
@@ -49,7 +65,7 @@ export function startWorker<S extends z.ZodType>(
   const queueLog = deps.log.child({ worker: declaration.name, queue: declaration.name });
   const worker = new Worker(
     declaration.name,
-    async (job) => {
+    timed(declaration.name, async (job: Job) => {
       const parsed = declaration.payload.safeParse(job.data);
       if (!parsed.success) {
         const reason = `invalid payload: ${describeInvalid(parsed.error)}`;
@@ -65,7 +81,7 @@ export function startWorker<S extends z.ZodType>(
       const deliveryId = (parsed.data as { deliveryId?: string }).deliveryId;
       const log = queueLog.child({ jobId: job.id, ...(deliveryId ? { deliveryId } : {}) });
       return handler(parsed.data, { job, log });
-    },
+    }),
     { connection: deps.connection, prefix: deps.prefix, autorun: true, ...options },
   );
   worker.on('failed', (job, error) => {

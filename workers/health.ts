@@ -42,10 +42,20 @@ export function createRegistry(): Registry {
   return processRegistry;
 }
 
+/** What /metrics serves: one registry, or the registries of the moment (the process's, its roles'). */
+export type MetricsSource = Registry | (() => readonly Registry[]);
+
+/** The exposition of every registry, one after the other (their metric names never overlap). */
+async function exposition(source: MetricsSource): Promise<string> {
+  const registries = typeof source === 'function' ? source() : [source];
+  const texts = await Promise.all(registries.map((r) => r.metrics()));
+  return texts.join('\n');
+}
+
 export async function startHealthServer(
   port: number,
   sources: ReadinessSources,
-  registry: Registry,
+  registry: MetricsSource,
 ): Promise<Server> {
   const ready = readinessProbe(sources);
   const server = createServer((req, res) => {
@@ -63,8 +73,8 @@ export async function startHealthServer(
       return;
     }
     if (path === '/metrics') {
-      registry.metrics().then(
-        (text) => send(200, text, registry.contentType),
+      exposition(registry).then(
+        (text) => send(200, text, processRegistry.contentType),
         (error: Error) => send(500, `# metrics failed: ${error.message}\n`, 'text/plain'),
       );
       return;

@@ -65,7 +65,8 @@ export async function startProcess(
   const server: Server = await startHealthServer(
     config.METRICS_PORT,
     { sql: () => database?.sql ?? null, redis, expectedMigrations: expectedMigrations() },
-    createRegistry(),
+    // The process's own counters, and the shared figures of a metrics role once it runs.
+    () => [createRegistry(), ...running.flatMap((r) => (r.registry ? [r.registry] : []))],
   );
 
   const ready = (async () => {

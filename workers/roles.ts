@@ -2,6 +2,7 @@
 import { Queue, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
+import type { Registry } from 'prom-client';
 import type { Config } from '../shared/config';
 import type { Logger } from '../shared/logger';
 import { quarantineRules } from '../shared/quarantine-rules';
@@ -28,6 +29,7 @@ import { createDispatchPlanner } from './dispatch/plan';
 import { redisRateLimiter } from './dispatch/rate-limit';
 import { type MtaTransport, smtpTransport } from './dispatch/transport';
 import { feedbackHandler } from './feedback/handler';
+import { startExporter } from './metrics';
 import { recurrenceHandler } from './recurrence/handler';
 import { finalizeHandler, retryHandler } from './retry/handler';
 import { trackingHandler } from './tracking/handler';
@@ -47,6 +49,8 @@ export interface RoleDeps {
 export interface RunningRole {
   workers: { queue: QueueDeclaration; worker: Worker }[];
   close(): Promise<void>;
+  /** Metrics the role exports besides the process's own (the metrics role's shared figures). */
+  registry?: Registry;
 }
 
 export const ROLES = [
@@ -275,9 +279,11 @@ export function startRole(role: Role, deps: RoleDeps): RunningRole {
         },
       };
     }
-    case 'metrics':
-      // The HTTP endpoints are served by every process; this role runs nothing else (yet).
-      return running([]);
+    case 'metrics': {
+      // The HTTP endpoints are served by every process; this role adds the figures shared by all of them.
+      const exporter = startExporter(deps);
+      return { ...running([], () => exporter.close()), registry: exporter.registry };
+    }
   }
 }
 

@@ -6,6 +6,7 @@ import { applyFeedbackBatch, type ClassifiedEvent, type EventOutcome } from '../
 import { classifyBounce } from '../../shared/classify';
 import type { OutcomeKind } from '../../shared/feedback-state';
 import { parseMessageId } from '../../shared/message-id';
+import { feedbackEventsTotal, retriesScheduledTotal } from '../../shared/metrics';
 import type { QuarantineRules } from '../../shared/quarantine-rules';
 import {
   describeInvalid,
@@ -118,6 +119,14 @@ async function scheduleRetries(queue: Queue, retries: { deliveryId: string; at: 
   );
 }
 
+/** The metrics' event type: the declared type, or `invalid` when the event has none we know. */
+function eventType(raw: unknown): string {
+  const type = (raw as { type?: unknown } | null)?.type;
+  return typeof type === 'string' && feedbackEvent.shape.type.options.includes(type as never)
+    ? type
+    : 'invalid';
+}
+
 export function feedbackHandler(deps: FeedbackDeps) {
   return async ({ events }: FeedbackPayload, { job, log }: JobContext) => {
     const jobId = job.id ?? null;
@@ -138,9 +147,12 @@ export function feedbackHandler(deps: FeedbackDeps) {
       const prepared = prepareEvent(raw, jobId, () => disagreements++);
       if ('dead' in prepared) {
         dead.push(prepared.dead);
-        counts[prepared.dead.reason.startsWith('invalid') ? 'invalid' : 'unknown']++;
+        const outcome = prepared.dead.reason.startsWith('invalid') ? 'invalid' : 'unknown';
+        counts[outcome]++;
+        feedbackEventsTotal.inc({ type: eventType(raw), outcome });
       } else if (seen.has(prepared.event.eventId)) {
         counts.duplicate++; // The same event twice in one job.
+        feedbackEventsTotal.inc({ type: prepared.event.type, outcome: 'duplicate' });
       } else {
         seen.add(prepared.event.eventId);
         good.push(prepared.event);
@@ -158,7 +170,13 @@ export function feedbackHandler(deps: FeedbackDeps) {
       const { outcomes, retries } = result;
       early += result.early;
       for (const outcome of outcomes.values()) counts[outcome]++;
+      // Counted once committed; events left for a retried job (early, busy) are counted by that job.
+      for (const e of chunk) {
+        const outcome = outcomes.get(e.eventId);
+        if (outcome) feedbackEventsTotal.inc({ type: e.type, outcome });
+      }
       await scheduleRetries(deps.retryQueue, retries, deps.now());
+      retriesScheduledTotal.inc(retries.length);
       if (good.length > TRANSACTION_EVENTS)
         await job.updateProgress(Math.round(((i + TRANSACTION_EVENTS) / good.length) * 100));
     }

@@ -14,6 +14,7 @@ import {
   recordRetries,
 } from '../../db/retry';
 import { formatMessageId, messageIdDomain } from '../../shared/message-id';
+import { retriesExpiredTotal, retriesScheduledTotal, retriesSentTotal } from '../../shared/metrics';
 import type { AddressOutcome, QuarantineRules } from '../../shared/quarantine-rules';
 import {
   type FinalizePayload,
@@ -86,6 +87,7 @@ export function retryHandler(deps: RetryDeps) {
         if (!closed) await deps.rateLimiter?.take(due.length - blocked.size);
         const addressOutcomes: AddressOutcome[] = [];
         let deferredHere = 0;
+        let sentHere = 0;
         await Promise.all(
           due.map(async (row) => {
             const attempt = row.attempts + 1;
@@ -120,6 +122,7 @@ export function retryHandler(deps: RetryDeps) {
               build(row, messageId, now),
             );
             if (sent.ok) {
+              sentHere++;
               // A retry's hand-off leaves the status alone: its feedback moves it (DESIGN.md's tables).
               handOffs.push({
                 ...base,
@@ -152,9 +155,16 @@ export function retryHandler(deps: RetryDeps) {
         // Quarantine before the KPI row that recordRetries takes: one lock order in every transaction.
         await recordAddressOutcomes(tx, addressOutcomes, deps.quarantine);
         await recordRetries(tx, deliveryId, handOffs, now);
-        return { handed: handOffs.length, deferred: deferredHere };
+        return {
+          handed: handOffs.length,
+          deferred: deferredHere,
+          sent: sentHere,
+          rescheduled: handOffs.filter((h) => h.retryAt !== null).length,
+        };
       });
       if (!result) break;
+      retriesSentTotal.inc(result.sent);
+      retriesScheduledTotal.inc(result.rescheduled);
       handedOver += result.handed;
       deferred += result.deferred;
       if (result.deferred > 0) break;
@@ -167,7 +177,10 @@ export function retryHandler(deps: RetryDeps) {
 
 export function finalizeHandler(deps: { sql: postgres.Sql; finalizeQueue: Queue; now: () => Date }) {
   return async ({ deliveryId }: FinalizePayload, { log }: JobContext) => {
-    const result = await finalizeDelivery(deps.sql, deliveryId, deps.now());
+    let expired = 0;
+    const result = await finalizeDelivery(deps.sql, deliveryId, deps.now(), (n) => {
+      expired = n;
+    });
     if (result === null) throw new UnrecoverableError(`delivery ${deliveryId} not found`);
     if (result === 'done') return { already: true };
     if (result === 'not-yet') {
@@ -183,8 +196,9 @@ export function finalizeHandler(deps: { sql: postgres.Sql; finalizeQueue: Queue;
       );
       return { postponed: true };
     }
+    retriesExpiredTotal.inc(expired);
     log.info(
-      { failed: result.failed },
+      { failed: result.failed, expired },
       'Validity period over: the delivery is finished and its figures are final.',
     );
     return result;
