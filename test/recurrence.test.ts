@@ -249,6 +249,39 @@ test('occurrences that fell while no process ran: produced once if still valid, 
   await cli(t.env, 'delivery', 'pause', id);
 });
 
+test.each([
+  [
+    'spring forward',
+    '2027-03-27T00:00:00Z',
+    ['2027-03-27T01:30:00.000Z', '2027-03-28T01:30:00.000Z', '2027-03-29T00:30:00.000Z'],
+  ],
+  [
+    'fall back',
+    '2027-10-30T00:00:00Z',
+    ['2027-10-30T00:30:00.000Z', '2027-10-31T00:30:00.000Z', '2027-11-01T01:30:00.000Z'],
+  ],
+])(
+  '%s in Europe/Paris: a daily 02:30 runs once each day, none skipped, none doubled',
+  async (_, from, expected) => {
+    clock = new Date(from);
+    const id = await recurring(
+      1,
+      '--recurrence',
+      '30 2 * * *',
+      '--timezone',
+      'Europe/Paris',
+      '--validity',
+      '5d',
+    );
+    // The schedule starts at the injected date instead of today's.
+    await t.sql`
+    update recurring_schedules set next_occurrence_at = ${expected[0]!}
+    where template_id = ${id}`;
+    const s = await advanceTo(shift(expected[2]!, HOUR), id, 3);
+    expect(s.executions.map((e) => e.occurrenceAt)).toEqual(expected);
+  },
+);
+
 test('bad schedules are refused at create time with the reason', async () => {
   const create = (...options: string[]) =>
     cli(t.env, 'delivery', 'create', '--label', 'x', '--recipients', recipientsCsv(1), ...options);
