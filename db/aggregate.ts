@@ -9,7 +9,7 @@ export const AGGREGATION_STATE_KEY = 'tracking-aggregation';
 
 /** What the watermark row holds. */
 export interface AggregationState {
-  /** Every transaction below this id had ended when the events before it were counted. */
+  /** Every transaction of this database below this id had ended when the events before it were counted. */
   xmin: string;
   /** The last hourly run that finished (compute-stats moves the watermark, not this). */
   lastSuccessAt: string | null;
@@ -42,8 +42,7 @@ async function catchUp(
   now: Date,
 ): Promise<CatchUp & { state: AggregationState }> {
   const state = await readState(tx);
-  const [snapshot] = await tx`select pg_snapshot_xmin(pg_current_snapshot())::text as xmin`;
-  const xmin = snapshot!.xmin as string;
+  const xmin = await watermark(tx);
   const added = await tx`
     with win as (
       select delivery_id, seq, bool_or(type = 'click') as clicked
@@ -83,6 +82,23 @@ async function catchUp(
   const next = { ...state, xmin };
   await writeState(tx, next);
   return { events: counted!.events as number, deliveries: added.length, state: next };
+}
+
+/**
+ * The new watermark: the oldest transaction of this database still running, or, when none is, the
+ * next transaction id. Every transaction below it has ended, so its events are all visible now. The
+ * cluster-wide snapshot xmin would do too, but any long transaction in another database of the same
+ * server would then hold the counting back. The snapshot is read first and the running backends second,
+ * so that a transaction missing from the second read had ended already, and its rows are visible.
+ */
+async function watermark(tx: postgres.TransactionSql): Promise<string> {
+  const [current] = await tx`select pg_current_snapshot()::text as snapshot`;
+  const [row] = await tx`
+    select coalesce(min(x), pg_snapshot_xmax(${current!.snapshot}::pg_snapshot))::text as watermark
+    from pg_snapshot_xip(${current!.snapshot}::pg_snapshot) as x
+    where x::xid in (
+      select backend_xid from pg_stat_activity where datname = current_database() and backend_xid is not null)`;
+  return row!.watermark as string;
 }
 
 /** What one tick did; `alreadyRan` when another job (or replica) ran this tick before. */

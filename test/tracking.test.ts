@@ -1,10 +1,11 @@
 // Opens and clicks: ingestion through the queue, the incremental hourly run, and "compute statistics".
+import postgres from 'postgres';
 import { runAggregationTick } from '../db/aggregate';
 import { processRegistry } from '../shared/metrics';
 import { aggregationQueue, jobIds, trackingQueue } from '../shared/queues';
 import type { PipelineProcess } from '../workers/process';
 import { cli } from './helpers/cli';
-import { createTestEnv, type TestEnv } from './helpers/env';
+import { createTestEnv, serverUrl, type TestEnv } from './helpers/env';
 import { addOperator, confirmedDelivery } from './helpers/fixtures';
 import { jobOutcome, startPipeline, testQueue } from './helpers/pipeline';
 import { startTestMta, type TestMta } from './helpers/smtp';
@@ -167,6 +168,23 @@ test('events of a transaction still open at a run are counted by a later run, ne
   }
   expect(await tick()).toMatchObject({ events: 2, deliveries: 1 });
   expect(await status(id)).toMatchObject({ opens: 2 });
+});
+
+test('a transaction left open in another database of the server holds nothing back', async () => {
+  const { id, ids } = await sentDelivery(2);
+  const other = postgres(serverUrl('postgres'), { max: 1, onnotice: () => {} });
+  const foreign = await other.reserve();
+  try {
+    await foreign`begin`;
+    await foreign`select pg_current_xact_id()`; // takes a transaction id, as a write would
+    await track([open(ids[0]!)]);
+    expect(await tick()).toMatchObject({ events: 1, deliveries: 1 });
+    expect(await status(id)).toMatchObject({ opens: 1 });
+    await foreign`rollback`;
+  } finally {
+    foreign.release();
+    await other.end();
+  }
 });
 
 test('a tick that has run is not run again, whoever adds it', async () => {
