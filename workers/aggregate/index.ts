@@ -1,0 +1,34 @@
+// The aggregate role: the hourly open and click run (node-cron trigger and worker), and compute-stats.
+import { aggregationQueue, computeStatsQueue } from '../../shared/queues';
+import { startWorker } from '../../shared/worker';
+import type { RoleKit, RunningRole } from '../role-kit';
+import { aggregationHandler, computeStatsHandler } from './handler';
+import { startAggregationTrigger } from './trigger';
+
+export function startAggregateRole(kit: RoleKit): RunningRole {
+  const { deps, base, opts } = kit;
+  const handlerDeps = { sql: deps.sql, now: deps.now };
+  // One run at a time per process; across replicas the run's advisory lock serializes them anyway.
+  const aggregation = startWorker(aggregationQueue, aggregationHandler(handlerDeps), base, opts);
+  const stats = startWorker(computeStatsQueue, computeStatsHandler(handlerDeps), base, {
+    ...opts,
+    concurrency: 2,
+  });
+  const trigger = startAggregationTrigger(
+    kit.queue(aggregationQueue.name),
+    deps.config.AGGREGATION_SCHEDULE,
+    deps.log,
+  );
+  const running = kit.running([
+    { queue: aggregationQueue, worker: aggregation },
+    { queue: computeStatsQueue, worker: stats },
+  ]);
+  // The timer stops first, so that no tick adds a job to a closing queue.
+  return {
+    ...running,
+    close: async () => {
+      await trigger.destroy();
+      await running.close();
+    },
+  };
+}

@@ -1,0 +1,31 @@
+// The confirm role: confirms deliveries, and produces the recurring deliveries' occurrences.
+import { quarantineRules } from '../../shared/quarantine-rules';
+import { confirmQueue, recurrenceQueue } from '../../shared/queues';
+import { startWorker } from '../../shared/worker';
+import { recurrenceHandler } from '../recurrence/handler';
+import type { RoleKit, RunningRole } from '../role-kit';
+import { confirmHandler } from './handler';
+
+export function startConfirmRole(kit: RoleKit): RunningRole {
+  const { deps, base, opts } = kit;
+  const planner = kit.planner();
+  const confirm = startWorker(confirmQueue, confirmHandler({ sql: deps.sql, planner, now: deps.now }), base, {
+    ...opts,
+    concurrency: 8,
+  });
+  const recurrence = startWorker(
+    recurrenceQueue,
+    recurrenceHandler({ sql: deps.sql, planner, quarantine: quarantineRules(deps.config), now: deps.now }),
+    base,
+    opts,
+  );
+  kit.every(kit.queue(recurrenceQueue.name), 'recurrence-sweep', deps.config.RECURRENCE_TICK, {
+    name: 'sweep',
+    data: { sweep: true },
+    opts: recurrenceQueue.jobOptions,
+  });
+  return kit.running([
+    { queue: confirmQueue, worker: confirm },
+    { queue: recurrenceQueue, worker: recurrence },
+  ]);
+}

@@ -1,0 +1,40 @@
+// The dispatch role: starts deliveries at their contact date and hands their batches to the MTA.
+import { quarantineRules } from '../../shared/quarantine-rules';
+import { dispatchQueue, startQueue } from '../../shared/queues';
+import { startWorker } from '../../shared/worker';
+import type { RoleKit, RunningRole } from '../role-kit';
+import { dispatchHandler } from './handler';
+
+export function startDispatchRole(kit: RoleKit): RunningRole {
+  const { deps, base, opts } = kit;
+  const planner = kit.planner();
+  const start = startWorker(
+    startQueue,
+    async ({ deliveryId }, { log }) => {
+      const batches = await planner.startSending(deliveryId);
+      log.info({ batches }, 'Contact date reached: dispatch started.');
+      return { batches };
+    },
+    base,
+    opts,
+  );
+  const { transport, rateLimiter } = kit.mta();
+  const handler = dispatchHandler({
+    sql: deps.sql,
+    transport,
+    rateLimiter,
+    now: deps.now,
+    quarantine: quarantineRules(deps.config),
+  });
+  const dispatch = startWorker(dispatchQueue, handler, base, {
+    ...opts,
+    concurrency: deps.config.DISPATCH_CONCURRENCY,
+  });
+  return kit.running(
+    [
+      { queue: startQueue, worker: start },
+      { queue: dispatchQueue, worker: dispatch },
+    ],
+    () => transport.close(),
+  );
+}

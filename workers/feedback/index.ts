@@ -1,0 +1,22 @@
+// The feedback role: applies the MTA's events to the logs, the KPIs and the quarantine.
+import { quarantineRules } from '../../shared/quarantine-rules';
+import { feedbackQueue } from '../../shared/queues';
+import { startWorker } from '../../shared/worker';
+import type { RoleKit, RunningRole } from '../role-kit';
+import { feedbackHandler } from './handler';
+
+export function startFeedbackRole(kit: RoleKit): RunningRole {
+  const { deps } = kit;
+  const handler = feedbackHandler({
+    sql: deps.sql,
+    now: deps.now,
+    retryQueue: kit.q.retry,
+    quarantine: quarantineRules(deps.config),
+  });
+  // A few jobs at once keep both cores busy; more only queue on each other's row locks.
+  const worker = startWorker(feedbackQueue, handler, kit.base, {
+    ...kit.opts,
+    concurrency: deps.config.FEEDBACK_CONCURRENCY,
+  });
+  return kit.running([{ queue: feedbackQueue, worker }]);
+}

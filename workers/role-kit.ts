@@ -1,0 +1,119 @@
+// What every role is built from: its dependencies, the producer queues, worker options, one close path.
+import { Queue, type Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type postgres from 'postgres';
+import type { Registry } from 'prom-client';
+import type { Config } from '../shared/config';
+import type { Logger } from '../shared/logger';
+import {
+  dispatchQueue,
+  finalizeQueue,
+  type QueueDeclaration,
+  retryQueue,
+  startQueue,
+} from '../shared/queues';
+import type { WorkerDeps } from '../shared/worker';
+import { createDispatchPlanner } from './dispatch/plan';
+import { redisRateLimiter } from './dispatch/rate-limit';
+import { type MtaTransport, smtpTransport } from './dispatch/transport';
+
+/** What every role is built from. */
+export interface RoleDeps {
+  config: Config;
+  log: Logger;
+  sql: postgres.Sql;
+  redis: Redis;
+  now: () => Date;
+  /** Replaces the SMTP transport (benchmarks drop messages instead). */
+  transport?: MtaTransport;
+}
+
+/** A started role: its workers, and what else it must close on shutdown. */
+export interface RunningRole {
+  workers: { queue: QueueDeclaration; worker: Worker }[];
+  close(): Promise<void>;
+  /** Metrics the role exports besides the process's own (the metrics role's shared figures). */
+  registry?: Registry;
+}
+
+/** The pieces a role's `index.ts` assembles its workers from. */
+export interface RoleKit {
+  deps: RoleDeps;
+  /** What `startWorker` needs. */
+  base: WorkerDeps;
+  /** Worker options every role shares. */
+  opts: { lockDuration: number; stalledInterval: number };
+  /** The internal queues a role enqueues on. */
+  q: { start: Queue; dispatch: Queue; finalize: Queue; retry: Queue };
+  /** A queue of this process's prefix, closed with the role. */
+  queue(name: string): Queue;
+  planner(): ReturnType<typeof createDispatchPlanner>;
+  /** The MTA side shared by first attempts and retries: the transport and the rate limit across replicas. */
+  mta(): { transport: MtaTransport; rateLimiter: ReturnType<typeof redisRateLimiter> | null };
+  /** Upserts a repeating job: every replica upserts the same scheduler, so it runs once per interval. */
+  every(queue: Queue, id: string, ms: number, job: { name: string; data: unknown; opts: object }): void;
+  /** The running role: workers close first (finishing their jobs), then queues and `after`. */
+  running(workers: RunningRole['workers'], after?: () => Promise<unknown>): RunningRole;
+}
+
+export function createRoleKit(deps: RoleDeps): RoleKit {
+  const options = { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX };
+  const extra: Queue[] = [];
+  const q = {
+    start: new Queue(startQueue.name, options),
+    dispatch: new Queue(dispatchQueue.name, options),
+    finalize: new Queue(finalizeQueue.name, options),
+    retry: new Queue(retryQueue.name, options),
+  };
+  return {
+    deps,
+    base: { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX, sql: deps.sql, log: deps.log },
+    // A killed worker's jobs are found by the stalled-job check: check as often as a lock can expire.
+    opts: {
+      lockDuration: deps.config.WORKER_LOCK_DURATION,
+      stalledInterval: deps.config.WORKER_LOCK_DURATION,
+    },
+    q,
+    queue(name) {
+      const queue = new Queue(name, options);
+      extra.push(queue);
+      return queue;
+    },
+    planner: () =>
+      createDispatchPlanner({
+        sql: deps.sql,
+        startQueue: q.start,
+        dispatchQueue: q.dispatch,
+        finalizeQueue: q.finalize,
+        batchSize: deps.config.DISPATCH_BATCH_SIZE,
+        now: deps.now,
+      }),
+    mta() {
+      const transport =
+        deps.transport ?? smtpTransport(deps.config.MTA_URL, { poolSize: deps.config.SMTP_POOL_SIZE });
+      const rateLimiter =
+        deps.config.DISPATCH_RATE_LIMIT > 0
+          ? redisRateLimiter(deps.redis, deps.config.QUEUE_PREFIX, deps.config.DISPATCH_RATE_LIMIT)
+          : null;
+      return { transport, rateLimiter };
+    },
+    every(queue, id, ms, job) {
+      void queue
+        .upsertJobScheduler(id, { every: ms }, job)
+        .catch((error: Error) =>
+          deps.log.warn(
+            { err: error.message, scheduler: id },
+            'Could not schedule a repeating job; tried again at the next start.',
+          ),
+        );
+    },
+    running: (workers, after = async () => {}) => ({
+      workers,
+      close: async () => {
+        await Promise.all(workers.map((w) => w.worker.close()));
+        await Promise.all([...Object.values(q), ...extra].map((queue) => queue.close()));
+        await after();
+      },
+    }),
+  };
+}
