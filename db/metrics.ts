@@ -2,20 +2,15 @@
 // delivery_logs (millions of rows, no status index on purpose) is never scanned: message counts by status
 // come from the delivery_kpis counters, which feedback keeps equal to a recount of the log statuses.
 import type postgres from 'postgres';
+import type { KpiCounters } from '../shared/kpi';
 import type { QuarantineRules } from '../shared/quarantine-rules';
 import { quarantinedCondition } from './quarantine';
 import { deliveryState } from './schema';
 
 /** One delivery within its validity period, with the counters its KPI tile is made of. */
-export interface RunningDelivery {
+export interface RunningDelivery extends KpiCounters {
   id: string;
   state: string;
-  toSend: number;
-  sent: number;
-  delivered: number;
-  failed: number;
-  opens: number;
-  clicks: number;
 }
 
 /** Dead letters not yet replayed, by queue and kind of reason (never the reason's free text). */

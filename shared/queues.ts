@@ -52,24 +52,31 @@ export const dispatchQueue = {
   jobOptions: { ...keepFailed, attempts: 12, backoff: { type: 'exponential', delay: 2000 } },
 } satisfies QueueDeclaration;
 
+/** The fields every event about a message carries, MTA feedback or tracking alike. */
+function eventFields(eventIdExample: string) {
+  return {
+    eventId: z
+      .string()
+      .trim()
+      .min(1, { message: `must be ${eventIdExample}` })
+      .max(200),
+    messageId: z
+      .string()
+      .trim()
+      .min(1, { message: 'must be the message id the dispatch gave the MTA' })
+      .max(500),
+    occurredAt: z.iso.datetime({
+      offset: true,
+      message: 'must be an ISO 8601 date-time, e.g. 2026-11-23T10:15:00Z',
+    }),
+  };
+}
+
 /** One MTA event as CONTRACT.md states it; validated one by one so that a bad event spoils nothing else. */
 export const feedbackEvent = z.object({
-  eventId: z
-    .string()
-    .trim()
-    .min(1, { message: 'must be the MTA\'s unique id of the event, e.g. "mta-7f3a"' })
-    .max(200),
-  messageId: z
-    .string()
-    .trim()
-    .min(1, { message: 'must be the message id the dispatch gave the MTA' })
-    .max(500),
+  ...eventFields('the MTA\'s unique id of the event, e.g. "mta-7f3a"'),
   type: z.enum(['delivered', 'hard_bounce', 'soft_bounce'], {
     message: 'must be one of delivered, hard_bounce, soft_bounce',
-  }),
-  occurredAt: z.iso.datetime({
-    offset: true,
-    message: 'must be an ISO 8601 date-time, e.g. 2026-11-23T10:15:00Z',
   }),
   smtpCode: z
     .number()
@@ -117,22 +124,9 @@ export const finalizeQueue = {
 
 /** One open or click as CONTRACT.md states it; validated one by one, like feedback events. */
 export const trackingEvent = z.object({
-  eventId: z
-    .string()
-    .trim()
-    .min(1, { message: 'must be the tracker\'s unique id of the event, e.g. "trk-1"' })
-    .max(200),
-  messageId: z
-    .string()
-    .trim()
-    .min(1, { message: 'must be the message id the dispatch gave the MTA' })
-    .max(500),
+  ...eventFields('the tracker\'s unique id of the event, e.g. "trk-1"'),
   type: z.enum(['open', 'click'], { message: 'must be one of open, click' }),
   url: z.url({ message: 'must be the clicked link, e.g. https://example.com/offer' }).max(4000).optional(),
-  occurredAt: z.iso.datetime({
-    offset: true,
-    message: 'must be an ISO 8601 date-time, e.g. 2026-11-23T10:15:00Z',
-  }),
 });
 
 /** Opens and clicks from the tracker: one event or thousands a job. */

@@ -79,3 +79,13 @@ export async function deleteKeys(prefix: string): Promise<void> {
     redis.disconnect();
   }
 }
+
+/** Drops the template database (before a run makes it anew, and after the run). */
+export async function dropTemplate(): Promise<void> {
+  const admin = postgres(serverUrl('postgres'), { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`drop database if exists "${TEMPLATE_DATABASE}" with (force)`);
+  } finally {
+    await admin.end();
+  }
+}
