@@ -43,7 +43,7 @@ const iso = (value: Date | null | undefined) => (value ? value.toISOString() : n
 export async function deliveryStatus(sql: postgres.Sql, id: string): Promise<DeliveryStatus | null> {
   const [row] = await sql`
     select d.id, d.label, d.state, d.efs, d.to_send, d.valid_until,
-           k.sent, k.delivered, k.failed, k.opens, k.clicks, k.stats_computed_at
+           k.sent, k.delivered, k.failed, k.opens, k.clicks, k.complaints, k.stats_computed_at
     from deliveries d join delivery_kpis k on k.delivery_id = d.id
     where d.id = ${id}`;
   if (!row) return null;
@@ -55,6 +55,7 @@ export async function deliveryStatus(sql: postgres.Sql, id: string): Promise<Del
       failed: row.failed,
       opens: row.opens,
       clicks: row.clicks,
+      complaints: row.complaints,
     },
     ['sent', 'finished'].includes(row.state),
   );

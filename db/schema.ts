@@ -235,6 +235,8 @@ export const deliveryKpis = pgTable('delivery_kpis', {
   failed: integer('failed').notNull().default(0),
   opens: integer('opens').notNull().default(0),
   clicks: integer('clicks').notNull().default(0),
+  /** Messages the recipient reported as spam (counted once a message). */
+  complaints: integer('complaints').notNull().default(0),
   statsComputedAt: tstz('stats_computed_at'),
 });
 

@@ -64,8 +64,9 @@ export const feedbackEvent = z.object({
     .trim()
     .min(1, { message: 'must be the message id the dispatch gave the MTA' })
     .max(500),
-  type: z.enum(['delivered', 'hard_bounce', 'soft_bounce'], {
-    message: 'must be one of delivered, hard_bounce, soft_bounce',
+  // `complaint`: the recipient reported the message as spam (a feedback loop); the log keeps its status.
+  type: z.enum(['delivered', 'hard_bounce', 'soft_bounce', 'complaint'], {
+    message: 'must be one of delivered, hard_bounce, soft_bounce, complaint',
   }),
   occurredAt: z.iso.datetime({
     offset: true,

@@ -1,0 +1,1 @@
+ALTER TABLE "delivery_kpis" ADD COLUMN "complaints" integer DEFAULT 0 NOT NULL;
