@@ -22,6 +22,7 @@ import { createDispatchPlanner } from './dispatch/plan';
 import { redisRateLimiter } from './dispatch/rate-limit';
 import { type MtaTransport, smtpTransport } from './dispatch/transport';
 import { feedbackHandler } from './feedback/handler';
+import { startFeedbackHttpRole } from './feedback-http';
 import { finalizeHandler, retryHandler } from './retry/handler';
 
 /** What every role is built from. */
@@ -39,9 +40,13 @@ export interface RoleDeps {
 export interface RunningRole {
   workers: { queue: QueueDeclaration; worker: Worker }[];
   close(): Promise<void>;
+  /** A role that serves HTTP: resolves once it listens. */
+  ready?: Promise<void>;
+  /** The port it listens on, once ready. */
+  httpPort?: () => number | null;
 }
 
-export const ROLES = ['confirm', 'dispatch', 'feedback', 'retry', 'metrics'] as const;
+export const ROLES = ['confirm', 'dispatch', 'feedback', 'retry', 'metrics', 'feedback-http'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** The internal queues a role enqueues on, and one way to close them all. */
@@ -196,6 +201,10 @@ export function startRole(role: Role, deps: RoleDeps): RunningRole {
     case 'metrics':
       // The HTTP endpoints are served by every process; this role runs nothing else (yet).
       return running([]);
+    case 'feedback-http':
+      // Only produces (on mta-feedback and tracking-events): it handles no queue.
+      void q.close();
+      return startFeedbackHttpRole(deps);
   }
 }
 
@@ -206,6 +215,7 @@ export const ROLE_QUEUES: Record<Role, readonly QueueDeclaration[]> = {
   feedback: [feedbackQueue],
   retry: [retryQueue, finalizeQueue],
   metrics: [],
+  'feedback-http': [],
 };
 
 /** Refuses to start when a declared queue has no handler among the roles, or more than one. */
