@@ -65,7 +65,13 @@ function typeFor(action: string, status: string | undefined): ContractEvent['typ
 
 /** Translates one bounce message; `verpMessageId` is the id a VERP return path named, if any. */
 export async function translateDsn(raw: string | Buffer, verpMessageId?: string): Promise<Translation> {
-  const mail = await simpleParser(raw, { skipHtmlToText: true, skipTextLinks: true, skipImageLinks: true });
+  const mail = await simpleParser(raw, {
+    // Without it mailparser folds the delivery-status part into the text body.
+    keepDeliveryStatus: true,
+    skipHtmlToText: true,
+    skipTextLinks: true,
+    skipImageLinks: true,
+  });
   const parts = mail.attachments ?? [];
   const status = parts.find((a) => /^message\/(global-)?delivery-status$/i.test(a.contentType));
   if (!status) throw new BadPayload('not a delivery status notification: no message/delivery-status part');

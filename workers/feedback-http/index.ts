@@ -3,7 +3,8 @@ import { Queue } from 'bullmq';
 import { feedbackQueue } from '../../shared/queues';
 import { createWorkerConnection } from '../../shared/redis';
 import type { RoleDeps, RunningRole } from '../roles';
-import { type FeedbackServer, startFeedbackServer, trackingQueueName } from './server';
+import { trackingQueueName } from './enqueue';
+import { type FeedbackServer, startFeedbackServer } from './server';
 
 /** Starts the receiver; `ready` resolves once it listens, `httpPort` then names its port. */
 export function startFeedbackHttpRole(deps: RoleDeps): RunningRole {

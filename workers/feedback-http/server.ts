@@ -1,6 +1,6 @@
 // The feedback receiver: POST /feedback/{sparkpost,ses,kumomta,generic}, authenticated as each provider does,
 // translated into the contract's events and enqueued in batches. 2xx only once the batch is in Redis.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,7 +9,7 @@ import type postgres from 'postgres';
 import { recordDeadLetters } from '../../db/dead-letters';
 import type { Config } from '../../shared/config';
 import type { Logger } from '../../shared/logger';
-import { feedbackQueue } from '../../shared/queues';
+import { enqueueTranslation } from './enqueue';
 import { translateGeneric } from './generic';
 import { readKumoRecords, translateKumo } from './kumomta';
 import { translateSes } from './ses';
@@ -17,13 +17,8 @@ import { allowedSnsUrl, BadSignature, readSnsMessage, verifySignature } from './
 import { translateSparkPost } from './sparkpost';
 import { BadPayload, type Translation } from './translate';
 
-/** Until the lead points it at shared/queues.ts: the tracking-events queue of CONTRACT.md. */
-export const trackingQueueName = 'tracking-events';
-
 /** A provider's body is refused above this size; SparkPost batches stay far below it. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
-/** Events a job: big enough to amortize the job, as the feedback worker's transactions are 500. */
-const JOB_EVENTS = 1000;
 
 export interface FeedbackServerDeps {
   config: Config;
@@ -98,36 +93,8 @@ function checkToken(req: IncomingMessage, token: string | undefined): void {
   if (!given.some((g) => g !== '' && same(g, token))) throw new HttpError(401, 'missing or wrong token');
 }
 
-/** A deterministic job id: the same batch re-sent by the provider is the same job while BullMQ keeps it. */
-const jobId = (kind: string, ids: string[]) =>
-  `http-${kind}-${createHash('sha1').update(ids.join('\n')).digest('hex')}`;
-
-async function enqueue(deps: FeedbackServerDeps, t: Translation): Promise<void> {
-  const jobs: Promise<unknown>[] = [];
-  for (let i = 0; i < t.feedback.length; i += JOB_EVENTS) {
-    const events = t.feedback.slice(i, i + JOB_EVENTS);
-    const opts = {
-      ...feedbackQueue.jobOptions,
-      jobId: jobId(
-        'fb',
-        events.map((e) => e.eventId),
-      ),
-    };
-    jobs.push(deps.feedbackQueue.add('http', { events }, opts));
-  }
-  for (let i = 0; i < t.tracking.length; i += JOB_EVENTS) {
-    const events = t.tracking.slice(i, i + JOB_EVENTS);
-    const opts = {
-      ...feedbackQueue.jobOptions,
-      jobId: jobId(
-        'trk',
-        events.map((e) => e.eventId),
-      ),
-    };
-    jobs.push(deps.trackingQueue.add('http', { events }, opts));
-  }
-  await Promise.all(jobs);
-}
+const enqueue = (deps: FeedbackServerDeps, t: Translation) =>
+  enqueueTranslation({ feedback: deps.feedbackQueue, tracking: deps.trackingQueue }, t);
 
 /** SES through SNS: verify, answer the subscription handshake, translate notifications. */
 async function handleSns(deps: FeedbackServerDeps, body: string, cert: (url: string) => Promise<string>) {
