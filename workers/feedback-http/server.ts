@@ -93,8 +93,11 @@ function checkToken(req: IncomingMessage, token: string | undefined): void {
   if (!given.some((g) => g !== '' && same(g, token))) throw new HttpError(401, 'missing or wrong token');
 }
 
-const enqueue = (deps: FeedbackServerDeps, t: Translation) =>
-  enqueueTranslation({ feedback: deps.feedbackQueue, tracking: deps.trackingQueue }, t);
+/** Resolves once the jobs are in Redis; the answer names them, so a sender can follow its batch. */
+const enqueue = async (deps: FeedbackServerDeps, t: Translation) => ({
+  ...summary(t),
+  jobIds: await enqueueTranslation({ feedback: deps.feedbackQueue, tracking: deps.trackingQueue }, t),
+});
 
 /** SES through SNS: verify, answer the subscription handshake, translate notifications. */
 async function handleSns(deps: FeedbackServerDeps, body: string, cert: (url: string) => Promise<string>) {
@@ -111,9 +114,7 @@ async function handleSns(deps: FeedbackServerDeps, body: string, cert: (url: str
     return { confirmed: true };
   }
   if (m.Type !== 'Notification') return { ignored: 1 }; // UnsubscribeConfirmation
-  const translation = translateSes(parseJson(m.Message), m.MessageId);
-  await enqueue(deps, translation);
-  return summary(translation);
+  return enqueue(deps, translateSes(parseJson(m.Message), m.MessageId));
 }
 
 const summary = (t: Translation) => ({
@@ -152,8 +153,7 @@ export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<Fee
               : provider === 'kumomta'
                 ? translateKumo(readKumoRecords(body))
                 : await translateGeneric(body, String(req.headers['content-type'] ?? ''));
-          await enqueue(deps, translation);
-          return summary(translation);
+          return await enqueue(deps, translation);
         }
         default:
           throw new HttpError(404, `no provider "${provider}"; expected sparkpost, ses, kumomta or generic`);
