@@ -9,7 +9,7 @@ import type postgres from 'postgres';
 import { recordDeadLetters } from '../../db/dead-letters';
 import type { Config } from '../../shared/config';
 import type { Logger } from '../../shared/logger';
-import { enqueueTranslation } from './enqueue';
+import { Coalescer, enqueueTranslation } from './enqueue';
 import { translateGeneric } from './generic';
 import { readKumoRecords, translateKumo } from './kumomta';
 import { translateSes } from './ses';
@@ -94,13 +94,18 @@ function checkToken(req: IncomingMessage, token: string | undefined): void {
 }
 
 /** Resolves once the jobs are in Redis; the answer names them, so a sender can follow its batch. */
-const enqueue = async (deps: FeedbackServerDeps, t: Translation) => ({
+const enqueue = async (coalescer: Coalescer, t: Translation) => ({
   ...summary(t),
-  jobIds: await enqueueTranslation({ feedback: deps.feedbackQueue, tracking: deps.trackingQueue }, t),
+  jobIds: await coalescer.submit(t),
 });
 
 /** SES through SNS: verify, answer the subscription handshake, translate notifications. */
-async function handleSns(deps: FeedbackServerDeps, body: string, cert: (url: string) => Promise<string>) {
+async function handleSns(
+  deps: FeedbackServerDeps,
+  coalescer: Coalescer,
+  body: string,
+  cert: (url: string) => Promise<string>,
+) {
   const m = readSnsMessage(parseJson(body));
   const testHosts = deps.config.SNS_TEST_HOSTS?.split(',') ?? [];
   if (!allowedSnsUrl(m.SigningCertURL, testHosts))
@@ -114,7 +119,7 @@ async function handleSns(deps: FeedbackServerDeps, body: string, cert: (url: str
     return { confirmed: true };
   }
   if (m.Type !== 'Notification') return { ignored: 1 }; // UnsubscribeConfirmation
-  return enqueue(deps, translateSes(parseJson(m.Message), m.MessageId));
+  return enqueue(coalescer, translateSes(parseJson(m.Message), m.MessageId));
 }
 
 const summary = (t: Translation) => ({
@@ -124,6 +129,9 @@ const summary = (t: Translation) => ({
 });
 
 export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<FeedbackServer> {
+  const coalescer = new Coalescer((t) =>
+    enqueueTranslation({ feedback: deps.feedbackQueue, tracking: deps.trackingQueue }, t),
+  );
   const certificates = new Map<string, Promise<string>>();
   const certFile = deps.config.SNS_CERT_FILE;
   const cert = (url: string) => {
@@ -142,7 +150,7 @@ export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<Fee
     try {
       switch (provider) {
         case 'ses':
-          return await handleSns(deps, body, cert);
+          return await handleSns(deps, coalescer, body, cert);
         case 'sparkpost':
         case 'kumomta':
         case 'generic': {
@@ -153,7 +161,7 @@ export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<Fee
               : provider === 'kumomta'
                 ? translateKumo(readKumoRecords(body))
                 : await translateGeneric(body, String(req.headers['content-type'] ?? ''));
-          return await enqueue(deps, translation);
+          return await enqueue(coalescer, translation);
         }
         default:
           throw new HttpError(404, `no provider "${provider}"; expected sparkpost, ses, kumomta or generic`);
