@@ -21,3 +21,10 @@ export const kpiDriftTotal = new Counter({
   labelNames: ['counter'] as const,
   registers: [processRegistry],
 });
+
+/** Spam complaints applied: each quarantines its address ("on denylist") and counts in the KPI tile. */
+export const complaintsTotal = new Counter({
+  name: 'campaign_complaints_total',
+  help: 'Spam complaints applied by this process (repeats of an event excluded).',
+  registers: [processRegistry],
+});

@@ -374,3 +374,51 @@ describe('generic endpoint and DSN mail', () => {
     expect(r.stderr.trim()).toMatch(/no message\/delivery-status part$/);
   });
 });
+
+describe('complaints on mta-feedback (the contract shape, through the generic endpoint)', () => {
+  const complaint = (eventId: string, messageId: string) => ({
+    eventId,
+    messageId,
+    type: 'complaint',
+    occurredAt: '2026-11-24T11:00:00Z',
+  });
+  const feed = async (events: unknown[]) => {
+    const res = await post('generic', JSON.stringify({ events }), bearer);
+    expect(res.status).toBe(200);
+    const producer = testQueue(t, feedbackQueue.name);
+    try {
+      return (await jobOutcome(producer.queue, (res.body.jobIds as string[])[0]!)).value;
+    } finally {
+      await producer.close();
+    }
+  };
+
+  test.each([
+    ['without EFS', [], 'sent'],
+    ['with EFS', ['--efs'], 'pending'],
+  ])(
+    '%s: quarantined at once as "on denylist", log status unchanged, counted once a message',
+    async (_, options, logStatus) => {
+      const d = await sentDelivery(2, ...(options as string[]));
+      const tag = d.id;
+      expect(
+        await feed([complaint(`c-${tag}-1`, d.ids[0]!), complaint(`c-${tag}-1`, d.ids[0]!)]),
+      ).toMatchObject({
+        applied: 1,
+        duplicate: 1,
+      });
+      // A second report about the same message (another feedback loop) is kept but not counted again.
+      expect(await feed([complaint(`c-${tag}-2`, d.ids[0]!)])).toMatchObject({ applied: 1 });
+      expect((await logs(d.id)).map((l) => l.status)).toEqual([logStatus, logStatus]);
+      expect(await quarantineReason('r0@example.test')).toBe('on denylist');
+      expect(await quarantineReason('r1@example.test')).toBeUndefined();
+      expect(await status(d.id)).toMatchObject({ complaints: 1 });
+    },
+  );
+
+  test('a complaint about a message this system never sent is kept as a dead letter', async () => {
+    expect(await feed([complaint('c-unknown', '1.0.999999.abcdef@x.test')])).toMatchObject({ unknown: 1 });
+    const [letter] = await t.sql`select reason from dead_letters where payload->>'eventId' = 'c-unknown'`;
+    expect(letter!.reason).toContain('unknown message');
+  });
+});

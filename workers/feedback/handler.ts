@@ -7,6 +7,7 @@ import { applyFeedbackBatch, type ClassifiedEvent, type EventOutcome } from '../
 import { classifyBounce } from '../../shared/classify';
 import type { OutcomeKind } from '../../shared/feedback-state';
 import { parseMessageId } from '../../shared/message-id';
+import { complaintsTotal } from '../../shared/metrics';
 import type { QuarantineRules } from '../../shared/quarantine-rules';
 import {
   describeInvalid,
@@ -163,6 +164,7 @@ export function feedbackHandler(deps: FeedbackDeps) {
       const outcomes = await applyComplaints(deps.sql, complaints, jobId, deps.now(), deps.quarantine);
       for (const outcome of outcomes.values()) counts[outcome]++;
       counts.complaint = complaints.length;
+      complaintsTotal.inc([...outcomes.values()].filter((o) => o === 'applied').length);
       good.splice(0, good.length, ...good.filter((e) => e.type !== 'complaint'));
     }
     for (let i = 0; i < good.length; i += TRANSACTION_EVENTS) {
