@@ -76,6 +76,8 @@ export const deliveries = pgTable(
     /** Contact date (or confirmation) + validity: no attempt is ever made after it. Set at confirmation. */
     validUntil: tstz('valid_until'),
     sender: text('sender').notNull(),
+    /** With it, each attempt's envelope sender is a VERP address on this domain naming the message (DSN matching). */
+    returnPathDomain: text('return_path_domain'),
     subject: text('subject').notNull(),
     textBody: text('text_body'),
     htmlBody: text('html_body'),

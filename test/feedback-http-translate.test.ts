@@ -1,6 +1,7 @@
 // The provider translators, on the providers' documented payloads (test/fixtures/feedback-http): pure, no servers.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { envelopeSender, parseVerp } from '../shared/message-id';
 import { translateDsn } from '../workers/feedback-http/dsn';
 import { translateKumo } from '../workers/feedback-http/kumomta';
 import { translateSes } from '../workers/feedback-http/ses';
@@ -210,6 +211,18 @@ describe('RFC 3464 DSN', () => {
     ]);
     // The same report read twice is the same events.
     expect((await translateDsn(raw)).feedback[0]!.eventId).toBe(t.feedback[0]!.eventId);
+  });
+
+  test('without original headers, a VERP return path in To names the message', async () => {
+    const verp = envelopeSender('news@x.test', 'bounces.x.test', '1.3.42.abcdef@x.test');
+    expect(verp).toBe('bounces+1.3.42.abcdef=x.test@bounces.x.test');
+    expect(parseVerp(verp)).toBe('1.3.42.abcdef@x.test');
+    expect(parseVerp('bounces+nonsense=x.test@bounces.x.test')).toBeNull();
+    const raw = fixture('rfc3464-simple-dsn.eml').replace(
+      'To: <owner-info-mime@cs.utk.edu>',
+      `To: <${verp}>`,
+    );
+    expect((await translateDsn(raw)).feedback[0]!.messageId).toBe('1.3.42.abcdef@x.test');
   });
 
   test('a mail that is no DSN is refused', async () => {

@@ -366,6 +366,20 @@ describe('generic endpoint and DSN mail', () => {
     expect((await logs(d.id)).map((l) => l.failureType)).toEqual(['soft', 'soft']);
   });
 
+  test('with --return-path-domain the envelope sender names the message (VERP), and a DSN quoting nothing is matched by it', async () => {
+    const d = await sentDelivery(1, '--return-path-domain', 'bounces.example.test');
+    const verp = `bounces+${d.ids[0]!.replace('@', '=')}@bounces.example.test`;
+    expect(mta.received.find((m) => m.messageId === d.ids[0])?.from).toBe(verp);
+    // The RFC's own DSN, its original message part left as the RFC has it, sent back to the VERP address.
+    const dsn = fixture('rfc3464-simple-dsn.eml')
+      .replace('<199407072116.RAA14128@CS.UTK.EDU>', `<verp-${d.id}@mx.test>`)
+      .replace('To: <owner-info-mime@cs.utk.edu>', `To: <${verp}>`);
+    const res = await post('generic', dsn, { ...bearer, 'content-type': 'multipart/report' });
+    expect(res).toMatchObject({ status: 200, body: { accepted: 1 } });
+    await waitRecorded(d.id, 1);
+    expect((await logs(d.id))[0]).toMatchObject({ failureType: 'soft' });
+  });
+
   test('a mail that is no DSN is refused by the command line with one line', async () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'dsn-')), 'note.eml');
     writeFileSync(file, 'Subject: hello\r\n\r\njust a note\r\n');

@@ -19,6 +19,7 @@ interface CreateOptions {
   text?: string;
   html?: string;
   from: string;
+  returnPathDomain?: string;
   json?: boolean;
 }
 
@@ -82,6 +83,10 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
     .option('--text <text>', 'plain-text body; {{column}} personalizes it')
     .option('--html <html>', 'HTML body; {{column}} personalizes it')
     .option('--from <address>', 'sender address', 'campaign@localhost')
+    .option(
+      '--return-path-domain <domain>',
+      'envelope sender becomes bounces+<message id>@DOMAIN (VERP), so bounce mail names its message',
+    )
     .option('--json', 'machine-readable output: {"id": "…", …}')
     .action(async (opts: CreateOptions) => {
       const label = opts.label.trim();
@@ -91,6 +96,15 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
       const contactDate = opts.contactDate !== undefined ? parseContactDate(opts.contactDate) : null;
       if (!/^[^\s@<>"]+@[^\s@<>"]+$/.test(opts.from)) {
         throw new UserError(`--from "${opts.from}" is not an address; e.g. news@example.com`);
+      }
+      const returnPathDomain = opts.returnPathDomain?.trim().toLowerCase() ?? null;
+      if (
+        returnPathDomain !== null &&
+        !/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(returnPathDomain)
+      ) {
+        throw new UserError(
+          `--return-path-domain "${opts.returnPathDomain}" is not a domain; e.g. bounces.example.com`,
+        );
       }
       const readable = await access(opts.recipients, constants.R_OK)
         .then(() => stat(opts.recipients))
@@ -118,6 +132,7 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
             retryIntervalSeconds,
             contactDate,
             sender: opts.from,
+            returnPathDomain,
             subject,
             textBody: opts.text ?? null,
             htmlBody: opts.html ?? null,

@@ -1,8 +1,8 @@
 // RFC 3464 delivery status notifications (multipart/report bounce mail) → contract events.
 // MIME is parsed by mailparser; only the delivery-status fields (RFC 3464 §2) are read here.
 import { createHash } from 'node:crypto';
-import { simpleParser } from 'mailparser';
-import { parseMessageId } from '../../shared/message-id';
+import { type ParsedMail, simpleParser } from 'mailparser';
+import { parseMessageId, parseVerp } from '../../shared/message-id';
 import {
   BadPayload,
   type ContractEvent,
@@ -48,6 +48,17 @@ export function messageIdInHeaders(headers: string): string | null {
   return mid && parseMessageId(mid) ? mid : null;
 }
 
+/** The message a VERP return path names: the bounce is addressed to it (To, Delivered-To, X-Original-To). */
+function verpOf(mail: ParsedMail): string | null {
+  const to = [mail.to ?? []].flat().flatMap((a) => a.value.map((v) => v.address ?? ''));
+  const envelope = ['delivered-to', 'x-original-to'].map((h) => String(mail.headers.get(h) ?? ''));
+  for (const address of [...envelope, ...to]) {
+    const id = parseVerp(address);
+    if (id) return id;
+  }
+  return null;
+}
+
 /** Action and status → the contract's type; `delayed` is the MTA retrying on its own: nothing to do. */
 function typeFor(action: string, status: string | undefined): ContractEvent['type'] | null {
   switch (action.toLowerCase()) {
@@ -63,7 +74,7 @@ function typeFor(action: string, status: string | undefined): ContractEvent['typ
   }
 }
 
-/** Translates one bounce message; `verpMessageId` is the id a VERP return path named, if any. */
+/** Translates one bounce message; `verpMessageId`, if given, is the id its envelope recipient named. */
 export async function translateDsn(raw: string | Buffer, verpMessageId?: string): Promise<Translation> {
   const mail = await simpleParser(raw, {
     // Without it mailparser folds the delivery-status part into the text body.
@@ -79,7 +90,7 @@ export async function translateDsn(raw: string | Buffer, verpMessageId?: string)
     /^(message\/(global-)?rfc822|text\/rfc822-headers)$/i.test(a.contentType),
   );
   const messageId =
-    (original && messageIdInHeaders(original.content.toString('utf8'))) ?? verpMessageId ?? null;
+    (original && messageIdInHeaders(original.content.toString('utf8'))) ?? verpMessageId ?? verpOf(mail);
   const [perMessage, ...recipients] = readDeliveryStatus(status.content.toString('utf8'));
   if (!perMessage || recipients.length === 0)
     throw new BadPayload('the delivery-status part has no per-recipient fields');
