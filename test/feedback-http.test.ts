@@ -197,6 +197,7 @@ describe('SparkPost', () => {
   test('a missing or wrong token is refused; basic auth with the token as password is accepted', async () => {
     const ping = JSON.stringify([{ msys: {} }]);
     expect((await post('sparkpost', ping)).status).toBe(401);
+    expect((await post('sparkpost', 'junk')).status).toBe(401); // refused before its body is read or kept
     expect((await post('sparkpost', ping, { authorization: 'Bearer wrong-token-wrong-token' })).status).toBe(
       401,
     );
@@ -271,6 +272,12 @@ describe('Amazon SES through SNS', () => {
     const good = snsNotification('delivery', '1.0.1.abcdef@x.test');
     const tampered = { ...good, Message: good.Message!.replace('Delivery', 'Bounce') };
     expect((await post('ses', JSON.stringify(tampered))).status).toBe(403);
+    // Not an SNS message at all: refused, and not kept, since nobody vouches for it.
+    expect(await post('ses', '{"hello": 1}')).toMatchObject({
+      status: 400,
+      body: { error: expect.stringContaining('not an SNS message') },
+    });
+    expect(await t.sql`select 1 from dead_letters where queue = 'feedback-http/ses'`).toHaveLength(0);
     const offHost = sign({ ...good, SigningCertURL: 'https://sns.evil.test/cert.pem' });
     expect(await post('ses', JSON.stringify(offHost))).toMatchObject({
       status: 403,

@@ -13,9 +13,11 @@ import { Coalescer, enqueueTranslation } from './enqueue';
 import { translateGeneric } from './generic';
 import { readKumoRecords, translateKumo } from './kumomta';
 import { translateSes } from './ses';
-import { allowedSnsUrl, BadSignature, readSnsMessage, verifySignature } from './sns';
+import { allowedSnsUrl, BadSignature, readSnsMessage, type SnsMessage, verifySignature } from './sns';
 import { translateSparkPost } from './sparkpost';
 import { BadPayload, type Translation } from './translate';
+
+const PROVIDERS = ['sparkpost', 'ses', 'kumomta', 'generic'];
 
 /** A provider's body is refused above this size; SparkPost batches stay far below it. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -106,7 +108,13 @@ async function handleSns(
   body: string,
   cert: (url: string) => Promise<string>,
 ) {
-  const m = readSnsMessage(parseJson(body));
+  // An envelope that is no SNS message is refused, not kept: it is not authenticated, and anyone could send it.
+  let m: SnsMessage;
+  try {
+    m = readSnsMessage(JSON.parse(body));
+  } catch (error) {
+    throw new HttpError(400, error instanceof BadPayload ? error.message : 'the body is not JSON');
+  }
   const testHosts = deps.config.SNS_TEST_HOSTS?.split(',') ?? [];
   if (!allowedSnsUrl(m.SigningCertURL, testHosts))
     throw new BadSignature('SigningCertURL is not on an SNS host (https://sns.<region>.amazonaws.com)');
@@ -146,15 +154,16 @@ export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<Fee
   };
 
   async function route(req: IncomingMessage, provider: string): Promise<object> {
+    if (!PROVIDERS.includes(provider))
+      throw new HttpError(404, `no provider "${provider}"; expected ${PROVIDERS.join(', ')}`);
+    // Refused before the body is read or kept: only authenticated senders can fill the dead letters.
+    if (provider !== 'ses') checkToken(req, deps.config.FEEDBACK_TOKEN);
     const body = await readBody(req);
     try {
       switch (provider) {
         case 'ses':
           return await handleSns(deps, coalescer, body, cert);
-        case 'sparkpost':
-        case 'kumomta':
-        case 'generic': {
-          checkToken(req, deps.config.FEEDBACK_TOKEN);
+        default: {
           const translation =
             provider === 'sparkpost'
               ? translateSparkPost(parseJson(body))
@@ -163,8 +172,6 @@ export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<Fee
                 : await translateGeneric(body, String(req.headers['content-type'] ?? ''));
           return await enqueue(coalescer, translation);
         }
-        default:
-          throw new HttpError(404, `no provider "${provider}"; expected sparkpost, ses, kumomta or generic`);
       }
     } catch (error) {
       if (error instanceof BadPayload) {
