@@ -14,7 +14,7 @@ import { startProcess } from '../workers/process';
 import { cpuSnapshot, cpuSplit } from './cpu';
 
 const JOB_EVENTS = 1000;
-const TOKEN = 'bec0ffee0123';
+export const TOKEN = 'bec0ffee0123';
 
 /** A deterministic generator, so that two runs replay the same story. */
 function random(seed: number) {
@@ -26,7 +26,7 @@ function random(seed: number) {
 }
 
 /** Two deliveries of `perDelivery` sent messages each, written as the dispatch writes them. */
-async function seed(sql: postgres.Sql, perDelivery: number) {
+export async function seed(sql: postgres.Sql, perDelivery: number) {
   for (const [id, efs] of [
     [1, true],
     [2, false],

@@ -4,11 +4,13 @@ import path from 'node:path';
 import { benchAggregate } from './aggregate';
 import { benchDispatch } from './dispatch';
 import { benchFeedback } from './feedback';
+import { benchFeedbackHttp } from './feedback-http';
 
 const BENCHES: Record<string, (sizes: number[]) => Promise<Record<string, unknown>>> = {
   dispatch: (sizes) => benchDispatch(sizes.length > 0 ? sizes : [100_000, 1_000_000]),
   feedback: (sizes) => benchFeedback(sizes),
   aggregate: (sizes) => benchAggregate(sizes),
+  'feedback-http': (sizes) => benchFeedbackHttp(sizes),
 };
 
 async function main() {

@@ -137,6 +137,7 @@ export interface KpiRecount {
   failed: number;
   opens: number;
   clicks: number;
+  complaints: number;
 }
 
 /** A recount and how far the counters had drifted from it (counter minus recount; 0 expected). */
@@ -164,13 +165,16 @@ export async function computeDeliveryStats(
     // The KPI row first: writers that change logs update it last, so the recount below sees their
     // committed work, and the work still in flight adds its own delta after this commit.
     const [before] = await tx`
-      select sent, delivered, failed, opens, clicks from delivery_kpis
+      select sent, delivered, failed, opens, clicks, complaints from delivery_kpis
       where delivery_id = ${deliveryId} for update`;
     if (!before) return null;
     const [logs] = await tx`
       select count(*)::int as sent, (count(*) filter (where status = 'sent'))::int as delivered,
              (count(*) filter (where status = 'failed'))::int as failed
       from delivery_logs where delivery_id = ${deliveryId}`;
+    const [complaints] = await tx`
+      select count(distinct seq)::int as n from feedback_events
+      where delivery_id = ${deliveryId} and type = 'complaint' and outcome = 'applied'`;
     const [uniques] = await tx`
       with expected as (
         select seq, bool_or(type = 'click') as clicked from tracking_events
@@ -198,6 +202,7 @@ export async function computeDeliveryStats(
       failed: logs!.failed,
       opens: uniques!.opens,
       clicks: uniques!.clicks,
+      complaints: complaints!.n,
     };
     const drift = Object.fromEntries(
       Object.entries(counters).map(([k, v]) => [k, (before[k] as number) - v]),
@@ -206,6 +211,7 @@ export async function computeDeliveryStats(
     await tx`
       update delivery_kpis set sent = ${counters.sent}, delivered = ${counters.delivered},
         failed = ${counters.failed}, opens = ${counters.opens}, clicks = ${counters.clicks},
+        complaints = ${counters.complaints},
         stats_computed_at = ${statsComputedAt}
       where delivery_id = ${deliveryId}`;
     return { counters, drift, uniquesRepaired: uniques!.repaired as number, statsComputedAt };

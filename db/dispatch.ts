@@ -33,6 +33,7 @@ export interface DispatchDelivery {
   efs: boolean;
   token: string;
   sender: string;
+  returnPathDomain: string | null;
   subject: string;
   textBody: string | null;
   htmlBody: string | null;
@@ -46,7 +47,7 @@ export async function loadDispatchDelivery(
   deliveryId: string,
 ): Promise<DispatchDelivery | null> {
   const [d] = await sql`
-    select id, state, efs, token, sender, subject, text_body, html_body, batch_size, retry_interval_seconds, valid_until
+    select id, state, efs, token, sender, return_path_domain, subject, text_body, html_body, batch_size, retry_interval_seconds, valid_until
     from deliveries where id = ${deliveryId}`;
   if (!d) return null;
   return {
@@ -55,6 +56,7 @@ export async function loadDispatchDelivery(
     efs: d.efs,
     token: d.token,
     sender: d.sender,
+    returnPathDomain: d.return_path_domain,
     subject: d.subject,
     textBody: d.text_body,
     htmlBody: d.html_body,

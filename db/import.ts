@@ -14,6 +14,8 @@ export interface NewDelivery {
   retryIntervalSeconds: number;
   contactDate: Date | null;
   sender: string;
+  /** Optional: a VERP return path on this domain (see envelopeSender). */
+  returnPathDomain?: string | null;
   subject: string;
   textBody: string | null;
   htmlBody: string | null;
@@ -157,10 +159,10 @@ export async function createDeliveryWithTargets(
   return sql.begin(async (tx) => {
     const [created] = await tx`
       insert into deliveries (label, efs, validity_seconds, retry_interval_seconds, contact_date, sender,
-        subject, text_body, html_body, columns, token, state)
+        return_path_domain, subject, text_body, html_body, columns, token, state)
       values (${delivery.label}, ${delivery.efs}, ${delivery.validitySeconds}, ${delivery.retryIntervalSeconds},
-        ${delivery.contactDate}, ${delivery.sender}, ${delivery.subject}, ${delivery.textBody},
-        ${delivery.htmlBody}, ${delivery.columns}, ${randomBytes(6).toString('hex')},
+        ${delivery.contactDate}, ${delivery.sender}, ${delivery.returnPathDomain ?? null}, ${delivery.subject},
+        ${delivery.textBody}, ${delivery.htmlBody}, ${delivery.columns}, ${randomBytes(6).toString('hex')},
         ${options.recurring ? 'recurring' : 'prepared'})
       returning id`;
     const id = String(created!.id);

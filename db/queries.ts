@@ -52,6 +52,7 @@ export async function deliveryStatus(sql: postgres.Sql, id: string): Promise<Del
            case when d.period_key is null then k.failed else c.failed end as failed,
            case when d.period_key is null then k.opens else c.opens end as opens,
            case when d.period_key is null then k.clicks else c.clicks end as clicks,
+           case when d.period_key is null then k.complaints else c.complaints end as complaints,
            case when d.period_key is null then k.stats_computed_at else c.stats_computed_at end as stats_computed_at,
            c.active, c.unfinished
     from deliveries d join delivery_kpis k on k.delivery_id = d.id
@@ -59,7 +60,8 @@ export async function deliveryStatus(sql: postgres.Sql, id: string): Promise<Del
       select coalesce(sum(e.to_send), 0)::int as to_send, max(e.valid_until) as valid_until,
              coalesce(sum(ck.sent), 0)::int as sent, coalesce(sum(ck.delivered), 0)::int as delivered,
              coalesce(sum(ck.failed), 0)::int as failed, coalesce(sum(ck.opens), 0)::int as opens,
-             coalesce(sum(ck.clicks), 0)::int as clicks, max(ck.stats_computed_at) as stats_computed_at,
+             coalesce(sum(ck.clicks), 0)::int as clicks, coalesce(sum(ck.complaints), 0)::int as complaints,
+             max(ck.stats_computed_at) as stats_computed_at,
              count(*) filter (where e.state in ('prepared', 'scheduled', 'sending'))::int as active,
              count(*) filter (where e.state not in ('finished', 'stopped', 'skipped'))::int as unfinished
       from deliveries e join delivery_kpis ck on ck.delivery_id = e.id
@@ -83,6 +85,7 @@ export async function deliveryStatus(sql: postgres.Sql, id: string): Promise<Del
       failed: row.failed,
       opens: row.opens,
       clicks: row.clicks,
+      complaints: row.complaints,
     },
     ['sent', 'finished'].includes(state),
   );

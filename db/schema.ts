@@ -89,6 +89,8 @@ export const deliveries = pgTable(
     /** Contact date (or confirmation) + validity: no attempt is ever made after it. Set at confirmation. */
     validUntil: tstz('valid_until'),
     sender: text('sender').notNull(),
+    /** With it, each attempt's envelope sender is a VERP address on this domain naming the message (DSN matching). */
+    returnPathDomain: text('return_path_domain'),
     subject: text('subject').notNull(),
     textBody: text('text_body'),
     htmlBody: text('html_body'),
@@ -286,6 +288,8 @@ export const deliveryKpis = pgTable('delivery_kpis', {
   failed: integer('failed').notNull().default(0),
   opens: integer('opens').notNull().default(0),
   clicks: integer('clicks').notNull().default(0),
+  /** Messages the recipient reported as spam (counted once a message). */
+  complaints: integer('complaints').notNull().default(0),
   statsComputedAt: tstz('stats_computed_at'),
 });
 

@@ -75,6 +75,25 @@ const schema = z.object({
   METRICS_MAX_DELIVERIES: int(0, 100000, 'a count').default(500),
   /** How long the metrics role reuses its PostgreSQL and Redis reads: a scrape storm costs one read. */
   METRICS_CACHE_TTL: duration.default(5000),
+  /** The feedback receiver's HTTP port (role feedback-http); 0 picks a free one (tests). */
+  FEEDBACK_PORT: int(0, 65535, 'a port').default(9465),
+  /**
+   * The shared secret of SparkPost, KumoMTA and generic senders: `Authorization: Bearer T`, HTTP basic auth with
+   * password T, or `X-Feedback-Token: T`. Unset, those endpoints refuse every request (SES signs instead).
+   */
+  FEEDBACK_TOKEN: z.string().min(16, { message: 'is too short; expected at least 16 characters' }).optional(),
+  /** A PEM certificate that verifies SNS signatures instead of the one at SigningCertURL (tests only). */
+  SNS_CERT_FILE: z.string().optional(),
+  /**
+   * Test override: hosts (host:port, comma-separated) that SNS SigningCertURL / SubscribeURL may name besides
+   * sns.<region>.amazonaws.com, over http. Never set in production.
+   */
+  SNS_TEST_HOSTS: z
+    .string()
+    .regex(/^[A-Za-z0-9.:-]+(,[A-Za-z0-9.:-]+)*$/, {
+      message: 'is not a list of host:port; expected e.g. 127.0.0.1:8080',
+    })
+    .optional(),
   /** How long a graceful shutdown may take before the process exits anyway. */
   SHUTDOWN_TIMEOUT: duration.default(30000),
 });
@@ -101,7 +120,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       parsed.error.issues.map((issue) => {
         const key = String(issue.path[0]);
         const value = input[key];
-        const shown = key.endsWith('_URL') ? redactUrl(String(value)) : String(value);
+        const shown = key.endsWith('_URL')
+          ? redactUrl(String(value))
+          : key.endsWith('_TOKEN')
+            ? '***'
+            : String(value);
         const message =
           issue.code === 'invalid_value'
             ? `is not accepted; expected one of ${issue.values.join(', ')}`

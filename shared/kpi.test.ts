@@ -42,7 +42,14 @@ describe('kpiTile', () => {
       openRate: 0,
       clicks: 0,
       clickRate: 0,
+      complaints: 0,
+      complaintRate: 0,
     });
+  });
+
+  it('takes the complaint rate over delivered', () => {
+    const tile = kpiTile(counters({ toSend: 100, sent: 100, delivered: 80, complaints: 2 }), false);
+    expect(tile).toMatchObject({ complaints: 2, complaintRate: 0.025 });
   });
 
   it('takes delivered and bounce rates over sent, open and click rates over delivered', () => {

@@ -8,6 +8,8 @@ export interface KpiCounters {
   failed: number;
   opens: number;
   clicks: number;
+  /** Optional: counters read before complaints existed have none. */
+  complaints?: number;
 }
 
 /** The tile as CONTRACT.md's `campaign status --json` shows it (without identity and dates). */
@@ -23,6 +25,8 @@ export interface KpiTile {
   openRate: number;
   clicks: number;
   clickRate: number;
+  complaints: number;
+  complaintRate: number;
 }
 
 /** A fraction rounded to four decimals; 0 where the denominator is 0. */
@@ -30,7 +34,7 @@ export function rate(numerator: number, denominator: number): number {
   return denominator > 0 ? Math.round((numerator / denominator) * 10_000) / 10_000 : 0;
 }
 
-/** Rates are fractions of `sent` (delivered, bounces + errors) or of `delivered` (opens, clicks). */
+/** Rates are fractions of `sent` (delivered, bounces + errors) or of `delivered` (opens, clicks, complaints). */
 export function kpiTile(c: KpiCounters, allSent: boolean): KpiTile {
   return {
     progress: c.toSend > 0 ? rate(c.sent, c.toSend) : allSent ? 1 : 0,
@@ -44,5 +48,7 @@ export function kpiTile(c: KpiCounters, allSent: boolean): KpiTile {
     openRate: rate(c.opens, c.delivered),
     clicks: c.clicks,
     clickRate: rate(c.clicks, c.delivered),
+    complaints: c.complaints ?? 0,
+    complaintRate: rate(c.complaints ?? 0, c.delivered),
   };
 }

@@ -40,3 +40,20 @@ export function messageIdDomain(sender: string): string {
   const domain = at >= 0 ? sender.slice(at + 1).replace(/[>\s]/g, '') : '';
   return domain || 'campaign.invalid';
 }
+
+/**
+ * The SMTP envelope sender of one attempt. With a return-path domain it is a VERP address that names the
+ * message (`bounces+<id with @ as =>@<domain>`), so that a bounce mail sent back to it is matched even when
+ * it quotes none of the original headers; otherwise the delivery's sender.
+ */
+export function envelopeSender(sender: string, returnPathDomain: string | null, messageId: string): string {
+  return returnPathDomain ? `bounces+${messageId.replace('@', '=')}@${returnPathDomain}` : sender;
+}
+
+/** The message id a VERP return path names; null when the address is not one of ours. */
+export function parseVerp(address: string): string | null {
+  const m = /^bounces\+([^@=\s]+)=([^@=\s]+)@[^@\s]+$/i.exec(address.trim().replace(/^<|>$/g, ''));
+  if (!m) return null;
+  const id = `${m[1]}@${m[2]}`;
+  return parseMessageId(id) ? id : null;
+}

@@ -81,7 +81,9 @@ export function compileMessage(content: MessageContent): MessageBuilder {
     const subjectHeader = staticSubject ?? encodeHeader(render(subject, values));
     let head =
       `From: ${from}\r\nTo: ${recipient.email}\r\nSubject: ${subjectHeader}\r\nDate: ${date.toUTCString().replace('GMT', '+0000')}\r\n` +
-      `Message-ID: <${messageId}>\r\nX-Campaign-Message-Id: ${messageId}\r\nMIME-Version: 1.0\r\n`;
+      `Message-ID: <${messageId}>\r\nX-Campaign-Message-Id: ${messageId}\r\n` +
+      // SparkPost / Momentum echo this metadata in every event's rcpt_meta: how their feedback names our id.
+      `X-MSYS-API: {"metadata":{"campaign_message_id":${JSON.stringify(messageId)}}}\r\nMIME-Version: 1.0\r\n`;
     let body: string;
     if (text && html) {
       head += `Content-Type: multipart/alternative; boundary="${boundary}"\r\n\r\n`;

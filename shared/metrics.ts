@@ -66,3 +66,10 @@ export const retriesExpiredTotal = new Counter({
   help: 'Messages whose latest attempt had soft-bounced when the validity period ended (they became final).',
   registers: [processRegistry],
 });
+
+/** Spam complaints applied: each quarantines its address ("on denylist") and counts in the KPI tile. */
+export const complaintsTotal = new Counter({
+  name: 'campaign_complaints_total',
+  help: 'Spam complaints applied by this process (repeats of an event excluded).',
+  registers: [processRegistry],
+});

@@ -75,8 +75,9 @@ function eventFields(eventIdExample: string) {
 /** One MTA event as CONTRACT.md states it; validated one by one so that a bad event spoils nothing else. */
 export const feedbackEvent = z.object({
   ...eventFields('the MTA\'s unique id of the event, e.g. "mta-7f3a"'),
-  type: z.enum(['delivered', 'hard_bounce', 'soft_bounce'], {
-    message: 'must be one of delivered, hard_bounce, soft_bounce',
+  // `complaint`: the recipient reported the message as spam (a feedback loop); the log keeps its status.
+  type: z.enum(['delivered', 'hard_bounce', 'soft_bounce', 'complaint'], {
+    message: 'must be one of delivered, hard_bounce, soft_bounce, complaint',
   }),
   smtpCode: z
     .number()

@@ -90,6 +90,7 @@ describe('npm start', () => {
       REDIS_URL: `redis://127.0.0.1:${redis.port}`,
       QUEUE_PREFIX: prefix,
       METRICS_PORT: String(port),
+      FEEDBACK_PORT: '0',
       MTA_URL: mta.url,
       LOG_LEVEL: 'info',
     };

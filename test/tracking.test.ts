@@ -208,7 +208,7 @@ test('compute-stats finds no drift in true counters, and corrects and reports co
     opens: 3,
     clicks: 2,
     delivered: 6,
-    drift: { sent: 0, delivered: 0, failed: 0, opens: 0, clicks: 0 },
+    drift: { sent: 0, delivered: 0, failed: 0, opens: 0, clicks: 0, complaints: 0 },
     uniquesRepaired: 0,
   });
   expect(await tick()).toMatchObject({ events: 0 });

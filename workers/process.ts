@@ -18,6 +18,8 @@ export interface PipelineProcess {
   ready: Promise<void>;
   stop(): Promise<void>;
   port(): number;
+  /** The feedback receiver's port, when this process runs the feedback-http role. */
+  feedbackPort(): number | null;
 }
 
 function expectedMigrations(): number {
@@ -81,6 +83,7 @@ export async function startProcess(
       transport: overrides.transport,
     };
     for (const role of roles) running.push(startRole(role, deps));
+    await Promise.all(running.map((r) => r.ready));
     log.info({ roles, port: (server.address() as { port: number }).port }, 'Pipeline process started.');
   })();
 
@@ -94,7 +97,12 @@ export async function startProcess(
     await new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections?.();
   };
-  return { ready, stop, port: () => (server.address() as { port: number }).port };
+  return {
+    ready,
+    stop,
+    port: () => (server.address() as { port: number }).port,
+    feedbackPort: () => running.map((r) => r.httpPort?.() ?? null).find((p) => p !== null) ?? null,
+  };
 }
 
 /** Exits gracefully on SIGTERM or SIGINT, forced after the timeout; a second signal exits at once. */

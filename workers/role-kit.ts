@@ -34,6 +34,10 @@ export interface RunningRole {
   close(): Promise<void>;
   /** Metrics the role exports besides the process's own (the metrics role's shared figures). */
   registry?: Registry;
+  /** A role that serves HTTP: resolves once it listens. */
+  ready?: Promise<void>;
+  /** The port it listens on, once ready. */
+  httpPort?: () => number | null;
 }
 
 /** The pieces a role's `index.ts` assembles its workers from. */

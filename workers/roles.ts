@@ -17,6 +17,7 @@ import { startAggregateRole } from './aggregate';
 import { startConfirmRole } from './confirm';
 import { startDispatchRole } from './dispatch';
 import { startFeedbackRole } from './feedback';
+import { startFeedbackHttpRole } from './feedback-http';
 import { startExporter } from './metrics';
 import { startRetryRole } from './retry';
 import { createRoleKit, type RoleDeps, type RoleKit, type RunningRole } from './role-kit';
@@ -32,6 +33,7 @@ export const ROLES = [
   'tracking',
   'aggregate',
   'metrics',
+  'feedback-http',
 ] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -46,6 +48,18 @@ const STARTERS: Record<Role, (kit: RoleKit) => RunningRole> = {
     // The HTTP endpoints are served by every process; this role adds the figures shared by all of them.
     const exporter = startExporter(kit.deps);
     return { ...kit.running([], () => exporter.close()), registry: exporter.registry };
+  },
+  // Only produces (on mta-feedback and tracking-events), with its own connection: it handles no queue.
+  'feedback-http': (kit) => {
+    const receiver = startFeedbackHttpRole(kit.deps);
+    const producers = kit.running([]);
+    return {
+      ...receiver,
+      close: async () => {
+        await receiver.close();
+        await producers.close();
+      },
+    };
   },
 };
 
@@ -63,6 +77,7 @@ export const ROLE_QUEUES: Record<Role, readonly QueueDeclaration[]> = {
   tracking: [trackingQueue],
   aggregate: [aggregationQueue, computeStatsQueue],
   metrics: [],
+  'feedback-http': [],
 };
 
 /** Refuses to start when a declared queue has no handler among the roles, or more than one. */

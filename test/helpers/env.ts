@@ -45,6 +45,7 @@ export async function createTestEnv(extra: Record<string, string> = {}): Promise
     REDIS_URL,
     QUEUE_PREFIX: prefix,
     METRICS_PORT: '0',
+    FEEDBACK_PORT: '0',
     LOG_LEVEL: 'silent',
     ...extra,
   };

@@ -20,6 +20,7 @@ interface CreateOptions extends RecurringOptions {
   text?: string;
   html?: string;
   from: string;
+  returnPathDomain?: string;
   json?: boolean;
 }
 
@@ -100,6 +101,10 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
     .option('--until <iso>', 'no occurrence after this date')
     .option('--aggregate <period>', 'none (each execution its own delivery), day, week or month')
     .option('--confirm-each', 'each execution waits for a confirm (needs --aggregate none)')
+    .option(
+      '--return-path-domain <domain>',
+      'envelope sender becomes bounces+<message id>@DOMAIN (VERP), so bounce mail names its message',
+    )
     .option('--json', 'machine-readable output: {"id": "…", …}')
     .action(async (opts: CreateOptions) => {
       const label = opts.label.trim();
@@ -110,6 +115,15 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
       const contactDate = opts.contactDate !== undefined ? parseContactDate(opts.contactDate) : null;
       if (!/^[^\s@<>"]+@[^\s@<>"]+$/.test(opts.from)) {
         throw new UserError(`--from "${opts.from}" is not an address; e.g. news@example.com`);
+      }
+      const returnPathDomain = opts.returnPathDomain?.trim().toLowerCase() ?? null;
+      if (
+        returnPathDomain !== null &&
+        !/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(returnPathDomain)
+      ) {
+        throw new UserError(
+          `--return-path-domain "${opts.returnPathDomain}" is not a domain; e.g. bounces.example.com`,
+        );
       }
       await assertRecipientsFile('--recipients', opts.recipients);
       const subject = opts.subject ?? label;
@@ -128,6 +142,7 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
             retryIntervalSeconds,
             contactDate,
             sender: opts.from,
+            returnPathDomain,
             subject,
             textBody: opts.text ?? null,
             htmlBody: opts.html ?? null,

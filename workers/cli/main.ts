@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { CliContext, describeError, output, UserError } from './context';
 import { registerDeadLetterCommands } from './dead-letters';
 import { registerDeliveryCommands } from './delivery';
+import { registerFeedbackCommands } from './feedback';
 import { registerQuarantineCommands } from './quarantine';
 import { registerStatsCommands } from './stats';
 import { registerViewCommands } from './views';
@@ -60,6 +61,7 @@ export async function runCli(
   registerDeadLetterCommands(program, ctx);
   registerQuarantineCommands(program, ctx);
   registerStatsCommands(program, ctx);
+  registerFeedbackCommands(program, ctx);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -24,6 +24,7 @@ export function renderTile(s: DeliveryStatus): string {
     `  bounces + errors  ${s.bouncesAndErrors}  (${percent(s.bouncesAndErrorsRate)})`,
     `  opens             ${s.opens}  (${percent(s.openRate)})`,
     `  clicks            ${s.clicks}  (${percent(s.clickRate)})`,
+    `  complaints        ${s.complaints}  (${percent(s.complaintRate)})`,
     `  valid until       ${s.validUntil ?? '(set at confirmation)'}`,
     `  stats computed    ${s.statsComputedAt ?? 'never'}`,
   ].join('\n');

@@ -11,7 +11,7 @@ import {
 import { classifySmtp, parseSmtpResponse } from '../../shared/classify';
 import { nextAttemptAt, statusFor } from '../../shared/feedback-state';
 import { compileMessage, type MessageBuilder } from '../../shared/message';
-import { formatMessageId, messageIdDomain } from '../../shared/message-id';
+import { envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
 import type { QuarantineRules } from '../../shared/quarantine-rules';
 import type { DispatchPayload } from '../../shared/queues';
 import type { JobContext } from '../../shared/worker';
@@ -115,7 +115,13 @@ export function dispatchHandler(deps: DispatchDeps) {
           return {
             target,
             messageId,
-            result: await deps.transport.send({ from: delivery.sender, to: target.email }, raw),
+            result: await deps.transport.send(
+              {
+                from: envelopeSender(delivery.sender, delivery.returnPathDomain, messageId),
+                to: target.email,
+              },
+              raw,
+            ),
           };
         }),
       );

@@ -1,12 +1,13 @@
 // The feedback handler: validates and classifies a job's MTA events, then applies them set-wise.
 import type { Queue } from 'bullmq';
 import type postgres from 'postgres';
+import { applyComplaints, COMPLAINT_REASON } from '../../db/complaints';
 import { type DeadLetterEntry, recordDeadLetters } from '../../db/dead-letters';
 import { applyFeedbackBatch, type ClassifiedEvent, type EventOutcome } from '../../db/feedback';
 import { classifyBounce } from '../../shared/classify';
 import type { OutcomeKind } from '../../shared/feedback-state';
 import { parseMessageId } from '../../shared/message-id';
-import { feedbackEventsTotal, retriesScheduledTotal } from '../../shared/metrics';
+import { complaintsTotal, feedbackEventsTotal, retriesScheduledTotal } from '../../shared/metrics';
 import type { QuarantineRules } from '../../shared/quarantine-rules';
 import {
   describeInvalid,
@@ -69,7 +70,11 @@ export function prepareEvent(
   let kind: OutcomeKind = 'delivered';
   let failureType: ClassifiedEvent['failureType'] = null;
   let failureReason: ClassifiedEvent['failureReason'] = null;
-  if (e.type !== 'delivered') {
+  if (e.type === 'complaint') {
+    // Never reaches the log's state machine (applyComplaints): the reason is fixed, the status untouched.
+    kind = 'hard';
+    failureReason = COMPLAINT_REASON;
+  } else if (e.type !== 'delivered') {
     const c = classifyBounce(e.type, {
       smtpCode: e.smtpCode,
       enhancedStatus: e.enhancedStatus,
@@ -130,7 +135,8 @@ function eventType(raw: unknown): string {
 export function feedbackHandler(deps: FeedbackDeps) {
   return async ({ events }: FeedbackPayload, { job, log }: JobContext) => {
     const jobId = job.id ?? null;
-    const counts: Record<EventOutcome | 'invalid', number> = {
+    const counts: Record<EventOutcome | 'invalid' | 'complaint', number> = {
+      complaint: 0,
       applied: 0,
       duplicate: 0,
       stale: 0,
@@ -164,6 +170,14 @@ export function feedbackHandler(deps: FeedbackDeps) {
         "Some events' SMTP codes contradict their type; the event's type was kept.",
       );
     await recordDeadLetters(deps.sql, dead);
+    const complaints = good.filter((e) => e.type === 'complaint');
+    if (complaints.length > 0) {
+      const outcomes = await applyComplaints(deps.sql, complaints, jobId, deps.now(), deps.quarantine);
+      for (const outcome of outcomes.values()) counts[outcome]++;
+      counts.complaint = complaints.length;
+      complaintsTotal.inc([...outcomes.values()].filter((o) => o === 'applied').length);
+      good.splice(0, good.length, ...good.filter((e) => e.type !== 'complaint'));
+    }
     for (let i = 0; i < good.length; i += TRANSACTION_EVENTS) {
       const chunk = good.slice(i, i + TRANSACTION_EVENTS);
       const result = await applyFeedbackBatch(deps.sql, chunk, jobId, deps.now(), deps.quarantine);

@@ -13,7 +13,7 @@ import {
   type RetryHandOff,
   recordRetries,
 } from '../../db/retry';
-import { formatMessageId, messageIdDomain } from '../../shared/message-id';
+import { envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
 import { retriesExpiredTotal, retriesScheduledTotal, retriesSentTotal } from '../../shared/metrics';
 import type { AddressOutcome, QuarantineRules } from '../../shared/quarantine-rules';
 import {
@@ -118,7 +118,7 @@ export function retryHandler(deps: RetryDeps) {
               return;
             }
             const sent = await deps.transport.send(
-              { from: delivery.sender, to: row.email },
+              { from: envelopeSender(delivery.sender, delivery.returnPathDomain, messageId), to: row.email },
               build(row, messageId, now),
             );
             if (sent.ok) {

@@ -1,0 +1,233 @@
+// The provider translators, on the providers' documented payloads (test/fixtures/feedback-http): pure, no servers.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { envelopeSender, parseVerp } from '../shared/message-id';
+import { translateDsn } from '../workers/feedback-http/dsn';
+import { translateKumo } from '../workers/feedback-http/kumomta';
+import { translateSes } from '../workers/feedback-http/ses';
+import { allowedSnsUrl, readSnsMessage, stringToSign } from '../workers/feedback-http/sns';
+import { translateSparkPost } from '../workers/feedback-http/sparkpost';
+import { BadPayload } from '../workers/feedback-http/translate';
+
+const fixture = (name: string) =>
+  readFileSync(path.join(__dirname, 'fixtures', 'feedback-http', name), 'utf8');
+const json = (name: string) => JSON.parse(fixture(name));
+
+describe('SparkPost', () => {
+  const batch = json('sparkpost-events.json');
+
+  test('maps delivery, bounce, spam_complaint, open and click; a delay is SparkPost retrying, not ours', () => {
+    const t = translateSparkPost(batch);
+    expect(t.feedback.map((e) => e.type)).toEqual(['delivered', 'hard_bounce', 'complaint']);
+    expect(t.tracking.map((e) => [e.type, e.url])).toEqual([
+      ['open', undefined],
+      ['click', 'http://example.com'],
+    ]);
+    expect(t.ignored).toBe(1);
+    expect(t.feedback[1]).toEqual({
+      eventId: 'sparkpost-92356927693813856',
+      // Without our metadata the provider's own id is kept, and the worker dead-letters it.
+      messageId: 'sparkpost:000443ee14578172be22',
+      type: 'hard_bounce',
+      occurredAt: '2016-04-18T14:25:07.000Z',
+      smtpCode: 550,
+      diagnostic: '550 5.1.1 The email account that you tried to reach does not exist.',
+    });
+  });
+
+  test('reads our message id from rcpt_meta, where the X-MSYS-API metadata comes back', () => {
+    const event = {
+      ...batch[0].msys.message_event,
+      rcpt_meta: { campaign_message_id: '1.0.7.abcdef@x.test' },
+    };
+    expect(translateSparkPost([{ msys: { message_event: event } }]).feedback[0]!.messageId).toBe(
+      '1.0.7.abcdef@x.test',
+    );
+  });
+
+  test.each([
+    ['10', 'hard_bounce'],
+    ['25', 'hard_bounce'],
+    ['21', 'soft_bounce'],
+    ['22', 'soft_bounce'],
+    ['51', 'soft_bounce'],
+    ['1', 'soft_bounce'],
+  ])('bounce class %s is a %s', (cls, type) => {
+    const event = { ...batch[1].msys.message_event, bounce_class: cls };
+    expect(translateSparkPost([{ msys: { message_event: event } }]).feedback[0]!.type).toBe(type);
+  });
+
+  test('an auto-reply (class 60) says so in the diagnostic, which the classifier ignores', () => {
+    const event = { ...batch[1].msys.message_event, bounce_class: '60' };
+    expect(translateSparkPost([{ msys: { message_event: event } }]).feedback[0]!.diagnostic).toMatch(
+      /^auto-reply: /,
+    );
+  });
+
+  test('the ping sent when a webhook is created is accepted; a body that is no batch is refused', () => {
+    expect(translateSparkPost([{ msys: {} }]).feedback).toEqual([]);
+    expect(() => translateSparkPost({ msys: {} })).toThrow(BadPayload);
+    expect(() => translateSparkPost([{ nope: 1 }])).toThrow('item 0 has no "msys" object');
+  });
+});
+
+describe('Amazon SES', () => {
+  const n = json('ses-notifications.json');
+
+  test('a permanent bounce is hard, with the DSN status and diagnostic', () => {
+    expect(translateSes(n.bounce, 'sns-1').feedback).toEqual([
+      {
+        eventId: 'ses-00000138111222aa-33322211-cccc-cccc-cccc-ddddaaaa068a-000000',
+        messageId: 'custom-message-ID',
+        type: 'hard_bounce',
+        occurredAt: '2016-01-27T14:59:38.237Z',
+        enhancedStatus: '5.1.1',
+        diagnostic: 'smtp; 550 5.1.1 <jane@example.com>... User',
+      },
+    ]);
+  });
+
+  test('a transient bounce is soft; its subtype speaks when there is no diagnostic', () => {
+    const bounce = {
+      ...n.bounce,
+      bounce: {
+        ...n.bounce.bounce,
+        bounceType: 'Transient',
+        bounceSubType: 'MailboxFull',
+        bouncedRecipients: [{}],
+      },
+    };
+    expect(translateSes(bounce, 'sns-1').feedback[0]).toMatchObject({
+      type: 'soft_bounce',
+      diagnostic: 'mailbox full',
+    });
+  });
+
+  test('complaint and delivery; the X-Campaign-Message-Id header wins over Message-ID', () => {
+    expect(translateSes(n.complaint, 'sns-2').feedback[0]).toMatchObject({
+      type: 'complaint',
+      diagnostic: 'abuse',
+    });
+    const headers = [
+      ...n.delivery.mail.headers,
+      { name: 'X-Campaign-Message-Id', value: '1.2.3.abcdef@x.test' },
+    ];
+    const delivery = { ...n.delivery, mail: { ...n.delivery.mail, headers } };
+    expect(translateSes(delivery, 'sns-3').feedback).toEqual([
+      {
+        eventId: 'ses-delivery-00000138111222aa-33322211-cccc-cccc-cccc-ddddaaaa0680-000000',
+        messageId: '1.2.3.abcdef@x.test',
+        type: 'delivered',
+        occurredAt: '2016-01-27T14:59:38.237Z',
+      },
+    ]);
+  });
+});
+
+describe('SNS', () => {
+  const envelopes = json('sns-envelopes.json');
+
+  test('the string to sign follows the documented field order of each message type', () => {
+    const m = readSnsMessage(envelopes.notification);
+    expect(stringToSign(m)).toBe(
+      'Message\nHello world!\nMessageId\n22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324\nSubject\nMy First Message\n' +
+        'Timestamp\n2012-05-02T00:54:06.655Z\nTopicArn\narn:aws:sns:us-west-2:123456789012:MyTopic\nType\nNotification\n',
+    );
+    expect(stringToSign(readSnsMessage(envelopes.subscriptionConfirmation))).toMatch(
+      /^Message\n.*\nMessageId\n.*\nSubscribeURL\n.*\nTimestamp\n.*\nToken\n.*\nTopicArn\n.*\nType\nSubscriptionConfirmation\n$/s,
+    );
+  });
+
+  test.each([
+    ['https://sns.us-west-2.amazonaws.com/SimpleNotificationService-x.pem', true],
+    ['https://sns.cn-north-1.amazonaws.com.cn/x.pem', true],
+    ['http://sns.us-west-2.amazonaws.com/x.pem', false],
+    ['https://sns.us-west-2.amazonaws.com.evil.test/x.pem', false],
+    ['https://evil.test/sns.us-west-2.amazonaws.com/x.pem', false],
+    ['https://sns.us-west-2.amazonaws.com:8443/x.pem', false],
+    ['http://127.0.0.1:4000/confirm', false],
+  ])('%s is allowed: %s', (url, allowed) => {
+    expect(allowedSnsUrl(url, [])).toBe(allowed);
+  });
+
+  test('a loopback host is allowed only where the test override names it', () => {
+    expect(allowedSnsUrl('http://127.0.0.1:4000/confirm', ['127.0.0.1:4000'])).toBe(true);
+    expect(allowedSnsUrl('http://127.0.0.1:4001/confirm', ['127.0.0.1:4000'])).toBe(false);
+  });
+});
+
+describe('KumoMTA', () => {
+  const { delivery } = json('kumomta-log-records.json');
+  const headers = { 'X-Campaign-Message-Id': '1.4.9.abcdef@x.test' };
+
+  test('Delivery, Bounce, Expiration, OOB and Feedback records; TransientFailure and Reception need nothing', () => {
+    const bounce = {
+      ...delivery,
+      type: 'Bounce',
+      response: { code: 550, enhanced_code: { class: 5, subject: 1, detail: 1 }, content: 'no such user' },
+    };
+    const records = [
+      { ...delivery, headers },
+      { ...bounce, headers },
+      { ...bounce, type: 'TransientFailure' },
+      { ...delivery, type: 'Reception' },
+      { ...delivery, type: 'Expiration', response: { code: 451, content: 'expired' }, headers },
+      { ...delivery, type: 'Feedback', feedback_report: { feedback_type: 'abuse' }, headers },
+    ];
+    const t = translateKumo(records);
+    expect(t.ignored).toBe(2);
+    expect(t.feedback.map((e) => [e.type, e.messageId])).toEqual([
+      ['delivered', '1.4.9.abcdef@x.test'],
+      ['hard_bounce', '1.4.9.abcdef@x.test'],
+      ['soft_bounce', '1.4.9.abcdef@x.test'],
+      ['complaint', '1.4.9.abcdef@x.test'],
+    ]);
+    expect(t.feedback[1]).toMatchObject({
+      eventId: 'kumomta-1d98076abbbc11ed940250ebf67f93bd-Bounce-0',
+      occurredAt: new Date(1678069691 * 1000).toISOString(),
+      smtpCode: 550,
+      enhancedStatus: '5.1.1',
+      diagnostic: 'no such user',
+    });
+  });
+});
+
+describe('RFC 3464 DSN', () => {
+  test("the RFC's simple DSN (failed, 4.0.0 after 5 days) is a soft bounce, matched through the original headers", async () => {
+    const raw = fixture('rfc3464-simple-dsn.eml').replace(
+      '[original message goes here]',
+      'Message-ID: <1.3.42.abcdef@x.test>\r\nX-Campaign-Message-Id: 1.3.42.abcdef@x.test\r\nSubject: hi\r\n\r\nbody',
+    );
+    const t = await translateDsn(raw);
+    expect(t.feedback).toEqual([
+      {
+        eventId: expect.stringMatching(/^dsn-[0-9a-f]{24}-0$/),
+        messageId: '1.3.42.abcdef@x.test',
+        type: 'soft_bounce',
+        occurredAt: '1994-07-07T21:15:49.000Z',
+        enhancedStatus: '4.0.0',
+        diagnostic: '426 connection timed out',
+      },
+    ]);
+    // The same report read twice is the same events.
+    expect((await translateDsn(raw)).feedback[0]!.eventId).toBe(t.feedback[0]!.eventId);
+  });
+
+  test('without original headers, a VERP return path in To names the message', async () => {
+    const verp = envelopeSender('news@x.test', 'bounces.x.test', '1.3.42.abcdef@x.test');
+    expect(verp).toBe('bounces+1.3.42.abcdef=x.test@bounces.x.test');
+    expect(parseVerp(verp)).toBe('1.3.42.abcdef@x.test');
+    expect(parseVerp('bounces+nonsense=x.test@bounces.x.test')).toBeNull();
+    const raw = fixture('rfc3464-simple-dsn.eml').replace(
+      'To: <owner-info-mime@cs.utk.edu>',
+      `To: <${verp}>`,
+    );
+    expect((await translateDsn(raw)).feedback[0]!.messageId).toBe('1.3.42.abcdef@x.test');
+  });
+
+  test('a mail that is no DSN is refused', async () => {
+    await expect(translateDsn('Subject: hello\r\n\r\njust text')).rejects.toThrow(
+      'no message/delivery-status part',
+    );
+  });
+});
