@@ -5,12 +5,14 @@ import { benchAggregate } from './aggregate';
 import { benchDispatch } from './dispatch';
 import { benchFeedback } from './feedback';
 import { benchFeedbackHttp } from './feedback-http';
+import { benchMetrics } from './metrics';
 
 const BENCHES: Record<string, (sizes: number[]) => Promise<Record<string, unknown>>> = {
   dispatch: (sizes) => benchDispatch(sizes.length > 0 ? sizes : [100_000, 1_000_000]),
   feedback: (sizes) => benchFeedback(sizes),
   aggregate: (sizes) => benchAggregate(sizes),
   'feedback-http': (sizes) => benchFeedbackHttp(sizes),
+  metrics: (sizes) => benchMetrics(sizes),
 };
 
 async function main() {
