@@ -94,6 +94,21 @@ const schema = z.object({
       message: 'is not a list of host:port; expected e.g. 127.0.0.1:8080',
     })
     .optional(),
+  /**
+   * The SNS topics (ARNs, comma-separated) whose SES notifications are accepted. A validly signed message
+   * proves only that it came from SNS, not from our topic: anyone can subscribe us to theirs. Unset, the
+   * SES endpoint refuses everything.
+   */
+  SNS_TOPIC_ARNS: z
+    .string()
+    .regex(
+      /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+(,arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+)*$/,
+      {
+        message:
+          'is not a list of SNS topic ARNs; expected e.g. arn:aws:sns:eu-west-1:123456789012:ses-feedback',
+      },
+    )
+    .optional(),
   /** How long a graceful shutdown may take before the process exits anyway. */
   SHUTDOWN_TIMEOUT: duration.default(30000),
 });

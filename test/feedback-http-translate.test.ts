@@ -5,7 +5,12 @@ import { envelopeSender, parseVerp } from '../shared/message-id';
 import { translateDsn } from '../workers/feedback-http/dsn';
 import { translateKumo } from '../workers/feedback-http/kumomta';
 import { translateSes } from '../workers/feedback-http/ses';
-import { allowedSnsUrl, readSnsMessage, stringToSign } from '../workers/feedback-http/sns';
+import {
+  allowedCertUrl,
+  allowedSubscribeUrl,
+  readSnsMessage,
+  stringToSign,
+} from '../workers/feedback-http/sns';
 import { translateSparkPost } from '../workers/feedback-http/sparkpost';
 import { BadPayload } from '../workers/feedback-http/translate';
 
@@ -139,20 +144,39 @@ describe('SNS', () => {
   });
 
   test.each([
-    ['https://sns.us-west-2.amazonaws.com/SimpleNotificationService-x.pem', true],
-    ['https://sns.cn-north-1.amazonaws.com.cn/x.pem', true],
-    ['http://sns.us-west-2.amazonaws.com/x.pem', false],
-    ['https://sns.us-west-2.amazonaws.com.evil.test/x.pem', false],
-    ['https://evil.test/sns.us-west-2.amazonaws.com/x.pem', false],
-    ['https://sns.us-west-2.amazonaws.com:8443/x.pem', false],
+    [
+      'https://sns.us-west-2.amazonaws.com/SimpleNotificationService-7506a1e35b36ef5a444dd1a8e7cc3ed8.pem',
+      true,
+    ],
+    ['https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-3242f4.pem', true],
+    ['https://sns.us-gov-west-1.amazonaws.com/SimpleNotificationService-3242f4.pem', true],
+    ['http://sns.us-west-2.amazonaws.com/SimpleNotificationService-3242f4.pem', false],
+    ['https://sns.us-west-2.amazonaws.com.evil.test/SimpleNotificationService-3242f4.pem', false],
+    ['https://evil.test/sns.us-west-2.amazonaws.com/SimpleNotificationService-3242f4.pem', false],
+    ['https://sns.us-west-2.amazonaws.com:8443/SimpleNotificationService-3242f4.pem', false],
+    ['https://sns.us-west-2.amazonaws.com@evil.test/SimpleNotificationService-3242f4.pem', false],
+    // S3 endpoints match a loose sns.*.amazonaws.com, and anyone can host a file in a bucket named "sns".
+    ['https://sns.s3.amazonaws.com/SimpleNotificationService-3242f4.pem', false],
+    ['https://sns.s3-website-us-east-1.amazonaws.com/SimpleNotificationService-3242f4.pem', false],
+    // Each distinct URL would cost a fetch: only a certificate's path, and no query.
+    ['https://sns.us-west-2.amazonaws.com/x.pem', false],
+    ['https://sns.us-west-2.amazonaws.com/SimpleNotificationService-3242f4.pem?1', false],
     ['http://127.0.0.1:4000/confirm', false],
-  ])('%s is allowed: %s', (url, allowed) => {
-    expect(allowedSnsUrl(url, [])).toBe(allowed);
+  ])('certificate %s is allowed: %s', (url, allowed) => {
+    expect(allowedCertUrl(url, [])).toBe(allowed);
+  });
+
+  test.each([
+    ['https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn:x&Token=2336', true],
+    ['https://sns.us-west-2.amazonaws.com/?Action=Publish&TopicArn=arn:x', false],
+    ['https://sns.s3.amazonaws.com/?Action=ConfirmSubscription', false],
+  ])('SubscribeURL %s is allowed: %s', (url, allowed) => {
+    expect(allowedSubscribeUrl(url, [])).toBe(allowed);
   });
 
   test('a loopback host is allowed only where the test override names it', () => {
-    expect(allowedSnsUrl('http://127.0.0.1:4000/confirm', ['127.0.0.1:4000'])).toBe(true);
-    expect(allowedSnsUrl('http://127.0.0.1:4001/confirm', ['127.0.0.1:4000'])).toBe(false);
+    expect(allowedSubscribeUrl('http://127.0.0.1:4000/confirm', ['127.0.0.1:4000'])).toBe(true);
+    expect(allowedCertUrl('http://127.0.0.1:4001/cert.pem', ['127.0.0.1:4000'])).toBe(false);
   });
 });
 

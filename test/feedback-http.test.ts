@@ -68,6 +68,7 @@ beforeAll(async () => {
     FEEDBACK_TOKEN: TOKEN,
     SNS_CERT_FILE: certFile,
     SNS_TEST_HOSTS: subscribeHost,
+    SNS_TOPIC_ARNS: 'arn:aws:sns:us-west-2:123456789012:MyTopic',
   });
   pipeline = await startPipeline(t, { roles: ['confirm', 'dispatch', 'feedback', 'retry', 'feedback-http'] });
   await addOperator(t, 'alice');
@@ -283,6 +284,23 @@ describe('Amazon SES through SNS', () => {
       status: 403,
       body: { error: expect.stringContaining('SigningCertURL') },
     });
+  });
+
+  test('a validly signed message of a topic that is not ours is refused, and no subscription is confirmed', async () => {
+    const theirs = 'arn:aws:sns:us-west-2:999999999999:TheirTopic';
+    const notification = sign({ ...snsNotification('delivery', '1.0.1.abcdef@x.test'), TopicArn: theirs });
+    expect(await post('ses', JSON.stringify(notification))).toMatchObject({
+      status: 403,
+      body: { error: `topic ${theirs} is not one of SNS_TOPIC_ARNS` },
+    });
+    const before = subscribeCalls.length;
+    const handshake = sign({
+      ...envelopes.subscriptionConfirmation,
+      TopicArn: theirs,
+      SubscribeURL: `http://${subscribeHost}/confirm?Token=theirs`,
+    });
+    expect((await post('ses', JSON.stringify(handshake))).status).toBe(403);
+    expect(subscribeCalls).toHaveLength(before);
   });
 
   test('the subscription handshake is answered by fetching SubscribeURL, only on an allowed host', async () => {

@@ -7,9 +7,13 @@ import type { Translation } from './translate';
 /** Events a job: big enough to amortize the job, as the feedback worker's transactions are 500. */
 const JOB_EVENTS = 1000;
 
-/** A deterministic job id: the same batch re-sent by a provider is the same job while BullMQ keeps it. */
-const jobId = (kind: string, ids: string[]) =>
-  `http-${kind}-${createHash('sha1').update(ids.join('\n')).digest('hex')}`;
+/**
+ * A deterministic job id: the same batch re-sent by a provider is the same job while BullMQ keeps it. It
+ * hashes the whole events, not only their ids: two different batches of events without ids (which the
+ * worker dead-letters) must not share a job and be dropped as one.
+ */
+const jobId = (kind: string, events: unknown[]) =>
+  `http-${kind}-${createHash('sha1').update(JSON.stringify(events)).digest('hex')}`;
 
 /** Resolves once every job is in Redis; returns the job ids. */
 export async function enqueueTranslation(
@@ -21,10 +25,7 @@ export async function enqueueTranslation(
     const events = t.feedback.slice(i, i + JOB_EVENTS);
     const opts = {
       ...feedbackQueue.jobOptions,
-      jobId: jobId(
-        'fb',
-        events.map((e) => e.eventId),
-      ),
+      jobId: jobId('fb', events),
     };
     jobs.push(queues.feedback.add('http', { events }, opts));
   }
@@ -33,10 +34,7 @@ export async function enqueueTranslation(
     const events = t.tracking.slice(i, i + JOB_EVENTS);
     const opts = {
       ...feedbackQueue.jobOptions,
-      jobId: jobId(
-        'trk',
-        events.map((e) => e.eventId),
-      ),
+      jobId: jobId('trk', events),
     };
     jobs.push(queues.tracking!.add('http', { events }, opts));
   }

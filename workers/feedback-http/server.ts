@@ -13,7 +13,14 @@ import { Coalescer, enqueueTranslation } from './enqueue';
 import { translateGeneric } from './generic';
 import { readKumoRecords, translateKumo } from './kumomta';
 import { translateSes } from './ses';
-import { allowedSnsUrl, BadSignature, readSnsMessage, type SnsMessage, verifySignature } from './sns';
+import {
+  allowedCertUrl,
+  allowedSubscribeUrl,
+  BadSignature,
+  readSnsMessage,
+  type SnsMessage,
+  verifySignature,
+} from './sns';
 import { translateSparkPost } from './sparkpost';
 import { BadPayload, type Translation } from './translate';
 
@@ -21,6 +28,10 @@ const PROVIDERS = ['sparkpost', 'ses', 'kumomta', 'generic'];
 
 /** A provider's body is refused above this size; SparkPost batches stay far below it. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
+/** An SNS message is at most 256 KB; SES bodies are read before they are authenticated, so keep them small. */
+const MAX_SNS_BODY_BYTES = 300 * 1024;
+/** Certificates kept; SNS uses a handful, and each distinct URL costs a fetch. */
+const MAX_CERTIFICATES = 16;
 
 export interface FeedbackServerDeps {
   config: Config;
@@ -52,15 +63,16 @@ async function defaultFetch(url: string): Promise<string> {
   return response.text();
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new HttpError(413, `the body is over ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
+      if (size > limit) {
+        // Stop keeping it; the 413 is answered with Connection: close, then the socket goes.
+        req.removeAllListeners('data');
+        reject(new HttpError(413, `the body is over ${limit} bytes`));
       } else chunks.push(chunk);
     });
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
@@ -115,12 +127,21 @@ async function handleSns(
   } catch (error) {
     throw new HttpError(400, error instanceof BadPayload ? error.message : 'the body is not JSON');
   }
+  const topics = deps.config.SNS_TOPIC_ARNS?.split(',') ?? [];
+  if (!topics.includes(m.TopicArn))
+    throw new BadSignature(
+      topics.length === 0
+        ? 'no SNS topic is accepted; set SNS_TOPIC_ARNS to the ARN of your SES feedback topic'
+        : `topic ${m.TopicArn} is not one of SNS_TOPIC_ARNS`,
+    );
   const testHosts = deps.config.SNS_TEST_HOSTS?.split(',') ?? [];
-  if (!allowedSnsUrl(m.SigningCertURL, testHosts))
-    throw new BadSignature('SigningCertURL is not on an SNS host (https://sns.<region>.amazonaws.com)');
+  if (!allowedCertUrl(m.SigningCertURL, testHosts))
+    throw new BadSignature(
+      'SigningCertURL is not an SNS certificate (https://sns.<region>.amazonaws.com/SimpleNotificationService-….pem)',
+    );
   verifySignature(m, await cert(m.SigningCertURL));
   if (m.Type === 'SubscriptionConfirmation') {
-    if (!m.SubscribeURL || !allowedSnsUrl(m.SubscribeURL, testHosts))
+    if (!m.SubscribeURL || !allowedSubscribeUrl(m.SubscribeURL, testHosts))
       throw new BadSignature('SubscribeURL is not on an SNS host');
     await (deps.fetchText ?? defaultFetch)(m.SubscribeURL);
     deps.log.info({ topicArn: m.TopicArn }, 'SNS subscription confirmed.');
@@ -146,6 +167,7 @@ export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<Fee
     // Certificates are cached per URL; SNS rotates them by publishing a new URL.
     let pem = certificates.get(url);
     if (!pem) {
+      if (certificates.size >= MAX_CERTIFICATES) certificates.delete(certificates.keys().next().value!);
       pem = certFile ? readFile(certFile, 'utf8') : (deps.fetchText ?? defaultFetch)(url);
       pem.catch(() => certificates.delete(url));
       certificates.set(url, pem);
@@ -158,7 +180,7 @@ export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<Fee
       throw new HttpError(404, `no provider "${provider}"; expected ${PROVIDERS.join(', ')}`);
     // Refused before the body is read or kept: only authenticated senders can fill the dead letters.
     if (provider !== 'ses') checkToken(req, deps.config.FEEDBACK_TOKEN);
-    const body = await readBody(req);
+    const body = await readBody(req, provider === 'ses' ? MAX_SNS_BODY_BYTES : MAX_BODY_BYTES);
     try {
       switch (provider) {
         case 'ses':
@@ -205,6 +227,10 @@ export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<Fee
     } catch (error) {
       if (error instanceof HttpError) {
         deps.log.warn({ provider, status: error.status, reason: error.message }, 'Feedback request refused.');
+        if (error.status === 413) {
+          res.setHeader('connection', 'close');
+          res.once('finish', () => req.destroy());
+        }
         return reply(error.status, { error: error.message });
       }
       // Redis or PostgreSQL unreachable: the provider retries later, nothing was acknowledged.

@@ -52,21 +52,42 @@ export function stringToSign(m: SnsMessage): string {
   return out;
 }
 
-const SNS_HOST = /^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/;
+// Regional SNS endpoints only (sns.eu-west-1.amazonaws.com, sns.us-gov-west-1…, sns.cn-north-1….cn): a looser
+// pattern such as sns.<anything>.amazonaws.com also matches S3 endpoints anyone can host files on.
+const SNS_HOST = /^sns\.[a-z]{2}(-gov)?-[a-z]+-\d\.amazonaws\.com(\.cn)?$/;
+const CERT_PATH = /^\/SimpleNotificationService-[0-9a-f]+\.pem$/;
+
+function parse(raw: string): URL | null {
+  try {
+    return new URL(raw);
+  } catch {
+    return null;
+  }
+}
+
+const onTestHost = (url: URL, testHosts: readonly string[]) =>
+  testHosts.includes(url.host) && (url.protocol === 'http:' || url.protocol === 'https:');
+
+const onSnsHost = (url: URL) =>
+  url.protocol === 'https:' && SNS_HOST.test(url.hostname) && url.port === '' && url.username === '';
 
 /**
- * Whether SNS may make us fetch this URL (its certificate, its SubscribeURL): https on an SNS regional host,
- * or, only where the test override names it, plain http on a loopback test server.
+ * Whether SNS may make us fetch this certificate: https on an SNS regional host, a certificate's path and
+ * no query (each distinct URL costs a fetch), or, only where the test override names it, a test server.
  */
-export function allowedSnsUrl(raw: string, testHosts: readonly string[]): boolean {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return false;
-  }
-  if (url.protocol === 'https:' && SNS_HOST.test(url.hostname) && url.port === '') return true;
-  return testHosts.includes(url.host) && (url.protocol === 'http:' || url.protocol === 'https:');
+export function allowedCertUrl(raw: string, testHosts: readonly string[]): boolean {
+  const url = parse(raw);
+  if (!url) return false;
+  if (onTestHost(url, testHosts)) return true;
+  return onSnsHost(url) && CERT_PATH.test(url.pathname) && url.search === '';
+}
+
+/** Whether a SubscribeURL may be fetched: SNS's ConfirmSubscription action on an SNS regional host. */
+export function allowedSubscribeUrl(raw: string, testHosts: readonly string[]): boolean {
+  const url = parse(raw);
+  if (!url) return false;
+  if (onTestHost(url, testHosts)) return true;
+  return onSnsHost(url) && url.pathname === '/' && url.searchParams.get('Action') === 'ConfirmSubscription';
 }
 
 /** Verifies the signature with the certificate PEM; throws BadSignature when it does not match. */
