@@ -1,5 +1,6 @@
 // The open and click aggregation: the hourly incremental run, and "compute statistics" of one delivery.
 import type postgres from 'postgres';
+import { lockKpiRows } from './kpi-rows';
 
 /** Serializes the hourly run and compute-stats: both move the watermark and the unique-open table. */
 const AGGREGATION_LOCK = 0x6b7069; // "kpi"
@@ -40,6 +41,7 @@ async function writeState(tx: postgres.TransactionSql, state: AggregationState):
 async function catchUp(
   tx: postgres.TransactionSql,
   now: Date,
+  alsoLock: string | null = null,
 ): Promise<CatchUp & { state: AggregationState }> {
   const state = await readState(tx);
   const xmin = await watermark(tx);
@@ -67,11 +69,11 @@ async function catchUp(
   const [counted] = await tx`
     select count(*)::int as events from tracking_events
     where xact >= ${state.xmin}::xid8 and xact < ${xmin}::xid8`;
+  // Locked in id order, with compute-stats' own row, as every other writer of several of these rows does.
+  const locked = new Set(added.map((r) => String(r.delivery_id)));
+  if (alsoLock) locked.add(alsoLock);
+  await lockKpiRows(tx, [...locked]);
   if (added.length > 0) {
-    // Locked in id order, as every other writer of these rows ends its transaction with them.
-    await tx`
-      select 1 from delivery_kpis where delivery_id = any(${added.map((r) => r.delivery_id)}::bigint[])
-      order by delivery_id for update`;
     await tx`
       update delivery_kpis k set opens = k.opens + u.opens, clicks = k.clicks + u.clicks,
         stats_computed_at = ${now}
@@ -161,7 +163,7 @@ export async function computeDeliveryStats(
 ): Promise<StatsResult | null> {
   return sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(${AGGREGATION_LOCK})`;
-    const { state } = await catchUp(tx, now());
+    const { state } = await catchUp(tx, now(), deliveryId);
     // The KPI row first: writers that change logs update it last, so the recount below sees their
     // committed work, and the work still in flight adds its own delta after this commit.
     const [before] = await tx`

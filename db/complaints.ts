@@ -3,6 +3,7 @@
 import type postgres from 'postgres';
 import type { QuarantineRules } from '../shared/quarantine-rules';
 import { recordDeadLetters } from './dead-letters';
+import { lockKpiRows } from './kpi-rows';
 import type { ClassifiedEvent, EventOutcome } from './feedback';
 import { recordAddressOutcomes } from './quarantine';
 
@@ -92,6 +93,10 @@ export async function applyComplaints(
     }
     const moved = [...perDelivery].sort(([a], [b]) => (BigInt(a) < BigInt(b) ? -1 : 1));
     if (moved.length > 0) {
+      await lockKpiRows(
+        tx,
+        moved.map(([id]) => id),
+      );
       await tx`
         update delivery_kpis k set complaints = k.complaints + u.n
         from unnest(${moved.map(([id]) => id)}::bigint[], ${moved.map(([, n]) => n)}::int[]) as u(delivery_id, n)

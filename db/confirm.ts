@@ -42,6 +42,11 @@ export async function confirmDelivery(
         sending_at = case when contact_date > ${c.now} then null else ${c.now}::timestamptz end
       where id = ${c.deliveryId} and state = 'prepared'
         and (occurrence_at is null or occurrence_at + make_interval(secs => validity_seconds) > ${c.now})
+        -- With confirm-each, an execution is confirmable until the next occurrence comes (while not paused).
+        and not exists (
+          select 1 from recurring_schedules s
+          where s.id = deliveries.schedule_id and deliveries.occurrence_at is not null and s.confirm_each
+            and not s.paused and s.next_occurrence_at <= ${c.now})
       returning state, valid_until, greatest(coalesce(contact_date, ${c.now}), ${c.now}) as start_at`;
     if (updated) {
       await recordConfirmAttempt(tx, { ...c, outcome: 'accepted', reason: null });
@@ -55,7 +60,10 @@ export async function confirmDelivery(
     }
     const [current] = await tx`
       select state, confirm_job_id, confirmed_by, confirmed_at, valid_until, greatest(contact_date, confirmed_at) as start_at,
-        state_reason, occurrence_at + make_interval(secs => validity_seconds) as execution_ends
+        state_reason, occurrence_at + make_interval(secs => validity_seconds) as execution_ends,
+        (select s.next_occurrence_at from recurring_schedules s
+          where s.id = deliveries.schedule_id and occurrence_at is not null and s.confirm_each and not s.paused
+            and s.next_occurrence_at <= ${c.now}) as superseded_at
       from deliveries where id = ${c.deliveryId}`;
     if (current && current.confirm_job_id === c.jobId) {
       // The winner's own retry (its completion was lost): resume; the follow-up steps are idempotent.
@@ -69,15 +77,17 @@ export async function confirmDelivery(
     }
     const reason = !current
       ? `delivery ${c.deliveryId} not found`
-      : current.state === 'prepared'
-        ? `delivery ${c.deliveryId} is an execution whose validity period ended at ${current.execution_ends.toISOString()}; nothing was changed`
-        : `delivery ${c.deliveryId} is not prepared (it is ${current.state}${
-            current.confirmed_by
-              ? `, confirmed by ${current.confirmed_by} at ${current.confirmed_at.toISOString()}`
-              : current.state_reason
-                ? `: ${current.state_reason}`
-                : ''
-          }); nothing was changed`;
+      : current.state === 'prepared' && current.superseded_at
+        ? `delivery ${c.deliveryId} is an execution whose next occurrence came at ${current.superseded_at.toISOString()}; it is never sent late, nothing was changed`
+        : current.state === 'prepared'
+          ? `delivery ${c.deliveryId} is an execution whose validity period ended at ${current.execution_ends.toISOString()}; nothing was changed`
+          : `delivery ${c.deliveryId} is not prepared (it is ${current.state}${
+              current.confirmed_by
+                ? `, confirmed by ${current.confirmed_by} at ${current.confirmed_at.toISOString()}`
+                : current.state_reason
+                  ? `: ${current.state_reason}`
+                  : ''
+            }); nothing was changed`;
     await recordConfirmAttempt(tx, { ...c, outcome: 'refused', reason });
     return { kind: 'refused', reason };
   });
@@ -90,10 +100,15 @@ export async function confirmDelivery(
 export async function resolveConfirmTarget(
   sql: postgres.Sql,
   deliveryId: string,
+  jobId: string | null,
 ): Promise<{ id: string } | { refused: string }> {
   const [template] =
     await sql`select schedule_id from deliveries where id = ${deliveryId} and state = 'recurring'`;
   if (!template) return { id: deliveryId };
+  // A retry of the job that confirmed an execution resumes that execution, whatever came since.
+  const [own] = await sql`
+    select id from deliveries where schedule_id = ${template.schedule_id} and confirm_job_id = ${jobId}`;
+  if (own) return { id: String(own.id) };
   const [waiting] = await sql`
     select id from deliveries where schedule_id = ${template.schedule_id} and state = 'prepared'
       and occurrence_at is not null

@@ -11,6 +11,7 @@ import {
 } from '../shared/feedback-state';
 import type { QuarantineRules } from '../shared/quarantine-rules';
 import { recordDeadLetters } from './dead-letters';
+import { lockKpiRows } from './kpi-rows';
 import { recordAddressOutcomes } from './quarantine';
 
 /** A validated event, its message id read back and its failure classified. */
@@ -327,6 +328,10 @@ async function writeRows(
   if (moved.length === 0) return async () => {};
   // Run last, just before the commit: every job of a delivery takes its KPI row in turn until it commits.
   return async () => {
+    await lockKpiRows(
+      tx,
+      moved.map(([id]) => id),
+    );
     await tx`
       update delivery_kpis k set delivered = k.delivered + u.delivered, failed = k.failed + u.failed
       from unnest(${moved.map(([id]) => id)}::bigint[], ${moved.map(([, d]) => d.delivered)}::int[],

@@ -214,8 +214,11 @@ export async function produceDueOccurrences(
 export async function unstartedAutoExecutions(sql: postgres.Sql, now: Date): Promise<string[]> {
   const rows = await sql`
     select d.id from deliveries d join recurring_schedules s on s.id = d.schedule_id
-    where d.state = 'prepared' and d.occurrence_at is not null and not s.confirm_each
+    where d.occurrence_at is not null and not s.confirm_each
       and d.occurrence_at + make_interval(secs => d.validity_seconds) > ${now}
+      and (d.state = 'prepared'
+        -- Confirmed by the sweep, but its batches were never planned (a crash in between).
+        or (d.state = 'sending' and d.batches_total is null and d.confirm_job_id = 'recurrence-' || d.id))
     order by d.id`;
   return rows.map((r) => String(r.id));
 }

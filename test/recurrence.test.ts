@@ -146,6 +146,14 @@ test('--confirm-each: an execution waits for a confirm, and one left unconfirmed
   expect(late.stderr).toContain(
     `delivery ${waiting.id} is not prepared (it is skipped: not confirmed before the next occurrence`,
   );
+  // The next occurrence comes: a confirm of the waiting execution is refused at once, even before the
+  // sweep has produced that occurrence and skipped it.
+  clock = new Date(Date.parse(shift(x, 3 * DAY)) + 1000);
+  const tooLate = await cli(t.env, 'confirm', three.executions[2]!.id!, '--as', 'alice', '--wait');
+  expect(tooLate.code).toBe(1);
+  expect(tooLate.stderr).toMatch(
+    /next occurrence came at|it is skipped: not confirmed before the next occurrence/,
+  );
   expect(mta.received.length - sentBefore).toBe(2);
   await cli(t.env, 'delivery', 'pause', id);
 });

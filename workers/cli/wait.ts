@@ -27,12 +27,8 @@ export async function waitForDelivery(
         deliveryId = (job?.returnvalue as { deliveryId?: string } | undefined)?.deliveryId ?? deliveryId;
         break;
       }
-      if (state === 'failed' && job) {
-        const retrying =
-          job.attemptsMade < (job.opts.attempts ?? 1) &&
-          !/lacks the role|is not prepared|not found|invalid/i.test(job.failedReason);
-        if (!retrying) throw new UserError(`confirm refused: ${job.failedReason}`);
-      }
+      // A job that will be retried waits in `delayed`; in `failed` it has failed for good (a refusal).
+      if (state === 'failed' && job) throw new UserError(`confirm refused: ${job.failedReason}`);
       if (Date.now() > deadline)
         throw new UserError(
           `the confirm job ${jobId} is still ${state}; are the workers running (npm start)?`,

@@ -35,7 +35,7 @@ export function confirmHandler(deps: ConfirmDeps) {
       throw new UnrecoverableError(reason);
     }
 
-    const target = await resolveConfirmTarget(deps.sql, deliveryId);
+    const target = await resolveConfirmTarget(deps.sql, deliveryId, jobId);
     if ('refused' in target) {
       await recordConfirmAttempt(deps.sql, {
         deliveryId,
