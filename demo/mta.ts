@@ -75,8 +75,8 @@ export async function startSimulatedMta(options: {
     // A repeat hand-off of the same attempt (a recovered batch) gets no second answer, as a real MTA dedups.
     if (!ref || seen.has(messageId)) return;
     seen.add(messageId);
-    let byDelivery = recipients.get(ref.deliveryId);
-    if (!byDelivery) recipients.set(ref.deliveryId, (byDelivery = new Map()));
+    const byDelivery = recipients.get(ref.deliveryId) ?? new Map<number, Recipient>();
+    recipients.set(ref.deliveryId, byDelivery);
     let r = byDelivery.get(ref.seq);
     if (!r) {
       r = {
