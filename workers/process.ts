@@ -67,6 +67,7 @@ export async function startProcess(
     { sql: () => database?.sql ?? null, redis, expectedMigrations: expectedMigrations() },
     // The process's own counters, and the shared figures of a metrics role once it runs.
     () => [createRegistry(), ...running.flatMap((r) => (r.registry ? [r.registry] : []))],
+    () => running.find((r) => r.pages)?.pages,
   );
 
   const ready = (async () => {
