@@ -44,3 +44,17 @@ export async function failuresByReason(sql: postgres.Sql, deliveryId: string): P
     group by failure_type, failure_reason order by n desc, failure_reason`;
   return rows.map((r) => ({ type: r.failure_type, reason: r.failure_reason, count: r.n }));
 }
+
+/**
+ * Messages still `sent` whose latest attempt's soft bounce came after the delivery finished: DESIGN.md keeps
+ * them as they were (without EFS, counted delivered). The demo names them, since its simulator bounced them.
+ */
+export async function softBouncedAfterTheEnd(sql: postgres.Sql, deliveryId: string): Promise<number> {
+  const [row] = await sql`
+    select count(*)::int as n from delivery_logs l
+    where l.delivery_id = ${deliveryId} and l.status = 'sent' and exists (
+      select 1 from feedback_events e
+      where e.delivery_id = l.delivery_id and e.seq = l.seq and e.attempt = l.attempts
+        and e.type = 'soft_bounce' and e.outcome = 'after-finish')`;
+  return row!.n as number;
+}

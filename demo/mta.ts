@@ -126,7 +126,9 @@ export async function startSimulatedMta(options: {
     try {
       for (const name of ['feedback', 'tracking'] as const) {
         const events = due.filter((p) => p.queue === name).map((p) => p.event);
-        if (events.length > 0) await queues[name].add('sim', { events });
+        // The declared job options: an event that outruns its message's log is retried, as the queue intends.
+        const options = (name === 'feedback' ? feedbackQueue : trackingQueue).jobOptions;
+        if (events.length > 0) await queues[name].add('sim', { events }, options);
       }
     } finally {
       flushing--;

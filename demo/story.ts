@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
-import { type FailureCount, failuresByReason } from '../db/delivery-page';
+import { type FailureCount, failuresByReason, softBouncedAfterTheEnd } from '../db/delivery-page';
 import { type DeliveryStatus, deliveryStatus } from '../db/queries';
 import { feedbackQueue, trackingQueue } from '../shared/queues';
 import { renderTile } from '../workers/cli/views';
@@ -28,7 +28,15 @@ export interface StoryContext {
 
 /** What the demo ends with, per delivery: the database's figures beside what the simulator decided. */
 export interface StoryResult {
-  deliveries: { status: DeliveryStatus; failures: FailureCount[]; decisions: DeliveryDecisions | null }[];
+  deliveries: {
+    status: DeliveryStatus;
+    failures: FailureCount[];
+    decisions: DeliveryDecisions | null;
+    /** soft bounces of a last retry that came after the end: the message stays as it was (DESIGN.md) */
+    bouncedAfterTheEnd: number;
+  }[];
+  /** feedback and tracking jobs that failed for good (0 expected: the figures would miss their events) */
+  failedJobs: number;
 }
 
 const POLL_MS = 250;
@@ -86,8 +94,8 @@ async function followTiles(ctx: StoryContext, ids: string[], area: LiveArea): Pr
   }
 }
 
-/** Waits until the simulator has said everything and the pipeline has applied it. */
-async function drain(ctx: StoryContext): Promise<void> {
+/** Waits until the simulator has said everything and the pipeline has applied it; returns jobs failed for good. */
+async function drain(ctx: StoryContext): Promise<number> {
   const queues = [feedbackQueue, trackingQueue].map(
     (q) => new Queue(q.name, { connection: ctx.redis, prefix: ctx.env.QUEUE_PREFIX }),
   );
@@ -95,7 +103,8 @@ async function drain(ctx: StoryContext): Promise<void> {
     for (;;) {
       const counts = await Promise.all(queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed')));
       const busy = counts.some((c) => Object.values(c).some((n) => n > 0));
-      if (ctx.mta.idle() && !busy) return;
+      if (ctx.mta.idle() && !busy)
+        return (await Promise.all(queues.map((q) => q.getJobCountByTypes('failed')))).reduce((a, b) => a + b);
       await sleep(POLL_MS);
     }
   } finally {
@@ -135,7 +144,11 @@ export async function tellStory(ctx: StoryContext): Promise<StoryResult> {
       '\nEvery message is at the MTA. With EFS, delivered % rises as the MTA confirms; without, it starts at 100 %\nand falls with bounces.\n',
     );
     await followTiles(ctx, ids, new LiveArea(process.stdout, 5000));
-    await drain(ctx);
+    const failedJobs = await drain(ctx);
+    if (failedJobs > 0)
+      say(
+        `\n${failedJobs} feedback or tracking jobs failed for good: the figures miss their events (see the log).`,
+      );
     say('\nBoth deliveries are finished. "Compute statistics" recounts every figure from the logs:');
     for (const id of ids) {
       const r = await campaign(ctx.env, ['compute-stats', id, '--wait', '--json'], {
@@ -147,15 +160,22 @@ export async function tellStory(ctx: StoryContext): Promise<StoryResult> {
       say(`  drift ${drift.every((n) => n === 0) ? 'none: the counters agreed with the recount' : drift}`);
     }
     const decisions = ctx.mta.decisions();
-    const result: StoryResult = { deliveries: [] };
+    const result: StoryResult = { deliveries: [], failedJobs };
     say('\nFinal tiles:\n');
     for (const status of await statuses(ctx.sql, ids)) {
       const failures = await failuresByReason(ctx.sql, status.id);
-      result.deliveries.push({ status, failures, decisions: decisions[status.id] ?? null });
+      const late = await softBouncedAfterTheEnd(ctx.sql, status.id);
+      const decided = decisions[status.id] ?? null;
+      result.deliveries.push({ status, failures, decisions: decided, bouncedAfterTheEnd: late });
       say(renderTile(status));
       say(
         `  failures          ${failures.map((f) => `${f.count} ${f.reason} (${f.type})`).join(', ') || 'none'}`,
       );
+      if (late > 0 && !status.efs)
+        say(
+          `  (${late} last retries were handed over just before the end and bounced after it: the validity\n` +
+            '   period was over, so they stay as they were: sent, counted delivered)',
+        );
       say();
     }
     say('What the simulated MTA was told to do (seeded, so every run tells this story):');
