@@ -14,7 +14,9 @@ export interface Timing {
   tracking: readonly [number, number];
 }
 
-export const DEFAULT_TIMING: Timing = { feedback: [300, 2500], tracking: [500, 4000] };
+// Feedback a second or more after the hand-off: the dispatch logs every 500 messages, and an event that outruns
+// its log waits for a retry with backoff, which would stretch the story.
+export const DEFAULT_TIMING: Timing = { feedback: [1000, 3000], tracking: [500, 4000] };
 
 /** What the simulator decided for one delivery's recipients, and what it reported: the test's expectations. */
 export interface DeliveryDecisions {

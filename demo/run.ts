@@ -159,17 +159,18 @@ async function main(): Promise<void> {
 }
 
 function whereToLookNext(opts: Options, databaseUrl: string, id: string): void {
-  const env = `DATABASE_URL=${redactUrl(databaseUrl)} QUEUE_PREFIX=${opts.prefix}`;
   const lines = [
     '',
     'Where to look next',
-    `  ${opts.keep ? `${env} ` : ''}npx campaign status ${id}          the KPI tile (--json for CONTRACT.md's shape)`,
-    `  ${opts.keep ? `${env} ` : ''}npx campaign logs ${id} --json     one line per recipient, with failure reasons`,
-    `  ${opts.keep ? `${env} ` : ''}npm start                          then http://127.0.0.1:9464/deliveries (the tile page)`,
-    '                                     and http://127.0.0.1:9464/metrics (Prometheus)',
+    ...(opts.keep
+      ? [`  with DATABASE_URL=${redactUrl(databaseUrl)} QUEUE_PREFIX=${opts.prefix} set:`]
+      : [
+          '  (the demo removed its database and queues: run `npm run demo -- --keep` to keep them for these)',
+        ]),
+    `  npx campaign status ${id}         the KPI tile (--json: CONTRACT.md's shape)`,
+    `  npx campaign logs ${id} --json    one line per recipient, with its failure reason`,
+    '  npm start, then http://127.0.0.1:9464/deliveries (the tile page) and /metrics (Prometheus)',
   ];
-  if (!opts.keep)
-    lines.push('  (the demo removed its database and queues; `npm run demo -- --keep` keeps them for these)');
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
