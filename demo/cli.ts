@@ -1,6 +1,7 @@
 // Runs `campaign` commands in the demo's process, through the same code path as `npx campaign`, and shows them.
 import { runCli } from '../workers/cli/main';
 
+/** A command's exit code and what it printed. */
 export interface Ran {
   code: number;
   stdout: string;

@@ -45,6 +45,7 @@ interface Pending {
 
 const FLUSH_MS = 200;
 
+/** The running simulator: its SMTP URL, whether it has said everything, what it decided. */
 export interface SimulatedMta {
   url: string;
   /** true once every decided event is on its queue */

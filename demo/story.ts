@@ -15,6 +15,7 @@ import { campaign } from './cli';
 import type { DeliveryDecisions, SimulatedMta } from './mta';
 import { bar, compactLine, LiveArea } from './screen';
 
+/** What the story runs against: the pipeline's environment, database, Redis and the simulated MTA. */
 export interface StoryContext {
   env: Record<string, string>;
   sql: postgres.Sql;

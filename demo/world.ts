@@ -6,6 +6,7 @@ import postgres from 'postgres';
 import { redactUrl } from '../shared/config';
 import { deleteKeysUnder } from '../shared/redis';
 
+/** Where the demo runs: its database, Redis, queue prefix and port. */
 export interface World {
   databaseUrl: string;
   redisUrl: string;

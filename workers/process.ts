@@ -11,6 +11,7 @@ import type { Logger } from '../shared/logger';
 import { createWorkerConnection } from '../shared/redis';
 import { isConnectionError, ServiceUnavailable } from '../shared/services';
 import { createRegistry, startHealthServer } from './health';
+import { deliveryPages, type PageRoutes } from './pages';
 import { type Role, type RoleDeps, type RunningRole, startRole } from './roles';
 
 /** A running process: `stop` is the one shutdown path (workers, queues, Redis, PostgreSQL, HTTP). */
@@ -53,6 +54,8 @@ export async function startProcess(
   let stopping = false;
   let database: Database | null = null;
   const running: RunningRole[] = [];
+  // The delivery tile pages belong with the shared figures: served by the process running the metrics role.
+  let pages: PageRoutes | undefined;
   const redis: Redis = createWorkerConnection(config.REDIS_URL);
   let lastRedisWarning = 0;
   redis.on('error', (error) => {
@@ -67,7 +70,7 @@ export async function startProcess(
     { sql: () => database?.sql ?? null, redis, expectedMigrations: expectedMigrations() },
     // The process's own counters, and the shared figures of a metrics role once it runs.
     () => [createRegistry(), ...running.flatMap((r) => (r.registry ? [r.registry] : []))],
-    () => running.find((r) => r.pages)?.pages,
+    () => pages,
   );
 
   const ready = (async () => {
@@ -82,6 +85,7 @@ export async function startProcess(
       transport: overrides.transport,
     };
     for (const role of roles) running.push(startRole(role, deps));
+    if (roles.includes('metrics')) pages = deliveryPages(database.sql, log);
     log.info({ roles, port: (server.address() as { port: number }).port }, 'Pipeline process started.');
   })();
 

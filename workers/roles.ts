@@ -30,7 +30,6 @@ import { redisRateLimiter } from './dispatch/rate-limit';
 import { type MtaTransport, smtpTransport } from './dispatch/transport';
 import { feedbackHandler } from './feedback/handler';
 import { startExporter } from './metrics';
-import { deliveryPages, type PageRoutes } from './pages';
 import { recurrenceHandler } from './recurrence/handler';
 import { finalizeHandler, retryHandler } from './retry/handler';
 import { trackingHandler } from './tracking/handler';
@@ -52,8 +51,6 @@ export interface RunningRole {
   close(): Promise<void>;
   /** Metrics the role exports besides the process's own (the metrics role's shared figures). */
   registry?: Registry;
-  /** Pages the role serves on the health server (the metrics role's delivery tiles). */
-  pages?: PageRoutes;
 }
 
 export const ROLES = [
@@ -285,11 +282,7 @@ export function startRole(role: Role, deps: RoleDeps): RunningRole {
     case 'metrics': {
       // The HTTP endpoints are served by every process; this role adds the figures shared by all of them.
       const exporter = startExporter(deps);
-      return {
-        ...running([], () => exporter.close()),
-        registry: exporter.registry,
-        pages: deliveryPages(deps.sql, deps.log),
-      };
+      return { ...running([], () => exporter.close()), registry: exporter.registry };
     }
   }
 }
