@@ -106,6 +106,9 @@ async function main(): Promise<void> {
     REDIS_URL: world.redisUrl,
     QUEUE_PREFIX: world.prefix,
     METRICS_PORT: String(world.port),
+    // Any free port for an HTTP feedback receiver, where the pipeline has one: the simulator needs none, and
+    // a running `npm start` must not stop the demo. (Unknown to a configuration without that role: ignored.)
+    FEEDBACK_PORT: '0',
     MTA_URL: mta.url,
     // The hourly job every 5 seconds, retries looked for every 5: an hour of a real delivery in a minute.
     AGGREGATION_SCHEDULE: '*/5 * * * * *',

@@ -76,6 +76,7 @@ export async function startProcess(
   const ready = (async () => {
     if (!(await waitForDatabase(config, log, () => stopping))) return;
     database = openDatabase(config.DATABASE_URL);
+    if (roles.includes('metrics')) pages = deliveryPages(database.sql, log);
     const deps: RoleDeps = {
       config,
       log,
@@ -85,7 +86,6 @@ export async function startProcess(
       transport: overrides.transport,
     };
     for (const role of roles) running.push(startRole(role, deps));
-    if (roles.includes('metrics')) pages = deliveryPages(database.sql, log);
     log.info({ roles, port: (server.address() as { port: number }).port }, 'Pipeline process started.');
   })();
 
