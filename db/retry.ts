@@ -134,6 +134,15 @@ export async function finalizeDelivery(
       if (now.getTime() < d.valid_until.getTime() + STUCK_DISPATCH_GRACE_MS) return 'not-yet';
       await failUnsentTargets(tx, deliveryId, now);
     }
+    // Waits for the feedback transactions holding a row whose latest attempt has no delivered outcome yet.
+    // Without this, the update below (reading its own snapshot) skips a row that a concurrent soft bounce
+    // is just giving a soft outcome, and that row would stay `sent` in a finished delivery. Once locked, a
+    // later event on it reads the state `finished` (after-finish), as DESIGN.md wants.
+    await tx`
+      select 1 from delivery_logs
+      where delivery_id = ${deliveryId} and status <> 'failed'
+        and (outcome_kind is distinct from 'delivered' or outcome_attempt is distinct from attempts)
+      for update`;
     const [moved] = await tx`
       with changed as (
         update delivery_logs set status = 'failed', retry_at = null, updated_at = ${now}

@@ -1,10 +1,12 @@
-// The HTTP endpoints every process serves on METRICS_PORT: /healthz, /readyz and /metrics.
+// The HTTP endpoints every process serves on METRICS_PORT: /healthz, /readyz and /metrics (and the metrics
+// role's delivery pages, /deliveries).
 import { createServer, type Server } from 'node:http';
 import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
 import type { Registry } from 'prom-client';
 import { migrationsApplied } from '../db/migrate';
 import { processRegistry } from '../shared/metrics';
+import type { PageRoutes } from './pages';
 
 /** What /readyz looks at; `sql` is null until the database is created and migrated. */
 export interface ReadinessSources {
@@ -56,6 +58,8 @@ export async function startHealthServer(
   port: number,
   sources: ReadinessSources,
   registry: MetricsSource,
+  /** The pages of the roles that serve some (the metrics role's /deliveries), once they run. */
+  pages: () => PageRoutes | undefined = () => undefined,
 ): Promise<Server> {
   const ready = readinessProbe(sources);
   const server = createServer((req, res) => {
@@ -79,6 +83,7 @@ export async function startHealthServer(
       );
       return;
     }
+    if (pages()?.(path ?? '/', send)) return;
     send(404, { error: 'not found; try /healthz, /readyz or /metrics' });
   });
   await new Promise<void>((resolve, reject) => {

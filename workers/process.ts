@@ -11,6 +11,7 @@ import type { Logger } from '../shared/logger';
 import { createWorkerConnection } from '../shared/redis';
 import { isConnectionError, ServiceUnavailable } from '../shared/services';
 import { createRegistry, startHealthServer } from './health';
+import { deliveryPages, type PageRoutes } from './pages';
 import { type Role, type RoleDeps, type RunningRole, startRole } from './roles';
 
 /** A running process: `stop` is the one shutdown path (workers, queues, Redis, PostgreSQL, HTTP). */
@@ -55,6 +56,8 @@ export async function startProcess(
   let stopping = false;
   let database: Database | null = null;
   const running: RunningRole[] = [];
+  // The delivery tile pages belong with the shared figures: served by the process running the metrics role.
+  let pages: PageRoutes | undefined;
   const redis: Redis = createWorkerConnection(config.REDIS_URL);
   let lastRedisWarning = 0;
   redis.on('error', (error) => {
@@ -69,11 +72,13 @@ export async function startProcess(
     { sql: () => database?.sql ?? null, redis, expectedMigrations: expectedMigrations() },
     // The process's own counters, and the shared figures of a metrics role once it runs.
     () => [createRegistry(), ...running.flatMap((r) => (r.registry ? [r.registry] : []))],
+    () => pages,
   );
 
   const ready = (async () => {
     if (!(await waitForDatabase(config, log, () => stopping))) return;
     database = openDatabase(config.DATABASE_URL);
+    if (roles.includes('metrics')) pages = deliveryPages(database.sql, log);
     const deps: RoleDeps = {
       config,
       log,
