@@ -3,8 +3,8 @@
 import type postgres from 'postgres';
 import type { QuarantineRules } from '../shared/quarantine-rules';
 import { recordDeadLetters } from './dead-letters';
-import { lockKpiRows } from './kpi-rows';
 import type { ClassifiedEvent, EventOutcome } from './feedback';
+import { lockKpiRows } from './kpi-rows';
 import { recordAddressOutcomes } from './quarantine';
 
 /** The reason a complaint quarantines with, as the reference product names it. */
