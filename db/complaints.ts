@@ -3,7 +3,7 @@
 import type postgres from 'postgres';
 import type { QuarantineRules } from '../shared/quarantine-rules';
 import { recordDeadLetters } from './dead-letters';
-import type { ClassifiedEvent, EventOutcome } from './feedback';
+import { type ClassifiedEvent, type EventOutcome, earlyEvents } from './feedback';
 import { lockKpiRows } from './kpi-rows';
 import { recordAddressOutcomes } from './quarantine';
 
@@ -22,8 +22,8 @@ export async function applyComplaints(
   jobId: string | null,
   now: Date,
   rules: QuarantineRules,
-): Promise<Map<string, EventOutcome>> {
-  if (events.length === 0) return new Map();
+): Promise<{ outcomes: Map<string, EventOutcome>; early: number }> {
+  if (events.length === 0) return { outcomes: new Map(), early: 0 };
   // Sorted by event id: two jobs inserting the same events do it in one order, never deadlocking.
   const sorted = [...events].sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
   return sql.begin(async (tx) => {
@@ -37,7 +37,12 @@ export async function applyComplaints(
       for update of l`;
     const byKey = new Map(rows.map((r) => [key(String(r.delivery_id), r.seq as number), r]));
     const known = sorted.filter((e) => byKey.get(key(e.deliveryId, e.seq))?.token === e.token);
-    const unknown = sorted.filter((e) => !known.includes(e));
+    // A complaint that outran the dispatch's log write is left for the job's retry, as other events are.
+    const early = await earlyEvents(
+      tx,
+      sorted.filter((e) => !byKey.has(key(e.deliveryId, e.seq))),
+    );
+    const unknown = sorted.filter((e) => !known.includes(e) && !early.has(e.eventId));
     await recordDeadLetters(
       tx,
       unknown.map((e) => ({
@@ -48,7 +53,7 @@ export async function applyComplaints(
       })),
     );
     const outcomes = new Map<string, EventOutcome>(unknown.map((e) => [e.eventId, 'unknown']));
-    if (known.length === 0) return outcomes;
+    if (known.length === 0) return { outcomes, early: early.size };
 
     const prior = await tx`
       select distinct delivery_id, seq from feedback_events
@@ -102,6 +107,6 @@ export async function applyComplaints(
         from unnest(${moved.map(([id]) => id)}::bigint[], ${moved.map(([, n]) => n)}::int[]) as u(delivery_id, n)
         where k.delivery_id = u.delivery_id`;
     }
-    return outcomes;
+    return { outcomes, early: early.size };
   });
 }

@@ -52,7 +52,10 @@ async function lockedByOthers(
 }
 
 /** Events without a log row whose delivery is still sending that recipient: their row is on its way. */
-async function earlyEvents(tx: postgres.TransactionSql, orphans: ClassifiedEvent[]): Promise<Set<string>> {
+export async function earlyEvents(
+  tx: postgres.TransactionSql,
+  orphans: ClassifiedEvent[],
+): Promise<Set<string>> {
   if (orphans.length === 0) return new Set();
   const ids = [...new Set(orphans.map((e) => e.deliveryId))];
   const deliveries = new Map(

@@ -45,6 +45,7 @@ interface Tile {
   deliveredRate: number;
   bouncesAndErrors: number;
   bouncesAndErrorsRate: number;
+  complaints: number;
 }
 const status = async (id: string) => (await cli(t.env, 'status', id, '--json')).json<Tile>();
 
@@ -230,6 +231,29 @@ test('a payload that is not an event list fails unretried and is kept', async ()
   const outcome = await feed({ event: { eventId: 'x' } });
   expect(outcome.state).toBe('failed');
   expect(outcome.reason).toBe('invalid payload: events is missing');
+});
+
+test('a complaint that outruns the log write is retried, then applied once', async () => {
+  const d = await sentDelivery(1, true);
+  const [row] = await t.sql`delete from delivery_logs where delivery_id = ${d.id} returning *`;
+  await t.sql`update deliveries set state = 'sending' where id = ${d.id}`;
+  const event: Event = { ...delivered(d.ids[0]!), type: 'complaint' };
+  const job = await producer.queue.add('fb', { events: [event] }, feedbackQueue.jobOptions);
+  await waitFor(
+    async () => ((await producer.queue.getJob(job.id!))?.attemptsMade ?? 0) >= 1,
+    10_000,
+    'a first try',
+  );
+  await t.sql`insert into delivery_logs ${t.sql(row!)}`;
+  await t.sql`update deliveries set state = 'sent' where id = ${d.id}`;
+  expect(await jobOutcome(producer.queue, job.id!)).toMatchObject({
+    state: 'completed',
+    value: { applied: 1 },
+  });
+  expect(await status(d.id)).toMatchObject({ complaints: 1 });
+  const [letters] =
+    await t.sql`select count(*)::int as n from dead_letters where payload->>'eventId' = ${event.eventId as string}`;
+  expect(letters!.n).toBe(0);
 });
 
 test('an event that arrived before its message was logged can be replayed from the dead letters', async () => {

@@ -172,7 +172,9 @@ export function feedbackHandler(deps: FeedbackDeps) {
     await recordDeadLetters(deps.sql, dead);
     const complaints = good.filter((e) => e.type === 'complaint');
     if (complaints.length > 0) {
-      const outcomes = await applyComplaints(deps.sql, complaints, jobId, deps.now(), deps.quarantine);
+      const applied = await applyComplaints(deps.sql, complaints, jobId, deps.now(), deps.quarantine);
+      const outcomes = applied.outcomes;
+      early += applied.early;
       for (const outcome of outcomes.values()) counts[outcome]++;
       counts.complaint = complaints.length;
       complaintsTotal.inc([...outcomes.values()].filter((o) => o === 'applied').length);

@@ -79,6 +79,7 @@ ${tile('deliveredRate', 'delivered', pct(s.deliveredRate), `${s.delivered} messa
 ${tile('bouncesAndErrorsRate', 'bounces + errors', pct(s.bouncesAndErrorsRate), `${s.bouncesAndErrors} messages`)}
 ${tile('openRate', 'opens', pct(s.openRate), `${s.opens} recipients`)}
 ${tile('clickRate', 'clicks', pct(s.clickRate), `${s.clicks} recipients`)}
+${tile('complaintRate', 'complaints', pct(s.complaintRate), `${s.complaints} messages`)}
 </div>
 <h2>Failures by reason</h2>
 <table><thead><tr><th>reason</th><th>type</th><th>messages</th></tr></thead><tbody id="failures">${failureRows(failures)}</tbody></table>
@@ -107,6 +108,7 @@ async function refresh() {
   set('bouncesAndErrorsRate', pct(s.bouncesAndErrorsRate)); set('bouncesAndErrorsRateSub', s.bouncesAndErrors + ' messages');
   set('openRate', pct(s.openRate)); set('openRateSub', s.opens + ' recipients');
   set('clickRate', pct(s.clickRate)); set('clickRateSub', s.clicks + ' recipients');
+  set('complaintRate', pct(s.complaintRate)); set('complaintRateSub', s.complaints + ' messages');
   const body = document.getElementById('failures');
   const rows = failures.length ? failures.map((f) => [f.reason ?? 'not defined', f.type ?? '-', String(f.count)]) : [['none']];
   body.replaceChildren(...rows.map((cells) => {
