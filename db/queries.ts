@@ -12,6 +12,8 @@ export interface DeliveryStatus extends KpiTile {
   efs: boolean;
   validUntil: string | null;
   statsComputedAt: string | null;
+  /** Why the delivery was stopped or skipped; present only then. */
+  stateReason?: string;
 }
 
 export async function addOperator(
@@ -44,7 +46,7 @@ export async function deliveryStatus(sql: postgres.Sql, id: string): Promise<Del
   // A period's delivery (recurring, with --aggregate) holds no messages itself: its figures are the sum
   // of its executions', and it is sending while one of them is.
   const [row] = await sql`
-    select d.id, d.label, d.state, d.efs, d.period_key,
+    select d.id, d.label, d.state, d.state_reason, d.efs, d.period_key,
            case when d.period_key is null then d.to_send else c.to_send end as to_send,
            case when d.period_key is null then d.valid_until else c.valid_until end as valid_until,
            case when d.period_key is null then k.sent else c.sent end as sent,
@@ -97,6 +99,8 @@ export async function deliveryStatus(sql: postgres.Sql, id: string): Promise<Del
     ...tile,
     validUntil: iso(row.valid_until),
     statsComputedAt: iso(row.stats_computed_at),
+    // Why a delivery was stopped or skipped (an additive field; absent otherwise).
+    ...(row.state_reason && row.period_key === null ? { stateReason: row.state_reason as string } : {}),
   };
 }
 
@@ -110,8 +114,22 @@ export interface LogLine {
   messageId: string;
 }
 
-/** Streams a delivery's logs in recipient order, a page at a time, so a million rows never sit in memory. */
+/**
+ * Streams a delivery's logs in recipient order, a page at a time, so a million rows never sit in memory. A
+ * period's delivery (recurring, with --aggregate) streams its executions' logs, one execution after another.
+ */
 export async function* deliveryLogs(sql: postgres.Sql, id: string, pageSize = 5000): AsyncGenerator<LogLine> {
+  const executions = await sql`
+    select e.id from deliveries d join deliveries e on e.parent_id = d.id
+    where d.id = ${id} and d.period_key is not null order by e.occurrence_at, e.id`;
+  if (executions.length > 0) {
+    for (const e of executions) yield* ownLogs(sql, String(e.id), pageSize);
+    return;
+  }
+  yield* ownLogs(sql, id, pageSize);
+}
+
+async function* ownLogs(sql: postgres.Sql, id: string, pageSize: number): AsyncGenerator<LogLine> {
   let after = -1;
   for (;;) {
     const rows = await sql`

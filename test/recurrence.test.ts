@@ -141,6 +141,10 @@ test('--confirm-each: an execution waits for a confirm, and one left unconfirmed
   expect(three.executions[1]!.reason).toBe(
     `not confirmed before the next occurrence (${shift(x, 2 * DAY)}); never sent late`,
   );
+  expect(await status<{ state: string; stateReason: string }>(waiting.id!)).toMatchObject({
+    state: 'skipped',
+    stateReason: three.executions[1]!.reason,
+  });
   const late = await cli(t.env, 'confirm', waiting.id!, '--as', 'alice', '--wait');
   expect(late.code).toBe(1);
   expect(late.stderr).toContain(
@@ -170,6 +174,9 @@ test('with an aggregation period, the executions of one period add their message
     byPeriod.set(e.periodDeliveryId!, (byPeriod.get(e.periodDeliveryId!) ?? 0) + 1);
   expect(byPeriod.size).toBe(2);
   for (const [period, executions] of byPeriod) {
+    // Its logs are its executions' logs, one line per message.
+    const logs = await cli(t.env, 'logs', period, '--json');
+    expect(logs.json<{ status: string }[]>()).toHaveLength(2 * executions);
     const failures = await t.sql`
       select l.delivery_id, l.status, l.failure_reason from delivery_logs l join deliveries d on d.id = l.delivery_id
       where d.parent_id = ${period} and l.status <> 'sent'`;

@@ -16,7 +16,7 @@ export function renderTile(s: DeliveryStatus): string {
   const width = 30;
   const filled = Math.round(s.progress * width);
   return [
-    `delivery ${s.id} "${s.label}"  ${s.state}  (EFS ${s.efs ? 'on' : 'off'})`,
+    `delivery ${s.id} "${s.label}"  ${s.state}${s.stateReason ? `: ${s.stateReason}` : ''}  (EFS ${s.efs ? 'on' : 'off'})`,
     `  progress          [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.round(s.progress * 100)} %`,
     `  to send           ${s.toSend}`,
     `  sent              ${s.sent}`,
