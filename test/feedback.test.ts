@@ -268,7 +268,10 @@ test('an event that arrived before its message was logged can be replayed from t
   const replay = await cli(t.env, 'dead-letters', 'replay', letter!.id, '--json');
   expect(replay.code).toBe(0);
   const jobId = replay.json<{ jobId: string }>().jobId;
-  expect((await jobOutcome(producer.queue, jobId)).value).toMatchObject({ applied: 1 });
+  expect(await jobOutcome(producer.queue, jobId)).toMatchObject({
+    state: 'completed',
+    value: { applied: 1 },
+  });
   expect((await log(d.id, 0)).status).toBe('sent');
   expect((await cli(t.env, 'dead-letters', 'replay', letter!.id)).stderr).toMatch(/was replayed already/);
 });

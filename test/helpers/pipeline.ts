@@ -61,9 +61,10 @@ export async function jobOutcome(
 ): Promise<{ state: string; reason: string; value: unknown }> {
   return waitFor(
     async () => {
+      // The state first, then the job: a job read before it completed would carry no return value yet.
+      const state = await queue.getJobState(jobId);
       const job = await queue.getJob(jobId);
       if (!job) return null;
-      const state = await job.getState();
       const finalFailure =
         state === 'failed' && (job.finishedOn !== undefined || job.attemptsMade >= (job.opts.attempts ?? 1));
       if (state === 'completed' || finalFailure)

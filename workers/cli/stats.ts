@@ -25,8 +25,9 @@ async function waitForJob(
   const deadline = Date.now() + timeoutMs;
   try {
     for (;;) {
+      // The state first, then the job: a job read before it completed would carry no return value yet.
+      const state = await queue.getJobState(jobId);
       const job = await queue.getJob(jobId);
-      const state = job ? await job.getState() : 'unknown';
       if (state === 'completed' && job) return job.returnvalue;
       if (state === 'failed' && job && job.attemptsMade >= (job.opts.attempts ?? 1))
         throw new UserError(`compute-stats failed: ${job.failedReason}`);

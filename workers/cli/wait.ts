@@ -20,8 +20,9 @@ export async function waitForDelivery(
   try {
     // First the confirm itself: a refusal (no role, wrong state) ends the wait with its reason.
     for (;;) {
+      // The state first, then the job: a job read before it completed would carry no return value yet.
+      const state = await queue.getJobState(jobId);
       const job = await queue.getJob(jobId);
-      const state = job ? await job.getState() : 'unknown';
       if (state === 'completed') {
         // A confirm of a recurring delivery confirms its waiting execution: follow that one.
         deliveryId = (job?.returnvalue as { deliveryId?: string } | undefined)?.deliveryId ?? deliveryId;
