@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { runCli } from '../../workers/cli/main';
+import { runCliCaptured } from '../../workers/cli/in-process';
 
 export interface CliResult {
   code: number;
@@ -18,25 +18,8 @@ function result(code: number, stdout: string, stderr: string): CliResult {
 
 /** Runs one command line in this process, capturing what it prints. */
 export async function cli(env: Record<string, string>, ...argv: string[]): Promise<CliResult> {
-  let stdout = '';
-  let stderr = '';
-  const out = process.stdout.write;
-  const err = process.stderr.write;
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    stdout += chunk.toString();
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => {
-    stderr += chunk.toString();
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    const code = await runCli(argv, env);
-    return result(code, stdout, stderr);
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
+  const run = await runCliCaptured(argv, env);
+  return result(run.code, run.stdout, run.stderr);
 }
 
 const ROOT = path.resolve(__dirname, '..', '..');

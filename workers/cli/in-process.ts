@@ -1,0 +1,32 @@
+// Runs one `campaign` command line inside the calling process, capturing what it prints (tests, the demo).
+import { runCli } from './main';
+
+/** A command's exit code and what it printed. */
+export interface CapturedRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the command with the given environment; stdout and stderr are captured, not printed. */
+export async function runCliCaptured(argv: string[], env: Record<string, string>): Promise<CapturedRun> {
+  let stdout = '';
+  let stderr = '';
+  const out = process.stdout.write;
+  const err = process.stderr.write;
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    stdout += chunk.toString();
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    stderr += chunk.toString();
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    const code = await runCli(argv, env);
+    return { code, stdout, stderr };
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+}
