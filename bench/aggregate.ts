@@ -1,19 +1,17 @@
 // `npm run bench -- aggregate`: 10,000,000 tracking events over 100 deliveries (the largest 1,000,000
 // messages). Measures ingestion of the last hour's 500,000 events through the queue, the hourly run over
 // them, and compute-stats of the largest delivery; checks the counters against a recount.
+
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import pino from 'pino';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { computeDeliveryStats, runAggregationTick } from '../db/aggregate';
-import { prepareDatabase } from '../db/migrate';
-import { loadConfig } from '../shared/config';
 import { trackingQueue } from '../shared/queues';
-import { deleteKeysUnder } from '../shared/redis';
 import { startProcess } from '../workers/process';
 import { cpuSnapshot, cpuSplit } from './cpu';
+import { openBenchWorld } from './world';
 
 const TOKEN = 'bec0ffee0123';
 const DELIVERIES = 100;
@@ -103,22 +101,12 @@ async function timed<T>(what: string, work: () => Promise<T>) {
 export async function benchAggregate(sizes: number[]): Promise<Record<string, unknown>> {
   const total = sizes[0] ?? 10_000_000;
   const recent = Math.min(total, sizes[1] ?? 500_000);
-  const database = `campaign_bench_agg_${process.pid}`;
-  const env = {
-    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,
-    QUEUE_PREFIX: `bench-agg-${process.pid}`,
-    METRICS_PORT: '0',
-    LOG_LEVEL: 'warn',
+  const world = await openBenchWorld('agg', {
     AGGREGATION_SCHEDULE: '0 0 1 1 *',
     TRACKING_CONCURRENCY: process.env.TRACKING_CONCURRENCY ?? '4',
-  };
-  const admin = postgres('postgres://postgres@127.0.0.1:5432/postgres', { max: 1, onnotice: () => {} });
-  await admin.unsafe(`drop database if exists "${database}" with (force)`);
-  await prepareDatabase(env.DATABASE_URL);
-  const sql = postgres(env.DATABASE_URL, { max: 2, onnotice: () => {} });
-  const config = loadConfig(env);
-  const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  const queue = new Queue(trackingQueue.name, { connection, prefix: config.QUEUE_PREFIX });
+  });
+  const { sql, config } = world;
+  const queue = new Queue(trackingQueue.name, { connection: world.redis, prefix: config.QUEUE_PREFIX });
   const now = () => new Date();
   try {
     const seeding = await timed('seeding deliveries and logs', () => seedDeliveries(sql));
@@ -181,10 +169,6 @@ export async function benchAggregate(sizes: number[]): Promise<Record<string, un
     return result;
   } finally {
     await queue.close();
-    await deleteKeysUnder(connection, env.QUEUE_PREFIX);
-    connection.disconnect();
-    await sql.end();
-    await admin.unsafe(`drop database if exists "${database}" with (force)`);
-    await admin.end();
+    await world.close();
   }
 }

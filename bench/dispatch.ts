@@ -1,5 +1,6 @@
 // `npm run bench -- dispatch`: confirm to `sent` for 100,000 and 1,000,000 recipients, through a dropping
 // transport and a loopback SMTP sink; prints messages/s, peak RSS and the CPU split.
+
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync } from 'node:fs';
@@ -9,16 +10,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import postgres from 'postgres';
 import { createDeliveryWithTargets } from '../db/import';
-import { prepareDatabase } from '../db/migrate';
-import { loadConfig } from '../shared/config';
 import { confirmQueue } from '../shared/queues';
 import { readRecipients } from '../shared/recipients';
-import { deleteKeysUnder } from '../shared/redis';
 import { droppingTransport } from '../workers/dispatch/transport';
 import { startProcess } from '../workers/process';
 import { cpuSnapshot, cpuSplit } from './cpu';
+import { openBenchWorld } from './world';
 
 const TMP = path.join(__dirname, 'tmp');
 
@@ -54,21 +52,13 @@ export interface DispatchRun {
 }
 
 async function runOnce(count: number, transport: 'smtp' | 'dropping', file: string): Promise<DispatchRun> {
-  const database = `campaign_bench_${process.pid}`;
-  const env = {
-    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,
-    QUEUE_PREFIX: `bench-${process.pid}-${count}-${transport}`,
-    METRICS_PORT: '0',
-    LOG_LEVEL: 'warn',
+  const sink = transport === 'smtp' ? await startSink() : null;
+  const world = await openBenchWorld(`dispatch-${count}-${transport}`, {
     DISPATCH_CONCURRENCY: process.env.DISPATCH_CONCURRENCY ?? '4',
     SMTP_POOL_SIZE: process.env.SMTP_POOL_SIZE ?? '8',
-  };
-  const admin = postgres('postgres://postgres@127.0.0.1:5432/postgres', { max: 1, onnotice: () => {} });
-  await admin.unsafe(`drop database if exists "${database}" with (force)`);
-  await prepareDatabase(env.DATABASE_URL);
-  const sql = postgres(env.DATABASE_URL, { max: 2, onnotice: () => {} });
-  const sink = transport === 'smtp' ? await startSink() : null;
-  const config = loadConfig({ ...env, MTA_URL: sink?.url ?? 'smtp://127.0.0.1:1' });
+    MTA_URL: sink?.url ?? 'smtp://127.0.0.1:1',
+  });
+  const { sql, config } = world;
   const log = pino({ level: 'warn' }, pino.destination(2));
   try {
     await sql`insert into operators (login) values ('bench')`;
@@ -134,13 +124,7 @@ async function runOnce(count: number, transport: 'smtp' | 'dropping', file: stri
     };
   } finally {
     sink?.child.kill('SIGTERM');
-    // Leave nothing behind in Redis: the run's queues live under their own prefix.
-    const redis = new Redis(config.REDIS_URL);
-    await deleteKeysUnder(redis, env.QUEUE_PREFIX);
-    redis.disconnect();
-    await sql.end();
-    await admin.unsafe(`drop database if exists "${database}" with (force)`);
-    await admin.end();
+    await world.close();
   }
 }
 

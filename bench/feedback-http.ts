@@ -1,15 +1,13 @@
 // `npm run bench -- feedback-http [events]`: SparkPost-shaped webhook batches of 100 events POSTed to the receiver,
 // run as the Procfile runs it (a feedback-http process and a feedback process), until every event is applied.
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import postgres from 'postgres';
-import { prepareDatabase } from '../db/migrate';
-import { deleteKeysUnder } from '../shared/redis';
 import { cpuSnapshot, cpuSplit } from './cpu';
 import { seed, TOKEN } from './feedback';
+import { openBenchWorld } from './world';
 
 const REQUEST_EVENTS = 100;
 /** Requests in flight at once, as a provider's webhook senders keep several connections busy. */
@@ -63,21 +61,13 @@ async function waitForPort(port: number): Promise<void> {
 export async function benchFeedbackHttp(sizes: number[]): Promise<Record<string, unknown>> {
   const total = Math.ceil((sizes[0] ?? 200_000) / REQUEST_EVENTS) * REQUEST_EVENTS;
   const perDelivery = Math.round(total / 2);
-  const database = `campaign_bench_fbhttp_${process.pid}`;
   const port = 20000 + (process.pid % 20000);
-  const env = {
-    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,
-    QUEUE_PREFIX: `bench-fbhttp-${process.pid}`,
-    LOG_LEVEL: 'warn',
+  const world = await openBenchWorld('fbhttp', {
     FEEDBACK_PORT: String(port),
     FEEDBACK_TOKEN: SECRET,
     FEEDBACK_CONCURRENCY: process.env.FEEDBACK_CONCURRENCY ?? '4',
-  };
-  const admin = postgres('postgres://postgres@127.0.0.1:5432/postgres', { max: 1, onnotice: () => {} });
-  await admin.unsafe(`drop database if exists "${database}" with (force)`);
-  await prepareDatabase(env.DATABASE_URL);
-  const sql = postgres(env.DATABASE_URL, { max: 2, onnotice: () => {} });
-  const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+  });
+  const { sql, env } = world;
   const children: ChildProcess[] = [];
   try {
     console.log(`seeding ${perDelivery * 2} sent messages…`);
@@ -146,10 +136,6 @@ export async function benchFeedbackHttp(sizes: number[]): Promise<Record<string,
         (c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once('exit', resolve))),
       ),
     );
-    await deleteKeysUnder(redis, env.QUEUE_PREFIX);
-    redis.disconnect();
-    await sql.end();
-    await admin.unsafe(`drop database if exists "${database}" with (force)`);
-    await admin.end();
+    await world.close();
   }
 }

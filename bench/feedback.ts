@@ -1,17 +1,15 @@
 // `npm run bench -- feedback`: 1,000,000 MTA events over a 1,000,000-message delivery pair (half EFS),
 // in jobs of 1,000, with 10 % duplicates and 5 % out of order; events/s, p99 job time, recount check.
+
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Job, Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import pino from 'pino';
-import postgres from 'postgres';
-import { prepareDatabase } from '../db/migrate';
-import { loadConfig } from '../shared/config';
+import type postgres from 'postgres';
 import { feedbackQueue } from '../shared/queues';
-import { deleteKeysUnder } from '../shared/redis';
 import { startProcess } from '../workers/process';
 import { cpuSnapshot, cpuSplit } from './cpu';
+import { openBenchWorld } from './world';
 
 const JOB_EVENTS = 1000;
 export const TOKEN = 'bec0ffee0123';
@@ -130,21 +128,11 @@ function* jobs(perDelivery: number, total: number): Generator<Ev[]> {
 export async function benchFeedback(sizes: number[]): Promise<Record<string, unknown>> {
   const total = sizes[0] ?? 1_000_000;
   const perDelivery = Math.round(total / 2);
-  const database = `campaign_bench_fb_${process.pid}`;
-  const env = {
-    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,
-    QUEUE_PREFIX: `bench-fb-${process.pid}`,
-    METRICS_PORT: '0',
-    LOG_LEVEL: 'warn',
+  const world = await openBenchWorld('fb', {
     FEEDBACK_CONCURRENCY: process.env.FEEDBACK_CONCURRENCY ?? '4',
-  };
-  const admin = postgres('postgres://postgres@127.0.0.1:5432/postgres', { max: 1, onnotice: () => {} });
-  await admin.unsafe(`drop database if exists "${database}" with (force)`);
-  await prepareDatabase(env.DATABASE_URL);
-  const sql = postgres(env.DATABASE_URL, { max: 2, onnotice: () => {} });
-  const config = loadConfig(env);
-  const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  const queue = new Queue(feedbackQueue.name, { connection, prefix: config.QUEUE_PREFIX });
+  });
+  const { sql, config } = world;
+  const queue = new Queue(feedbackQueue.name, { connection: world.redis, prefix: config.QUEUE_PREFIX });
   try {
     console.log(`seeding ${perDelivery * 2} sent messages…`);
     await seed(sql, perDelivery);
@@ -219,11 +207,6 @@ export async function benchFeedback(sizes: number[]): Promise<Record<string, unk
     return result;
   } finally {
     await queue.close();
-    // Leave nothing behind in Redis: every key of the run lives under its own prefix.
-    await deleteKeysUnder(connection, env.QUEUE_PREFIX);
-    connection.disconnect();
-    await sql.end();
-    await admin.unsafe(`drop database if exists "${database}" with (force)`);
-    await admin.end();
+    await world.close();
   }
 }

@@ -1,16 +1,14 @@
 // `npm run bench -- metrics`: a /metrics scrape of the metrics role over 10,000 deliveries and 10,000,000
 // delivery logs: the first scrape (a read of PostgreSQL and Redis), the scrapes served from the cache, and
 // the database read alone, each a median and a maximum over repeated runs.
+
 import os from 'node:os';
-import { Redis } from 'ioredis';
 import pino from 'pino';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { readDatabaseFigures } from '../db/metrics';
-import { prepareDatabase } from '../db/migrate';
-import { loadConfig } from '../shared/config';
 import { quarantineRules } from '../shared/quarantine-rules';
-import { deleteKeysUnder } from '../shared/redis';
 import { startExporter } from '../workers/metrics';
+import { openBenchWorld } from './world';
 
 const TOKEN = 'bec0ffee0123';
 
@@ -60,19 +58,8 @@ async function time(work: () => Promise<unknown>): Promise<number> {
 export async function benchMetrics(sizes: number[]): Promise<Record<string, unknown>> {
   const deliveries = sizes[0] ?? 10_000;
   const logs = sizes[1] ?? 10_000_000;
-  const database = `campaign_bench_metrics_${process.pid}`;
-  const env = {
-    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,
-    QUEUE_PREFIX: `bench-metrics-${process.pid}`,
-    METRICS_PORT: '0',
-    LOG_LEVEL: 'warn',
-  };
-  const admin = postgres('postgres://postgres@127.0.0.1:5432/postgres', { max: 1, onnotice: () => {} });
-  await admin.unsafe(`drop database if exists "${database}" with (force)`);
-  await prepareDatabase(env.DATABASE_URL);
-  const sql = postgres(env.DATABASE_URL, { max: 8, onnotice: () => {} });
-  const config = loadConfig(env);
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const world = await openBenchWorld('metrics', {}, { sqlMax: 8 });
+  const { sql, config, redis } = world;
   try {
     const seedStarted = performance.now();
     console.log(`seeding ${deliveries} deliveries and ${logs} logs…`);
@@ -115,10 +102,6 @@ export async function benchMetrics(sizes: number[]): Promise<Record<string, unkn
     );
     return result;
   } finally {
-    await deleteKeysUnder(redis, env.QUEUE_PREFIX);
-    redis.disconnect();
-    await sql.end();
-    await admin.unsafe(`drop database if exists "${database}" with (force)`);
-    await admin.end();
+    await world.close();
   }
 }

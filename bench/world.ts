@@ -1,0 +1,53 @@
+// A benchmark's own database and queue prefix on the local servers, and one way to remove both after.
+import { Redis } from 'ioredis';
+import postgres from 'postgres';
+import { prepareDatabase } from '../db/migrate';
+import { type Config, loadConfig } from '../shared/config';
+import { deleteKeysUnder } from '../shared/redis';
+
+const SERVER = 'postgres://postgres@127.0.0.1:5432';
+
+/** What a benchmark runs against; `close` drops its database and deletes every key under its prefix. */
+export interface BenchWorld {
+  env: Record<string, string>;
+  config: Config;
+  sql: postgres.Sql;
+  redis: Redis;
+  close(): Promise<void>;
+}
+
+/** A fresh, migrated database and a prefix named for the run; `extra` adds settings to its environment. */
+export async function openBenchWorld(
+  name: string,
+  extra: Record<string, string> = {},
+  options: { sqlMax?: number } = {},
+): Promise<BenchWorld> {
+  const database = `campaign_bench_${name.replace(/\W/g, '_')}_${process.pid}`;
+  const env = {
+    DATABASE_URL: `${SERVER}/${database}`,
+    QUEUE_PREFIX: `bench-${name}-${process.pid}`,
+    METRICS_PORT: '0',
+    LOG_LEVEL: 'warn',
+    ...extra,
+  };
+  const admin = postgres(`${SERVER}/postgres`, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`drop database if exists "${database}" with (force)`);
+  await prepareDatabase(env.DATABASE_URL);
+  const sql = postgres(env.DATABASE_URL, { max: options.sqlMax ?? 2, onnotice: () => {} });
+  const config = loadConfig(env);
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  return {
+    env,
+    config,
+    sql,
+    redis,
+    async close() {
+      // Leave nothing behind: every key of the run lives under its own prefix, every row in its database.
+      await deleteKeysUnder(redis, env.QUEUE_PREFIX);
+      redis.disconnect();
+      await sql.end();
+      await admin.unsafe(`drop database if exists "${database}" with (force)`);
+      await admin.end();
+    },
+  };
+}
