@@ -49,7 +49,7 @@ export interface RoleKit {
   opts: { lockDuration: number; stalledInterval: number };
   /** The internal queues a role enqueues on. */
   q: { start: Queue; dispatch: Queue; finalize: Queue; retry: Queue };
-  /** A queue of this process's prefix, closed with the role. */
+  /** A queue of this process's prefix, opened once and closed with the role. */
   queue(name: string): Queue;
   planner(): ReturnType<typeof createDispatchPlanner>;
   /** The MTA side shared by first attempts and retries: the transport and the rate limit across replicas. */
@@ -62,12 +62,29 @@ export interface RoleKit {
 
 export function createRoleKit(deps: RoleDeps): RoleKit {
   const options = { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX };
-  const extra: Queue[] = [];
+  // Opened on first use, once each, and closed with the role: a role that enqueues nothing opens nothing.
+  const opened = new Map<string, Queue>();
+  const queue = (name: string) => {
+    let open = opened.get(name);
+    if (!open) {
+      open = new Queue(name, options);
+      opened.set(name, open);
+    }
+    return open;
+  };
   const q = {
-    start: new Queue(startQueue.name, options),
-    dispatch: new Queue(dispatchQueue.name, options),
-    finalize: new Queue(finalizeQueue.name, options),
-    retry: new Queue(retryQueue.name, options),
+    get start() {
+      return queue(startQueue.name);
+    },
+    get dispatch() {
+      return queue(dispatchQueue.name);
+    },
+    get finalize() {
+      return queue(finalizeQueue.name);
+    },
+    get retry() {
+      return queue(retryQueue.name);
+    },
   };
   return {
     deps,
@@ -78,11 +95,7 @@ export function createRoleKit(deps: RoleDeps): RoleKit {
       stalledInterval: deps.config.WORKER_LOCK_DURATION,
     },
     q,
-    queue(name) {
-      const queue = new Queue(name, options);
-      extra.push(queue);
-      return queue;
-    },
+    queue,
     planner: () =>
       createDispatchPlanner({
         sql: deps.sql,
@@ -115,7 +128,7 @@ export function createRoleKit(deps: RoleDeps): RoleKit {
       workers,
       close: async () => {
         await Promise.all(workers.map((w) => w.worker.close()));
-        await Promise.all([...Object.values(q), ...extra].map((queue) => queue.close()));
+        await Promise.all([...opened.values()].map((open) => open.close()));
         await after();
       },
     }),

@@ -50,17 +50,7 @@ const STARTERS: Record<Role, (kit: RoleKit) => RunningRole> = {
     return { ...kit.running([], () => exporter.close()), registry: exporter.registry };
   },
   // Only produces (on mta-feedback and tracking-events), with its own connection: it handles no queue.
-  'feedback-http': (kit) => {
-    const receiver = startFeedbackHttpRole(kit.deps);
-    const producers = kit.running([]);
-    return {
-      ...receiver,
-      close: async () => {
-        await receiver.close();
-        await producers.close();
-      },
-    };
-  },
+  'feedback-http': (kit) => startFeedbackHttpRole(kit.deps),
 };
 
 /** Starts one role's workers. */
