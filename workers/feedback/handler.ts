@@ -7,7 +7,12 @@ import { applyFeedbackBatch, type ClassifiedEvent, type EventOutcome } from '../
 import { classifyBounce } from '../../shared/classify';
 import type { OutcomeKind } from '../../shared/feedback-state';
 import { parseMessageId } from '../../shared/message-id';
-import { complaintsTotal, feedbackEventsTotal, retriesScheduledTotal } from '../../shared/metrics';
+import {
+  complaintsTotal,
+  eventTally,
+  feedbackEventsTotal,
+  retriesScheduledTotal,
+} from '../../shared/metrics';
 import type { QuarantineRules } from '../../shared/quarantine-rules';
 import {
   describeInvalid,
@@ -149,16 +154,17 @@ export function feedbackHandler(deps: FeedbackDeps) {
     const seen = new Set<string>();
     let disagreements = 0;
     let early = 0;
+    const tally = eventTally(feedbackEventsTotal);
     for (const raw of events) {
       const prepared = prepareEvent(raw, jobId, () => disagreements++);
       if ('dead' in prepared) {
         dead.push(prepared.dead);
         const outcome = prepared.dead.reason.startsWith('invalid') ? 'invalid' : 'unknown';
         counts[outcome]++;
-        feedbackEventsTotal.inc({ type: eventType(raw), outcome });
+        tally.add(eventType(raw), outcome);
       } else if (seen.has(prepared.event.eventId)) {
         counts.duplicate++; // The same event twice in one job.
-        feedbackEventsTotal.inc({ type: prepared.event.type, outcome: 'duplicate' });
+        tally.add(prepared.event.type, 'duplicate');
       } else {
         seen.add(prepared.event.eventId);
         good.push(prepared.event);
@@ -169,6 +175,7 @@ export function feedbackHandler(deps: FeedbackDeps) {
         { disagreements },
         "Some events' SMTP codes contradict their type; the event's type was kept.",
       );
+    tally.flush();
     await recordDeadLetters(deps.sql, dead);
     const complaints = good.filter((e) => e.type === 'complaint');
     if (complaints.length > 0) {
@@ -189,8 +196,9 @@ export function feedbackHandler(deps: FeedbackDeps) {
       // Counted once committed; events left for a retried job (early, busy) are counted by that job.
       for (const e of chunk) {
         const outcome = outcomes.get(e.eventId);
-        if (outcome) feedbackEventsTotal.inc({ type: e.type, outcome });
+        if (outcome) tally.add(e.type, outcome);
       }
+      tally.flush();
       await scheduleRetries(deps.retryQueue, retries, deps.now());
       retriesScheduledTotal.inc(retries.length);
       if (good.length > TRANSACTION_EVENTS)

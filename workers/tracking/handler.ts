@@ -3,7 +3,7 @@ import type postgres from 'postgres';
 import { type DeadLetterEntry, recordDeadLetters } from '../../db/dead-letters';
 import { storeTrackingEvents, type TrackingOutcome, type TrackingRow } from '../../db/tracking';
 import { parseMessageId } from '../../shared/message-id';
-import { trackingEventsTotal } from '../../shared/metrics';
+import { eventTally, trackingEventsTotal } from '../../shared/metrics';
 import { describeInvalid, type TrackingPayload, trackingEvent, trackingQueue } from '../../shared/queues';
 import type { JobContext } from '../../shared/worker';
 
@@ -47,9 +47,10 @@ export function trackingHandler(deps: TrackingDeps) {
     const dead: DeadLetterEntry[] = [];
     const rows = new Map<string, TrackingRow>();
     const raws = new Map<string, unknown>();
-    const count = (type: string, outcome: keyof Counts, n = 1) => {
-      counts[outcome] += n;
-      trackingEventsTotal.inc({ type, outcome }, n);
+    const tally = eventTally(trackingEventsTotal);
+    const count = (type: string, outcome: keyof Counts) => {
+      counts[outcome]++;
+      tally.add(type, outcome);
     };
     for (const raw of events) {
       const prepared = prepareTrackingEvent(raw, jobId);
@@ -65,6 +66,7 @@ export function trackingHandler(deps: TrackingDeps) {
         raws.set(prepared.row.eventId, raw);
       }
     }
+    tally.flush();
     const all = [...rows.values()];
     for (let i = 0; i < all.length; i += STATEMENT_EVENTS) {
       const chunk = all.slice(i, i + STATEMENT_EVENTS);
@@ -81,6 +83,7 @@ export function trackingHandler(deps: TrackingDeps) {
           });
         }
       }
+      tally.flush();
     }
     // Kept after the stores: a retried job (a failure above) keeps each dead letter once all the same.
     await recordDeadLetters(deps.sql, dead);
