@@ -54,16 +54,18 @@ interface DueSchedule {
 /** Occurrences produced per schedule and sweep: a long outage is caught up over several sweeps. */
 const MAX_OCCURRENCES = 100;
 
-/** Marks executions still waiting for a confirm as skipped, with the reason; returns how many. */
+/**
+ * Marks executions still waiting for a confirm, and matching `condition`, as skipped with the reason (the
+ * delivery and its execution row together); returns how many.
+ */
 async function skipUnconfirmed(
   tx: postgres.TransactionSql,
-  scheduleId: string,
   condition: postgres.PendingQuery<postgres.Row[]>,
   reason: string,
 ): Promise<number> {
   const skipped = await tx`
     update deliveries set state = 'skipped', state_reason = ${reason}
-    where schedule_id = ${scheduleId} and state = 'prepared' and occurrence_at is not null and ${condition}
+    where state = 'prepared' and occurrence_at is not null and ${condition}
     returning id`;
   if (skipped.length > 0)
     await tx`
@@ -149,8 +151,7 @@ async function produceForOneSchedule(
       if (s.confirm_each)
         await skipUnconfirmed(
           tx,
-          s.id,
-          tx`occurrence_at < ${at}`,
+          tx`schedule_id = ${s.id} and occurrence_at < ${at}`,
           `not confirmed before the next occurrence (${at.toISOString()}); never sent late`,
         );
       const validUntil = new Date(at.getTime() + s.validity_seconds * 1000);
@@ -194,17 +195,14 @@ export async function produceDueOccurrences(
     missed += one.missed;
   }
   // Without a next occurrence (the schedule ended, or is paused), the validity end is the deadline.
-  const expired = await sql`
-    update deliveries d set state = 'skipped',
-      state_reason = 'not confirmed within its validity period; never sent late'
-    where d.state = 'prepared' and d.occurrence_at is not null
-      and d.occurrence_at + make_interval(secs => d.validity_seconds) <= ${now}
-    returning d.id`;
-  if (expired.length > 0)
-    await sql`
-      update executions set state = 'skipped', reason = 'not confirmed within its validity period; never sent late'
-      where delivery_id = any(${expired.map((r) => r.id)}::bigint[])`;
-  return { produced, missed, skipped: expired.length };
+  const skipped = await sql.begin((tx) =>
+    skipUnconfirmed(
+      tx,
+      tx`occurrence_at + make_interval(secs => validity_seconds) <= ${now}`,
+      'not confirmed within its validity period; never sent late',
+    ),
+  );
+  return { produced, missed, skipped };
 }
 
 /**
