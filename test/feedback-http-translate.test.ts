@@ -132,6 +132,13 @@ describe('Amazon SES', () => {
 describe('SNS', () => {
   const envelopes = json('sns-envelopes.json');
 
+  test('a null Subject is left out of the string to sign, as an absent one is', () => {
+    const { Subject: _, ...withoutSubject } = envelopes.notification;
+    const absent = stringToSign(readSnsMessage(withoutSubject));
+    expect(absent).not.toContain('Subject');
+    expect(stringToSign(readSnsMessage({ ...envelopes.notification, Subject: null }))).toBe(absent);
+  });
+
   test('the string to sign follows the documented field order of each message type', () => {
     const m = readSnsMessage(envelopes.notification);
     expect(stringToSign(m)).toBe(

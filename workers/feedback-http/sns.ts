@@ -47,7 +47,8 @@ export function stringToSign(m: SnsMessage): string {
   let out = '';
   for (const f of fields) {
     const value = m[f as keyof SnsMessage];
-    if (value !== undefined) out += `${f}\n${value}\n`;
+    // A field SNS left out (absent or null) is not signed; "null" would never verify.
+    if (value !== undefined && value !== null) out += `${f}\n${value}\n`;
   }
   return out;
 }
