@@ -1,5 +1,6 @@
 // The dead-letter table: payloads and events that could not be applied, listed and replayed after a fix.
 import type postgres from 'postgres';
+import { storable, storableText } from '../shared/storable';
 
 /** One kept payload, with why it was not applied. */
 export interface DeadLetter {
@@ -19,12 +20,46 @@ export interface DeadLetterEntry {
   payload: unknown;
 }
 
-/** Keeps many entries in one statement; an entry already kept for the same job (a retried job) is not kept twice. */
+/**
+ * Dead letters kept for one request or job: beyond this, the rest go into one more entry that holds them
+ * all, so that a huge bad request costs a few rows, not one per event (a 7 MB one made a million).
+ */
+export const MAX_DEAD_LETTERS_PER_BATCH = 100;
+
+/** At most `max` entries: the first max - 1 as they are, then one holding the others' payloads as `events`. */
+export function capDeadLetters(
+  entries: DeadLetterEntry[],
+  max = MAX_DEAD_LETTERS_PER_BATCH,
+): DeadLetterEntry[] {
+  if (entries.length <= max) return entries;
+  const rest = entries.slice(max - 1);
+  return [
+    ...entries.slice(0, max - 1),
+    {
+      queue: rest[0]!.queue,
+      jobId: rest[0]!.jobId,
+      reason: `${rest.length} more refused events of one batch, kept together (the first: ${rest[0]!.reason})`,
+      payload: { events: rest.map((e) => e.payload), reasons: rest.map((e) => e.reason) },
+    },
+  ];
+}
+
+/**
+ * Keeps many entries in one statement; an entry already kept for the same job (a retried job) is not kept
+ * twice. Whatever the payload holds is stored (NULs escaped, deep nesting cut: see `storable`), so that
+ * writing the dead letter of a value PostgreSQL refused never fails on the same value.
+ */
 export async function recordDeadLetters(
   sql: postgres.Sql | postgres.TransactionSql,
-  entries: DeadLetterEntry[],
+  all: DeadLetterEntry[],
 ): Promise<void> {
-  if (entries.length === 0) return;
+  if (all.length === 0) return;
+  const entries = all.map((e) => ({
+    queue: storableText(e.queue),
+    jobId: e.jobId === null ? null : storableText(e.jobId),
+    reason: storableText(e.reason),
+    payload: storable(e.payload),
+  }));
   await sql`
     insert into dead_letters (queue, job_id, reason, payload)
     select u.queue, u.job_id, u.reason, u.payload::jsonb

@@ -66,6 +66,25 @@ function copyField(value: string): string {
   );
 }
 
+/**
+ * COPY … FROM STDIN whose failure is seen. postgres.js 3.4 never settles the stream when PostgreSQL refuses
+ * the data after CopyDone (porsager/postgres#1173): the transaction would stay `idle in transaction
+ * (aborted)` for ever. The query is still told of the error; hooked here, it rejects `failed`.
+ */
+async function copyIn(query: postgres.PendingQuery<postgres.Row[]>) {
+  const hooked = query as unknown as { reject: (error: unknown) => void };
+  const original = hooked.reject;
+  const failed = new Promise<never>((_, reject) => {
+    hooked.reject = (error) => {
+      original(error);
+      reject(error);
+    };
+  });
+  failed.catch(() => {}); // observed by the races below; unobserved when the copy succeeds
+  const stream = await query.writable();
+  return { stream, failed };
+}
+
 type Rows = AsyncIterable<{ row: RecipientRow } | { error: RowError }>;
 
 /** What an import found, besides the delivery's id. */
@@ -89,7 +108,7 @@ async function importTargets(
   const errors: RowError[] = [];
   let more = false;
   let count = 0;
-  const copy = await tx`copy import_rows (line, email, data) from stdin`.writable();
+  const { stream: copy, failed } = await copyIn(tx`copy import_rows (line, email, data) from stdin`);
   try {
     for await (const item of rows) {
       if ('error' in item) {
@@ -100,7 +119,7 @@ async function importTargets(
       if (errors.length > 0) continue; // Refused already: read on only to report the other bad rows.
       const { row } = item;
       const line = `${row.line}\t${copyField(row.email)}\t${copyField(JSON.stringify(row.data))}\n`;
-      if (!copy.write(line)) await once(copy, 'drain');
+      if (!copy.write(line)) await Promise.race([once(copy, 'drain'), failed]);
       if (++count % 10_000 === 0) onProgress(count);
     }
   } catch (error) {
@@ -108,7 +127,7 @@ async function importTargets(
     throw error;
   }
   copy.end();
-  await once(copy, 'finish');
+  await Promise.race([once(copy, 'finish'), failed]);
   if (errors.length > 0) throw new ImportRefused(errors, more);
   onProgress(count);
 

@@ -2,6 +2,11 @@
 // Producers, workers and the CLI import these declarations; the schema is the documentation.
 import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
+import { inEventWindow } from './event-window';
+
+/** No NUL: PostgreSQL stores none, and refusing it here makes it a dead letter, not a failing statement. */
+const hasNoNul = (value: string) => !value.includes('\u0000');
+const noNul = { message: 'must not contain a NUL character (\\u0000)' };
 
 const deliveryId = z
   .union([
@@ -30,7 +35,11 @@ export const confirmQueue = {
   visibility: 'public',
   payload: z.object({
     deliveryId,
-    operator: z.string().trim().min(1, { message: 'must be the login of an operator, e.g. "alice"' }),
+    operator: z
+      .string()
+      .trim()
+      .min(1, { message: 'must be the login of an operator, e.g. "alice"' })
+      .refine(hasNoNul, noNul),
   }),
   jobOptions: { ...keepFailed, attempts: 5, backoff: { type: 'exponential', delay: 1000 } },
 } satisfies QueueDeclaration;
@@ -59,16 +68,17 @@ function eventFields(eventIdExample: string) {
       .string()
       .trim()
       .min(1, { message: `must be ${eventIdExample}` })
-      .max(200),
+      .max(200)
+      .refine(hasNoNul, noNul),
     messageId: z
       .string()
       .trim()
       .min(1, { message: 'must be the message id the dispatch gave the MTA' })
-      .max(500),
-    occurredAt: z.iso.datetime({
-      offset: true,
-      message: 'must be an ISO 8601 date-time, e.g. 2026-11-23T10:15:00Z',
-    }),
+      .max(500)
+      .refine(hasNoNul, noNul),
+    occurredAt: z.iso
+      .datetime({ offset: true, message: 'must be an ISO 8601 date-time, e.g. 2026-11-23T10:15:00Z' })
+      .refine(inEventWindow, { message: 'must be a date-time from 2000-01-01 to 2099-12-31' }),
   };
 }
 
@@ -89,7 +99,7 @@ export const feedbackEvent = z.object({
     .string()
     .regex(/^[245]\.\d{1,3}\.\d{1,3}$/, { message: 'must be an RFC 3463 status such as 5.1.1' })
     .optional(),
-  diagnostic: z.string().max(2000).optional(),
+  diagnostic: z.string().max(2000).refine(hasNoNul, noNul).optional(),
 });
 
 /** The MTA reports what became of each message: one event or thousands a job. */
@@ -127,7 +137,11 @@ export const finalizeQueue = {
 export const trackingEvent = z.object({
   ...eventFields('the tracker\'s unique id of the event, e.g. "trk-1"'),
   type: z.enum(['open', 'click'], { message: 'must be one of open, click' }),
-  url: z.url({ message: 'must be the clicked link, e.g. https://example.com/offer' }).max(4000).optional(),
+  url: z
+    .url({ message: 'must be the clicked link, e.g. https://example.com/offer' })
+    .max(4000)
+    .refine(hasNoNul, noNul)
+    .optional(),
 });
 
 /** Opens and clicks from the tracker: one event or thousands a job. */

@@ -2,6 +2,15 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parse } from 'csv-parse';
+import { textProblem } from './storable';
+
+/**
+ * Bytes a personalization value may hold (UTF-8): a name, a code, a paragraph; every message carries its
+ * values, so a huge one costs every send (a 50 MB cell took the pipeline to 1.6 GB).
+ */
+export const MAX_VALUE_BYTES = 32 * 1024;
+/** Bytes a row (or a JSON line) may hold, all its values together; also what the CSV reader buffers at most. */
+export const MAX_ROW_BYTES = 256 * 1024;
 
 /** One recipient as read: its 1-based line in the file, its address and its personalization values. */
 export interface RecipientRow {
@@ -45,6 +54,11 @@ export async function* readRecipients(
       continue;
     }
     const { line, record } = item;
+    const problem = recordProblem(record);
+    if (problem) {
+      yield { error: { line, message: problem } };
+      continue;
+    }
     const rawEmail = record.email;
     if (rawEmail === undefined || rawEmail === '') {
       yield { error: { line, message: 'the column "email" is missing or empty' } };
@@ -70,13 +84,37 @@ export async function* readRecipients(
   }
 }
 
+/** Why a row cannot be stored (a NUL, an unpaired surrogate, a value or row over its cap), or null. */
+function recordProblem(record: Record<string, string>): string | null {
+  let bytes = 0;
+  for (const [key, value] of Object.entries(record)) {
+    const problem = textProblem(key) ?? textProblem(value);
+    if (problem) return `the column "${key.replaceAll('\u0000', '\\u0000')}" ${problem}`;
+    const size = Buffer.byteLength(value);
+    if (size > MAX_VALUE_BYTES)
+      return `the value of "${key}" is ${size} bytes; a value may hold at most ${MAX_VALUE_BYTES} bytes`;
+    bytes += size + Buffer.byteLength(key);
+  }
+  return bytes > MAX_ROW_BYTES
+    ? `the row is ${bytes} bytes; a row may hold at most ${MAX_ROW_BYTES} bytes`
+    : null;
+}
+
 type RawItem = { line: number; record: Record<string, string> } | { error: RowError };
 
 async function* readCsv(path: string): AsyncGenerator<RawItem> {
   // Rows come as arrays so that a short or long row is reported with its line and parsing goes on.
   const source = createReadStream(path);
   const parser = source.pipe(
-    parse({ bom: true, skip_empty_lines: true, info: true, trim: true, relax_column_count: true }),
+    parse({
+      bom: true,
+      skip_empty_lines: true,
+      info: true,
+      trim: true,
+      relax_column_count: true,
+      // A field longer than a whole row may be is refused as it is read, never buffered whole.
+      max_record_size: MAX_ROW_BYTES,
+    }),
   );
   // pipe() does not forward the file's read errors; unforwarded, one would crash the process.
   source.on('error', (error) => parser.destroy(error));
@@ -93,6 +131,13 @@ async function* readCsv(path: string): AsyncGenerator<RawItem> {
           yield { error: { line, message: 'the header has no column "email"' } };
           return;
         }
+        const twice = header.find((h, i) => header!.indexOf(h) !== i);
+        if (twice !== undefined) {
+          yield {
+            error: { line, message: `the header names the column "${twice}" twice; name each column once` },
+          };
+          return;
+        }
         continue;
       }
       if (record.length !== header.length) {
@@ -104,14 +149,19 @@ async function* readCsv(path: string): AsyncGenerator<RawItem> {
         };
         continue;
       }
-      const fields: Record<string, string> = {};
+      // Without a prototype, a column named __proto__ or constructor is a column like any other.
+      const fields: Record<string, string> = Object.create(null);
       for (let i = 0; i < header.length; i++) fields[header[i]!] = record[i]!;
       yield { line, record: fields };
     }
   } catch (error) {
     // A quoting error leaves the parser unable to find the next row: report it and stop.
-    const err = error as { lines?: number; message: string };
-    yield { error: { line: err.lines ?? 0, message: `the file is not valid CSV here (${err.message})` } };
+    const err = error as { lines?: number; message: string; code?: string };
+    const message =
+      err.code === 'CSV_MAX_RECORD_SIZE'
+        ? `a value is over ${MAX_ROW_BYTES} bytes, more than a whole row may hold; nothing after it was read`
+        : `the file is not valid CSV here (${err.message})`;
+    yield { error: { line: err.lines ?? 0, message } };
   }
 }
 
@@ -129,6 +179,13 @@ async function* readJsonLines(path: string): AsyncGenerator<RawItem> {
   for await (const text of lines) {
     line++;
     if (text.trim() === '') continue;
+    const size = Buffer.byteLength(text);
+    if (size > MAX_ROW_BYTES) {
+      yield {
+        error: { line, message: `the line is ${size} bytes; a row may hold at most ${MAX_ROW_BYTES} bytes` },
+      };
+      continue;
+    }
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -140,7 +197,7 @@ async function* readJsonLines(path: string): AsyncGenerator<RawItem> {
       yield { error: { line, message: 'the line is not a JSON object' } };
       continue;
     }
-    const record: Record<string, string> = {};
+    const record: Record<string, string> = Object.create(null);
     for (const [key, field] of Object.entries(value)) {
       if (field !== null && field !== undefined)
         record[key] = typeof field === 'string' ? field : JSON.stringify(field);

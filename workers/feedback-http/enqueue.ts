@@ -81,6 +81,7 @@ export class Coalescer {
       feedback: batch.flatMap((p) => p.t.feedback),
       tracking: batch.flatMap((p) => p.t.tracking),
       ignored: 0,
+      refused: [],
     };
     this.write(merged).then(
       (ids) => {

@@ -22,6 +22,7 @@ export function startFeedbackHttpRole(deps: RoleDeps): RunningRole {
     config: deps.config,
     log: deps.log.child({ role: 'feedback-http' }),
     sql: deps.sql,
+    now: deps.now,
     feedbackQueue: feedback,
     trackingQueue: tracking,
   }).then(

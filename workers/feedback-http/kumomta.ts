@@ -70,7 +70,10 @@ function translateRecord(r: Record<string, unknown>, out: Translation): void {
   }
   const id = text(r.id);
   const occurredAt = isoTime(r.timestamp);
-  if (!id || !occurredAt) throw new BadPayload(`a ${type} record has no id or timestamp`);
+  if (!id || !occurredAt) {
+    out.refused.push({ reason: `a ${type} record has no id or no timestamp that makes a date`, raw: r });
+    return;
+  }
   const report = record(r.feedback_report);
   const messageId =
     headerOf(r.headers, MESSAGE_ID_HEADER) ??

@@ -12,6 +12,7 @@ import type { Logger } from '../../shared/logger';
 import { Coalescer, enqueueTranslation } from './enqueue';
 import { translateGeneric } from './generic';
 import { readKumoRecords, translateKumo } from './kumomta';
+import { refusalMessage, refusedDeadLetters, screenTranslation } from './screen';
 import { translateSes } from './ses';
 import {
   allowedCertUrl,
@@ -39,6 +40,8 @@ export interface FeedbackServerDeps {
   sql: postgres.Sql;
   feedbackQueue: Queue;
   trackingQueue: Queue;
+  /** The clock events are checked against (an event dated more than an hour ahead is refused). */
+  now?: () => Date;
   /** GETs a URL SNS named (certificate, SubscribeURL); only called for URLs `allowedSnsUrl` accepts. */
   fetchText?: (url: string) => Promise<string>;
 }
@@ -52,6 +55,8 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** More of the answer's body, besides `error`. */
+    readonly details: object = {},
   ) {
     super(message);
   }
@@ -107,11 +112,22 @@ function checkToken(req: IncomingMessage, token: string | undefined): void {
   if (!given.some((g) => g !== '' && same(g, token))) throw new HttpError(401, 'missing or wrong token');
 }
 
-/** Resolves once the jobs are in Redis; the answer names them, so a sender can follow its batch. */
-const enqueue = async (coalescer: Coalescer, t: Translation) => ({
-  ...summary(t),
-  jobIds: await coalescer.submit(t),
-});
+/**
+ * Resolves once the jobs are in Redis; the answer names them, so a sender can follow its batch. Events the
+ * workers would refuse are dead-lettered here, one by one, and make the answer a 400 that still names the
+ * jobs of the others: a sender's poison never shares a job with another sender's events.
+ */
+async function enqueue(deps: FeedbackServerDeps, coalescer: Coalescer, provider: string, t: Translation) {
+  const screened = screenTranslation(t, deps.now?.() ?? new Date());
+  const { refused } = screened;
+  if (refused.length > 0) await recordDeadLetters(deps.sql, refusedDeadLetters(provider, refused));
+  const result = { ...summary(screened), jobIds: await coalescer.submit(screened) };
+  if (refused.length === 0) return result;
+  throw new HttpError(400, refusalMessage(refused, screened.feedback.length + screened.tracking.length), {
+    ...result,
+    refused: refused.slice(0, 20).map((r) => r.reason),
+  });
+}
 
 /** SES through SNS: verify, answer the subscription handshake, translate notifications. */
 async function handleSns(
@@ -148,7 +164,7 @@ async function handleSns(
     return { confirmed: true };
   }
   if (m.Type !== 'Notification') return { ignored: 1 }; // UnsubscribeConfirmation
-  return enqueue(coalescer, translateSes(parseJson(m.Message), m.MessageId));
+  return enqueue(deps, coalescer, 'ses', translateSes(parseJson(m.Message), m.MessageId));
 }
 
 const summary = (t: Translation) => ({
@@ -192,7 +208,7 @@ export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<Fee
               : provider === 'kumomta'
                 ? translateKumo(readKumoRecords(body))
                 : await translateGeneric(body, String(req.headers['content-type'] ?? ''));
-          return await enqueue(coalescer, translation);
+          return await enqueue(deps, coalescer, provider, translation);
         }
       }
     } catch (error) {
@@ -231,7 +247,7 @@ export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<Fee
           res.setHeader('connection', 'close');
           res.once('finish', () => req.destroy());
         }
-        return reply(error.status, { error: error.message });
+        return reply(error.status, { error: error.message, ...error.details });
       }
       // Redis or PostgreSQL unreachable: the provider retries later, nothing was acknowledged.
       deps.log.error({ provider, err: (error as Error).message }, 'Feedback request failed.');

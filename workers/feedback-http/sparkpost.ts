@@ -60,7 +60,14 @@ function translateEvent(event: Record<string, unknown>, out: Translation): void 
   }
   const eventId = text(event.event_id);
   const occurredAt = isoTime(event.timestamp);
-  if (!eventId || !occurredAt) throw new BadPayload(`a ${type} event has no event_id or timestamp`);
+  if (!eventId || !occurredAt) {
+    // This event alone: the others of the batch are applied, and the sender hears 400.
+    out.refused.push({
+      reason: `a ${type} event has no event_id or no timestamp that makes a date`,
+      raw: event,
+    });
+    return;
+  }
   const meta = record(event.rcpt_meta);
   // Without our metadata the SparkPost id is kept: the worker dead-letters it as an unknown message.
   const messageId = text(meta?.[MESSAGE_ID_METADATA]) ?? `sparkpost:${text(event.message_id) ?? eventId}`;

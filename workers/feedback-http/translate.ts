@@ -20,11 +20,21 @@ export interface TrackingEvent {
   occurredAt: string;
 }
 
+/** A provider's event that cannot become a contract event, with why: answered 400 and kept as a dead letter. */
+export interface RefusedEvent {
+  reason: string;
+  raw: unknown;
+  /** The queue whose contract it failed; the receiver's own (`feedback-http/<provider>`) when none. */
+  queue?: string;
+}
+
 /** A provider request, translated. `ignored` counts events that need nothing from us (injections, delays, …). */
 export interface Translation {
   feedback: ContractEvent[];
   tracking: TrackingEvent[];
   ignored: number;
+  /** Events refused one by one: the others of the request are enqueued all the same. */
+  refused: RefusedEvent[];
 }
 
 /** A body we cannot read: answered 400 with this message and kept as a dead letter. */
@@ -35,20 +45,26 @@ export class BadPayload extends Error {
   }
 }
 
-export const emptyTranslation = (): Translation => ({ feedback: [], tracking: [], ignored: 0 });
+export const emptyTranslation = (): Translation => ({ feedback: [], tracking: [], ignored: 0, refused: [] });
 
 /** The header (or metadata key) the dispatch sets so that feedback names our message id. */
 export const MESSAGE_ID_HEADER = 'X-Campaign-Message-Id';
 /** The metadata key the dispatch puts in SparkPost's X-MSYS-API header; SparkPost echoes it in `rcpt_meta`. */
 export const MESSAGE_ID_METADATA = 'campaign_message_id';
 
+/** Milliseconds as ISO 8601; null for a number that makes no date (1e300, 99999999999999 seconds). */
+const isoOf = (ms: number) => {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+};
+
 /** A time given as Unix seconds (number or digits) or as an ISO string, as ISO 8601; null when unreadable. */
 export function isoTime(value: unknown): string | null {
-  if (typeof value === 'number' && Number.isFinite(value)) return new Date(value * 1000).toISOString();
+  if (typeof value === 'number' && Number.isFinite(value)) return isoOf(value * 1000);
   if (typeof value !== 'string' || value.trim() === '') return null;
-  if (/^\d+(\.\d+)?$/.test(value.trim())) return new Date(Number(value) * 1000).toISOString();
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return isoOf(Number(value) * 1000);
   const ms = Date.parse(value);
-  return Number.isNaN(ms) ? null : new Date(ms).toISOString();
+  return Number.isNaN(ms) ? null : isoOf(ms);
 }
 
 /** The SMTP reply code when it is one (200-599), else undefined: a bad code must not spoil the event. */

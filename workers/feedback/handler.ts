@@ -2,9 +2,11 @@
 import type { Queue } from 'bullmq';
 import type postgres from 'postgres';
 import { applyComplaints, COMPLAINT_REASON } from '../../db/complaints';
-import { type DeadLetterEntry, recordDeadLetters } from '../../db/dead-letters';
+import { capDeadLetters, type DeadLetterEntry, recordDeadLetters } from '../../db/dead-letters';
 import { applyFeedbackBatch, type ClassifiedEvent, type EventOutcome } from '../../db/feedback';
+import { applySplitting } from '../../db/refused-values';
 import { classifyBounce } from '../../shared/classify';
+import { readEvent } from '../../shared/event-input';
 import type { OutcomeKind } from '../../shared/feedback-state';
 import { parseMessageId } from '../../shared/message-id';
 import {
@@ -14,14 +16,7 @@ import {
   retriesScheduledTotal,
 } from '../../shared/metrics';
 import type { QuarantineRules } from '../../shared/quarantine-rules';
-import {
-  describeInvalid,
-  type FeedbackPayload,
-  feedbackEvent,
-  feedbackQueue,
-  jobIds,
-  retryQueue,
-} from '../../shared/queues';
+import { type FeedbackPayload, feedbackEvent, feedbackQueue, jobIds, retryQueue } from '../../shared/queues';
 import type { JobContext } from '../../shared/worker';
 
 /**
@@ -48,19 +43,11 @@ export function prepareEvent(
   raw: unknown,
   jobId: string | null,
   onDisagreement: (text: string) => void,
+  now: Date,
 ): Prepared {
-  const parsed = feedbackEvent.safeParse(raw);
-  if (!parsed.success) {
-    return {
-      dead: {
-        queue: feedbackQueue.name,
-        jobId,
-        reason: `invalid event: ${describeInvalid(parsed.error)}`,
-        payload: raw,
-      },
-    };
-  }
-  const e = parsed.data;
+  const read = readEvent(feedbackEvent, raw, now);
+  if (!read.ok) return { dead: { queue: feedbackQueue.name, jobId, reason: read.reason, payload: raw } };
+  const e = read.event;
   const ref = parseMessageId(e.messageId);
   if (!ref) {
     return {
@@ -156,7 +143,7 @@ export function feedbackHandler(deps: FeedbackDeps) {
     let early = 0;
     const tally = eventTally(feedbackEventsTotal);
     for (const raw of events) {
-      const prepared = prepareEvent(raw, jobId, () => disagreements++);
+      const prepared = prepareEvent(raw, jobId, () => disagreements++, deps.now());
       if ('dead' in prepared) {
         dead.push(prepared.dead);
         const outcome = prepared.dead.reason.startsWith('invalid') ? 'invalid' : 'unknown';
@@ -176,19 +163,28 @@ export function feedbackHandler(deps: FeedbackDeps) {
         "Some events' SMTP codes contradict their type; the event's type was kept.",
       );
     tally.flush();
-    await recordDeadLetters(deps.sql, dead);
+    await recordDeadLetters(deps.sql, capDeadLetters(dead));
+    // An event PostgreSQL refuses despite validation costs only itself: dead-lettered with the refusal.
+    const refused = async (e: ClassifiedEvent, error: Error) => {
+      counts.invalid++;
+      tally.add(e.type, 'invalid');
+      const reason = `invalid event: PostgreSQL refused it (${error.message})`;
+      await recordDeadLetters(deps.sql, [{ queue: feedbackQueue.name, jobId, reason, payload: e.raw }]);
+    };
     const complaints = good.filter((e) => e.type === 'complaint');
-    if (complaints.length > 0) {
-      const applied = await applyComplaints(deps.sql, complaints, jobId, deps.now(), deps.quarantine);
-      const outcomes = applied.outcomes;
-      early += applied.early;
-      for (const outcome of outcomes.values()) counts[outcome]++;
-      counts.complaint = complaints.length;
-      complaintsTotal.inc([...outcomes.values()].filter((o) => o === 'applied').length);
-      good.splice(0, good.length, ...good.filter((e) => e.type !== 'complaint'));
-    }
-    for (let i = 0; i < good.length; i += TRANSACTION_EVENTS) {
-      const chunk = good.slice(i, i + TRANSACTION_EVENTS);
+    await applySplitting(
+      complaints,
+      async (some) => {
+        const applied = await applyComplaints(deps.sql, some, jobId, deps.now(), deps.quarantine);
+        early += applied.early;
+        for (const outcome of applied.outcomes.values()) counts[outcome]++;
+        counts.complaint += some.length;
+        complaintsTotal.inc([...applied.outcomes.values()].filter((o) => o === 'applied').length);
+      },
+      refused,
+    );
+    const others = good.filter((e) => e.type !== 'complaint');
+    const apply = async (chunk: ClassifiedEvent[]) => {
       const result = await applyFeedbackBatch(deps.sql, chunk, jobId, deps.now(), deps.quarantine);
       const { outcomes, retries } = result;
       early += result.early;
@@ -201,8 +197,12 @@ export function feedbackHandler(deps: FeedbackDeps) {
       tally.flush();
       await scheduleRetries(deps.retryQueue, retries, deps.now());
       retriesScheduledTotal.inc(retries.length);
-      if (good.length > TRANSACTION_EVENTS)
-        await job.updateProgress(Math.round(((i + TRANSACTION_EVENTS) / good.length) * 100));
+    };
+    for (let i = 0; i < others.length; i += TRANSACTION_EVENTS) {
+      await applySplitting(others.slice(i, i + TRANSACTION_EVENTS), apply, refused);
+      tally.flush();
+      if (others.length > TRANSACTION_EVENTS)
+        await job.updateProgress(Math.round(((i + TRANSACTION_EVENTS) / others.length) * 100));
     }
     if (early > 0) {
       // The rest is applied; the retried job finds it as duplicates and applies these once logged.

@@ -5,9 +5,14 @@ import type { RoleKit, RunningRole } from '../role-kit';
 import { trackingHandler } from './handler';
 
 export function startTrackingRole(kit: RoleKit): RunningRole {
-  const worker = startWorker(trackingQueue, trackingHandler({ sql: kit.deps.sql }), kit.base, {
-    ...kit.opts,
-    concurrency: kit.deps.config.TRACKING_CONCURRENCY,
-  });
+  const worker = startWorker(
+    trackingQueue,
+    trackingHandler({ sql: kit.deps.sql, now: kit.deps.now }),
+    kit.base,
+    {
+      ...kit.opts,
+      concurrency: kit.deps.config.TRACKING_CONCURRENCY,
+    },
+  );
   return kit.running([{ queue: trackingQueue, worker }]);
 }

@@ -1,0 +1,178 @@
+// Hostile feedback (issue 18): poison in one request never costs another request an event, every poison ends
+// as a 400 and a dead letter of its own, and a job carrying poison applies or dead-letters each event alone.
+
+import type { PipelineProcess } from '../workers/process';
+import { cli } from './helpers/cli';
+import { createTestEnv, type TestEnv } from './helpers/env';
+import { addOperator, createDelivery } from './helpers/fixtures';
+import { jobOutcome, startPipeline, testQueue, waitFor } from './helpers/pipeline';
+import { startTestMta, type TestMta } from './helpers/smtp';
+
+const TOKEN = 'hostile-test-token-0123456789';
+let t: TestEnv;
+let mta: TestMta;
+let pipeline: PipelineProcess;
+
+beforeAll(async () => {
+  mta = await startTestMta();
+  t = await createTestEnv({ MTA_URL: mta.url, FEEDBACK_TOKEN: TOKEN });
+  pipeline = await startPipeline(t, { roles: ['confirm', 'dispatch', 'feedback', 'feedback-http'] });
+  await addOperator(t, 'alice');
+});
+
+// Tests reuse addresses (r0@example.test…): one test's hard bounce must not exclude the next one's recipient.
+beforeEach(async () => {
+  await t.sql`delete from quarantine`;
+});
+
+afterAll(async () => {
+  await pipeline.stop();
+  await mta.close();
+  await t.cleanup();
+});
+
+const bearer = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+async function post(provider: string, body: string) {
+  const res = await fetch(`http://127.0.0.1:${pipeline.feedbackPort()}/feedback/${provider}`, {
+    method: 'POST',
+    body,
+    headers: bearer,
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function sentDelivery(count: number): Promise<{ id: string; ids: string[] }> {
+  const id = await createDelivery(t, count);
+  const r = await cli(t.env, 'confirm', id, '--as', 'alice', '--wait');
+  if (r.code !== 0) throw new Error(r.stderr);
+  const rows = await t.sql`select message_id from delivery_logs where delivery_id = ${id} order by seq`;
+  return { id, ids: rows.map((row) => row.message_id as string) };
+}
+
+const statusOf = async (id: string, seq: number) =>
+  (await t.sql`select status from delivery_logs where delivery_id = ${id} and seq = ${seq}`)[0]!.status;
+const deadLetters = async (like: string) =>
+  t.sql`select queue, reason, payload from dead_letters where reason like ${like} order by id`;
+
+const event = (messageId: string, eventId: string, extra: Record<string, unknown> = {}) => ({
+  eventId,
+  messageId,
+  type: 'hard_bounce',
+  occurredAt: new Date().toISOString(),
+  smtpCode: 550,
+  enhancedStatus: '5.1.1',
+  diagnostic: 'user unknown',
+  ...extra,
+});
+
+describe('a poisoned neighbour', () => {
+  test.each([
+    ['a year-0000 date', { type: 'delivered', occurredAt: '0000-01-01T00:00:00Z' }, 'occurredAt'],
+    ['a NUL in the diagnostic', { diagnostic: 'bad\u0000reply' }, 'NUL'],
+    ['a NUL in the event id', { eventId: 'evil\u0000id' }, 'NUL'],
+    ['a date far in the future', { type: 'delivered', occurredAt: '9999-12-31T00:00:00Z' }, 'occurredAt'],
+  ])(
+    '%s: the innocent request sent with it is applied; the poison is a 400 and a dead letter',
+    async (name, poison, reasonWord) => {
+      const d = await sentDelivery(2);
+      const good = JSON.stringify({ events: [event(d.ids[0]!, `good-${name}`)] });
+      const bad = JSON.stringify({ events: [event(d.ids[1]!, `bad-${name}`, poison)] });
+      // Sent together, so that the receiver merges them into one job.
+      const [a, b] = await Promise.all([post('generic', good), post('generic', bad)]);
+      expect(a.status).toBe(200);
+      expect(b.status).toBe(400);
+      expect(String(b.body.error)).toContain(reasonWord);
+      await waitFor(async () => (await statusOf(d.id, 0)) === 'failed', 20_000, 'the good bounce');
+      expect(await statusOf(d.id, 1)).toBe('sent');
+      const letters = await deadLetters(`%${reasonWord}%`);
+      expect(letters.length).toBeGreaterThan(0);
+    },
+  );
+
+  test('a 100,000-deep event is a 400 and a dead letter, not a 503', async () => {
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    const body = `{"events":[{"eventId":"deep","messageId":"x","type":"delivered","occurredAt":"2026-01-01T00:00:00Z","x":${deep}}]}`;
+    const res = await post('generic', body);
+    expect(res.status).toBe(400);
+    expect(String(res.body.error)).toContain('nest');
+    expect((await deadLetters('%nest%')).length).toBeGreaterThan(0);
+  });
+
+  test('SparkPost and KumoMTA timestamps that make no date are refused with a 400, one event alone', async () => {
+    const d = await sentDelivery(2);
+    const sparkpost = JSON.stringify([
+      {
+        msys: {
+          message_event: {
+            type: 'bounce',
+            event_id: 'sp-bad-time',
+            timestamp: 99999999999999,
+            bounce_class: '10',
+            rcpt_meta: { campaign_message_id: d.ids[1] },
+          },
+        },
+      },
+      {
+        msys: {
+          message_event: {
+            type: 'bounce',
+            event_id: 'sp-good',
+            timestamp: Math.floor(Date.now() / 1000),
+            bounce_class: '10',
+            rcpt_meta: { campaign_message_id: d.ids[0] },
+          },
+        },
+      },
+    ]);
+    const sp = await post('sparkpost', sparkpost);
+    expect(sp.status).toBe(400);
+    expect(sp.body).toMatchObject({ accepted: 1 });
+    await waitFor(async () => (await statusOf(d.id, 0)) === 'failed', 20_000, 'the good SparkPost bounce');
+    expect(await statusOf(d.id, 1)).toBe('sent');
+    const kumo = await post('kumomta', JSON.stringify({ type: 'Bounce', id: 'k1', timestamp: 1e300 }));
+    expect(kumo.status).toBe(400);
+  });
+});
+
+describe('jobs put on mta-feedback directly', () => {
+  test('a job with a NUL in one event and a year-0000 date in another applies the good one and dead-letters the rest', async () => {
+    const d = await sentDelivery(3);
+    const producer = testQueue(t, 'mta-feedback');
+    try {
+      const job = await producer.queue.add('x', {
+        events: [
+          event(d.ids[0]!, 'job-good'),
+          event(d.ids[1]!, 'job-nul', { diagnostic: 'a\u0000b', nested: { 'k\u0000': 'v\u0000' } }),
+          event(d.ids[2]!, 'job-year0', { occurredAt: '0000-01-01T00:00:00Z' }),
+        ],
+      });
+      const outcome = await jobOutcome(producer.queue, job.id!);
+      expect(outcome.state).toBe('completed');
+    } finally {
+      await producer.close();
+    }
+    expect(await statusOf(d.id, 0)).toBe('failed');
+    expect(await statusOf(d.id, 1)).toBe('sent');
+    expect(await statusOf(d.id, 2)).toBe('sent');
+    const [nul] = await t.sql`select payload from dead_letters where payload->>'eventId' = 'job-nul'`;
+    // Kept as escaped text, since PostgreSQL stores no NUL.
+    expect(nul!.payload.diagnostic).toBe('a\\u0000b');
+    expect((await t.sql`select 1 from dead_letters where payload->>'eventId' = 'job-year0'`).length).toBe(1);
+  });
+
+  test('a confirm whose operator carries a NUL fails at once, unretried, with a dead letter', async () => {
+    const producer = testQueue(t, 'delivery-confirm');
+    try {
+      const job = await producer.queue.add('confirm', { deliveryId: '1', operator: 'al\u0000ice' });
+      const outcome = await jobOutcome(producer.queue, job.id!);
+      expect(outcome.state).toBe('failed');
+      expect(outcome.reason).toContain('NUL');
+      const [j] = await producer.queue.getJobs(['failed']);
+      expect(j!.attemptsMade).toBe(1);
+    } finally {
+      await producer.close();
+    }
+    const [letter] = await t.sql`select payload from dead_letters where queue = 'delivery-confirm'`;
+    expect(letter!.payload.operator).toBe('al\\u0000ice');
+  });
+});
