@@ -102,6 +102,10 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
     .option('--aggregate <period>', 'none (each execution its own delivery), day, week or month')
     .option('--confirm-each', 'each execution waits for a confirm (needs --aggregate none)')
     .option(
+      '--allow-frequent',
+      'accept a --recurrence more frequent than RECURRENCE_MIN_INTERVAL (default: once an hour)',
+    )
+    .option(
       '--return-path-domain <domain>',
       'envelope sender becomes bounces+<message id>@DOMAIN (VERP), so bounce mail names its message',
     )
@@ -111,7 +115,7 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
       if (label === '') throw new UserError('--label is empty; give the delivery a name');
       const validitySeconds = durationOption('--validity', opts.validity);
       const retryIntervalSeconds = durationOption('--retry-interval', opts.retryInterval);
-      const schedule = parseSchedule(opts, new Date());
+      const schedule = parseSchedule(opts, new Date(), ctx().config.RECURRENCE_MIN_INTERVAL);
       const contactDate = opts.contactDate !== undefined ? parseContactDate(opts.contactDate) : null;
       if (!/^[^\s@<>"]+@[^\s@<>"]+$/.test(opts.from)) {
         throw new UserError(`--from "${opts.from}" is not an address; e.g. news@example.com`);
