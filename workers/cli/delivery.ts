@@ -207,7 +207,9 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
 
   program
     .command('confirm')
-    .description('Confirm a prepared delivery: enqueue the same job upstream services enqueue.')
+    .description(
+      'Confirm a prepared delivery: check what the worker would refuse, then enqueue the job upstream services enqueue.',
+    )
     .argument('<id>', 'delivery id')
     .requiredOption('--as <login>', 'the operator confirming; needs the role start-deliveries')
     .option('--wait', 'wait, with a progress bar, until every message is handed to the MTA')
@@ -218,6 +220,20 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
       const timeoutMs = durationOption('--timeout', opts.timeout) * 1000;
       const { enqueueConfirm } = await import('./enqueue');
       const context = ctx();
+      // What the worker would refuse is refused here, with its sentence, instead of a "queued" that means no.
+      const { confirmRefusal, recordConfirmAttempt } = await import('../../db/confirm');
+      const sql = await context.sql();
+      const reason = await confirmRefusal(sql, id, opts.as, new Date());
+      if (reason) {
+        await recordConfirmAttempt(sql, {
+          deliveryId: id,
+          operator: opts.as,
+          outcome: 'refused',
+          reason,
+          jobId: null,
+        });
+        throw new UserError(`confirm refused: ${reason}`);
+      }
       const jobId = await enqueueConfirm(context, { deliveryId: id, operator: opts.as });
       if (!opts.wait) {
         output(
