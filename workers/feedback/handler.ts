@@ -5,9 +5,7 @@ import { applyComplaints, COMPLAINT_REASON } from '../../db/complaints';
 import { capDeadLetters, type DeadLetterEntry, recordDeadLetters } from '../../db/dead-letters';
 import { applyFeedbackBatch, type ClassifiedEvent, type EventOutcome } from '../../db/feedback';
 import { applySplitting } from '../../db/refused-values';
-import { classifyBounce } from '../../shared/classify';
 import { readEvent } from '../../shared/event-input';
-import type { OutcomeKind } from '../../shared/feedback-state';
 import { parseMessageId } from '../../shared/message-id';
 import {
   complaintsTotal,
@@ -15,8 +13,10 @@ import {
   feedbackEventsTotal,
   retriesScheduledTotal,
 } from '../../shared/metrics';
-import type { QuarantineRules } from '../../shared/quarantine-rules';
 import { type FeedbackPayload, feedbackEvent, feedbackQueue, jobIds, retryQueue } from '../../shared/queues';
+import { classifyBounce } from '../../shared/rules/classify';
+import type { OutcomeKind } from '../../shared/rules/feedback-state';
+import type { QuarantineRules } from '../../shared/rules/quarantine-rules';
 import type { JobContext } from '../../shared/worker';
 
 /**
