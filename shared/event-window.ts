@@ -1,10 +1,11 @@
 // The dates this system accepts on an event: a static window for the schemas, and a bound past the clock.
 
 /**
- * Events dated before this are refused: no message of this system is older, and PostgreSQL refuses some
- * dates JavaScript reads (year 0000). Paired with EVENT_LATEST, it also keeps numbers that make no date out.
+ * Events dated before the Unix epoch are refused: providers date events in Unix time, so an earlier date is
+ * no real event, and PostgreSQL refuses some dates JavaScript reads (year 0000). Paired with EVENT_LATEST, it
+ * keeps numbers that make no date out. (Old samples, such as RFC 3464's 1996 DSN, still pass.)
  */
-export const EVENT_EARLIEST = Date.UTC(2000, 0, 1);
+export const EVENT_EARLIEST = Date.UTC(1970, 0, 1);
 /** A static upper bound, checked by the schema; the real one is EVENT_MAX_AHEAD_MS past the clock. */
 export const EVENT_LATEST = Date.UTC(2100, 0, 1);
 /**

@@ -78,7 +78,7 @@ function eventFields(eventIdExample: string) {
       .refine(hasNoNul, noNul),
     occurredAt: z.iso
       .datetime({ offset: true, message: 'must be an ISO 8601 date-time, e.g. 2026-11-23T10:15:00Z' })
-      .refine(inEventWindow, { message: 'must be a date-time from 2000-01-01 to 2099-12-31' }),
+      .refine(inEventWindow, { message: 'must be a date-time from 1970-01-01 to 2099-12-31' }),
   };
 }
 

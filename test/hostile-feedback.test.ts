@@ -1,7 +1,7 @@
 // Hostile feedback (issue 18): poison in one request never costs another request an event, every poison ends
 // as a 400 and a dead letter of its own, and a job carrying poison applies or dead-letters each event alone.
 
-import type { PipelineProcess } from '../workers/process';
+import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
 import { addOperator, createDelivery } from './helpers/fixtures';

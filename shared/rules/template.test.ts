@@ -1,5 +1,5 @@
 // {{column}} personalization: finding the columns a message uses, compiling and rendering.
-import { compileTemplate, escapeHtml, placeholders, render } from './template';
+import { compileTemplate, escapeHtml, placeholderProblem, placeholders, render } from './template';
 
 describe('placeholders', () => {
   it.each<[string, (string | null | undefined)[], string[]]>([
@@ -63,5 +63,25 @@ describe('escapeHtml', () => {
     ['&amp;', '&amp;amp;'],
   ])('escapes %j as %j', (value, escaped) => {
     expect(escapeHtml(value)).toBe(escaped);
+  });
+});
+
+describe('prototype names (issue 18)', () => {
+  it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty'])(
+    'the placeholder {{%s}} is refused with the reason',
+    (name) => {
+      expect(placeholderProblem(name)).toContain(`{{${name}}} is the name of a built-in property`);
+    },
+  );
+
+  it('ordinary column names are accepted', () => {
+    expect(['first', 'a.b', 'c-d', 'proto'].map(placeholderProblem)).toEqual([null, null, null, null]);
+  });
+
+  it('renders a column the recipient lacks as empty, never a property of Object.prototype', () => {
+    const t = compileTemplate('[{{constructor}}][{{toString}}][{{__proto__}}]');
+    expect(render(t, {})).toBe('[][][]');
+    expect(render(t, {}, escapeHtml)).toBe('[][][]');
+    expect(render(t, JSON.parse('{"constructor":"c","__proto__":"p"}'))).toBe('[c][][p]');
   });
 });

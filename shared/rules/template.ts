@@ -11,6 +11,17 @@ export function placeholders(...texts: (string | null | undefined)[]): string[] 
   return [...found];
 }
 
+/**
+ * Why a placeholder cannot name a column, or null. The names of JavaScript objects' built-in properties
+ * (constructor, __proto__, toString, …) are refused when the delivery is created: looked up on a recipient's
+ * values they found the language's functions instead of a column.
+ */
+export function placeholderProblem(name: string): string | null {
+  return name in Object.prototype
+    ? `the placeholder {{${name}}} is the name of a built-in property of JavaScript objects; rename the column (e.g. {{${name}_value}})`
+    : null;
+}
+
 /** A template split once into literal parts and column references, so rendering is a join. */
 export interface CompiledTemplate {
   parts: string[];
@@ -39,7 +50,9 @@ export function render(
   if (template.columns.length === 0) return template.parts[0]!;
   let out = template.parts[0]!;
   for (let i = 0; i < template.columns.length; i++) {
-    out += escapeValue(values[template.columns[i]!] ?? '') + template.parts[i + 1]!;
+    const column = template.columns[i]!;
+    // Own values only: a column the recipient lacks renders empty, never a property of Object.prototype.
+    out += escapeValue(Object.hasOwn(values, column) ? (values[column] ?? '') : '') + template.parts[i + 1]!;
   }
   return out;
 }

@@ -1,7 +1,7 @@
 // `campaign delivery create` and `campaign confirm`: registering a delivery and asking to send it.
 import type { Command } from 'commander';
 import { readRecipients } from '../../shared/recipients';
-import { placeholders } from '../../shared/rules/template';
+import { placeholderProblem, placeholders } from '../../shared/rules/template';
 import {
   assertRecipientsFile,
   durationOption,
@@ -84,6 +84,8 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
       await assertRecipientsFile('--recipients', opts.recipients);
       const subject = opts.subject ?? label;
       const columns = placeholders(subject, opts.text, opts.html).filter((c) => c !== 'email');
+      const badPlaceholder = columns.map(placeholderProblem).find((p) => p !== null);
+      if (badPlaceholder) throw new UserError(badPlaceholder);
       const sql = await ctx().sql();
       const { createDeliveryWithTargets, ImportRefused } = await import('../../db/import');
       const { createSchedule } = await import('../../db/recurrence');

@@ -1,10 +1,10 @@
 // Screens a translated request event by event, as the workers will: what they would refuse is refused here, one
 // event alone, so that the sender hears 400 and its poison never shares a job with another sender's events.
 import { createHash } from 'node:crypto';
-import { capDeadLetters, type DeadLetterEntry } from '../../db/dead-letters';
-import { readEvent } from '../../shared/event-input';
-import { feedbackEvent, feedbackQueue, trackingEvent, trackingQueue } from '../../shared/queues';
-import { storable } from '../../shared/storable';
+import { capDeadLetters, type DeadLetterEntry } from '../../../db/dead-letters';
+import { readEvent } from '../../../shared/event-input';
+import { feedbackEvent, feedbackQueue, trackingEvent, trackingQueue } from '../../../shared/queues';
+import { storable } from '../../../shared/storable';
 import type { ContractEvent, RefusedEvent, TrackingEvent, Translation } from './translate';
 
 /** Keeps the events the workers accept; moves the others to `refused` with the workers' reason. */

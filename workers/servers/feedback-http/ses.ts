@@ -16,15 +16,18 @@ import {
 } from './translate';
 
 /** Words the classifier understands for SES's bounce subtypes, used when no DSN diagnostic came along. */
-const SUBTYPE_TEXT: Record<string, string> = {
-  NoEmail: 'user unknown',
-  Suppressed: 'address on the SES suppression list',
-  OnAccountSuppressionList: 'address on the account suppression list',
-  MailboxFull: 'mailbox full',
-  MessageTooLarge: 'message too large',
-  ContentRejected: 'content rejected as spam',
-  AttachmentRejected: 'attachment rejected by policy',
-};
+// A Map: looked up by the sender's bounceSubType, which may be `constructor`.
+const SUBTYPE_TEXT = new Map<string, string>(
+  Object.entries({
+    NoEmail: 'user unknown',
+    Suppressed: 'address on the SES suppression list',
+    OnAccountSuppressionList: 'address on the account suppression list',
+    MailboxFull: 'mailbox full',
+    MessageTooLarge: 'message too large',
+    ContentRejected: 'content rejected as spam',
+    AttachmentRejected: 'attachment rejected by policy',
+  }),
+);
 
 function ourMessageId(mail: Record<string, unknown>): string {
   if (Array.isArray(mail.headers)) {
@@ -63,7 +66,7 @@ export function translateSes(message: unknown, snsMessageId: string): Translatio
         throw new BadPayload('the SES bounce has no bouncedRecipients or timestamp');
       // Permanent is final; Transient and Undetermined may pass, so they are retried within validity.
       const bounce = b.bounceType === 'Permanent' ? 'hard_bounce' : 'soft_bounce';
-      const fallback = SUBTYPE_TEXT[text(b.bounceSubType) ?? ''] ?? `${b.bounceType}/${b.bounceSubType}`;
+      const fallback = SUBTYPE_TEXT.get(text(b.bounceSubType) ?? '') ?? `${b.bounceType}/${b.bounceSubType}`;
       const base = `ses-${text(b.feedbackId) ?? snsMessageId}`;
       recipients.forEach((r, i) => {
         push({

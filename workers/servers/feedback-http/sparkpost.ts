@@ -28,21 +28,24 @@ const NOT_A_FAILURE = new Set(['80']);
 
 type Kind = 'feedback' | 'tracking' | 'ignored';
 
-const KINDS: Record<string, Kind> = {
-  delivery: 'feedback',
-  bounce: 'feedback',
-  out_of_band: 'feedback',
-  policy_rejection: 'feedback',
-  spam_complaint: 'feedback',
-  open: 'tracking',
-  initial_open: 'tracking',
-  amp_open: 'tracking',
-  amp_initial_open: 'tracking',
-  click: 'tracking',
-  amp_click: 'tracking',
-  // A delay is SparkPost retrying on its own: a soft bounce here would have us send the message again.
-  delay: 'ignored',
-};
+// A Map: looked up by the sender's `type`, a plain object would answer `constructor` with a function.
+const KINDS = new Map<string, Kind>(
+  Object.entries({
+    delivery: 'feedback',
+    bounce: 'feedback',
+    out_of_band: 'feedback',
+    policy_rejection: 'feedback',
+    spam_complaint: 'feedback',
+    open: 'tracking',
+    initial_open: 'tracking',
+    amp_open: 'tracking',
+    amp_initial_open: 'tracking',
+    click: 'tracking',
+    amp_click: 'tracking',
+    // A delay is SparkPost retrying on its own: a soft bounce here would have us send the message again.
+    delay: 'ignored',
+  } satisfies Record<string, Kind>),
+);
 
 function bounceType(event: Record<string, unknown>): ContractEvent['type'] | null {
   const cls = String(event.bounce_class ?? '');
@@ -53,7 +56,7 @@ function bounceType(event: Record<string, unknown>): ContractEvent['type'] | nul
 
 function translateEvent(event: Record<string, unknown>, out: Translation): void {
   const type = text(event.type) ?? '';
-  const kind = KINDS[type] ?? 'ignored';
+  const kind = KINDS.get(type) ?? 'ignored';
   if (kind === 'ignored') {
     out.ignored++;
     return;
