@@ -2,6 +2,7 @@
 import { quarantineRules } from '../../shared/quarantine-rules';
 import { confirmQueue, recurrenceQueue } from '../../shared/queues';
 import { startWorker } from '../../shared/worker';
+import { recurrenceKind } from '../reconcile/kinds';
 import { recurrenceHandler } from '../recurrence/handler';
 import type { RoleKit, RunningRole } from '../role-kit';
 import { confirmHandler } from './handler';
@@ -24,6 +25,9 @@ export function startConfirmRole(kit: RoleKit): RunningRole {
     data: { sweep: true },
     opts: recurrenceQueue.jobOptions,
   });
+  kit.reconcile(
+    recurrenceKind(deps.sql, kit.queue(recurrenceQueue.name), deps.config.RECURRENCE_TICK, kit.grace),
+  );
   return kit.running([
     { queue: confirmQueue, worker: confirm },
     { queue: recurrenceQueue, worker: recurrence },

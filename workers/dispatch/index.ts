@@ -2,6 +2,7 @@
 import { quarantineRules } from '../../shared/quarantine-rules';
 import { dispatchQueue, startQueue } from '../../shared/queues';
 import { startWorker } from '../../shared/worker';
+import { dispatchKinds } from '../reconcile/kinds';
 import type { RoleKit, RunningRole } from '../role-kit';
 import { dispatchHandler } from './handler';
 
@@ -30,6 +31,7 @@ export function startDispatchRole(kit: RoleKit): RunningRole {
     ...opts,
     concurrency: deps.config.DISPATCH_CONCURRENCY,
   });
+  kit.reconcile(...dispatchKinds(deps.sql, { dispatch: kit.q.dispatch, start: kit.q.start }, kit.grace));
   return kit.running(
     [
       { queue: startQueue, worker: start },
