@@ -1,7 +1,7 @@
 // The process configuration: every environment variable of docs/CONTRACT.md, parsed and validated once at start.
 import { validate as validCron } from 'node-cron';
 import { z } from 'zod';
-import { parseDuration } from './duration';
+import { parseDuration } from './rules/duration';
 
 const url = (protocols: string[]) =>
   z.string().refine(

@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { reconciledJobsTotal } from '../shared/metrics';
 import { dispatchQueue, feedbackQueue, finalizeQueue, jobIds, retryQueue } from '../shared/queues';
-import type { PipelineProcess } from '../workers/process';
+import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, deleteKeys, type TestEnv } from './helpers/env';
 import { addOperator, createDelivery } from './helpers/fixtures';

@@ -2,7 +2,7 @@
 import { aggregationQueue, computeStatsQueue } from '../../shared/queues';
 import { startWorker } from '../../shared/worker';
 import { aggregationKind } from '../reconcile/kinds';
-import type { RoleKit, RunningRole } from '../role-kit';
+import type { RoleKit, RunningRole } from '../start/role-kit';
 import { aggregationHandler, computeStatsHandler } from './handler';
 import { startAggregationTrigger } from './trigger';
 

@@ -3,9 +3,9 @@
 import { createServer, type Server } from 'node:http';
 import type postgres from 'postgres';
 import type { Registry } from 'prom-client';
-import { migrationsApplied } from '../db/migrate';
-import { processRegistry } from '../shared/metrics';
-import type { RedisClient } from '../shared/redis';
+import { migrationsApplied } from '../../db/migrate';
+import { processRegistry } from '../../shared/metrics';
+import type { RedisClient } from '../../shared/redis';
 import type { PageRoutes } from './pages';
 
 /** What /readyz looks at; `sql` is null until the database is created and migrated. */

@@ -3,15 +3,15 @@ import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Database, openDatabase } from '../db/client';
-import { migrationsFolder, prepareDatabase } from '../db/migrate';
-import type { Config } from '../shared/config';
-import type { Logger } from '../shared/logger';
-import { createWorkerConnection, type RedisClient } from '../shared/redis';
-import { isConnectionError, ServiceUnavailable } from '../shared/services';
-import { createRegistry, startHealthServer } from './health';
-import { deliveryPages, type PageRoutes } from './pages';
-import { type Reconciler, startReconciler } from './reconcile';
+import { type Database, openDatabase } from '../../db/client';
+import { migrationsFolder, prepareDatabase } from '../../db/migrate';
+import type { Config } from '../../shared/config';
+import type { Logger } from '../../shared/logger';
+import { createWorkerConnection, type RedisClient } from '../../shared/redis';
+import { isConnectionError, ServiceUnavailable } from '../../shared/services';
+import { type Reconciler, startReconciler } from '../reconcile';
+import { createRegistry, startHealthServer } from '../servers/health';
+import { deliveryPages, type PageRoutes } from '../servers/pages';
 import { type Role, type RoleDeps, type RunningRole, startRole } from './roles';
 
 /** A running process: `stop` is the one shutdown path (workers, queues, Redis, PostgreSQL, HTTP). */
