@@ -1,5 +1,6 @@
 // The `campaign` command line: operators, deliveries, confirmation and the views of CONTRACT.md.
 import { Command, CommanderError } from 'commander';
+import { registerBounceCommands } from './bounce';
 import { CliContext, describeError, output, UserError } from './context';
 import { registerDeadLetterCommands } from './dead-letters';
 import { registerDeliveryCommands } from './delivery';
@@ -62,6 +63,7 @@ export async function runCli(
   registerQuarantineCommands(program, ctx);
   registerStatsCommands(program, ctx);
   registerFeedbackCommands(program, ctx);
+  registerBounceCommands(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
