@@ -4,7 +4,7 @@ import { type KpiTile, kpiTile } from '../shared/kpi';
 import type { QuarantineRules } from '../shared/quarantine-rules';
 import { quarantinedCondition } from './quarantine';
 
-/** `campaign status --json`, exactly as CONTRACT.md shows it (plus label). */
+/** `campaign status --json`, exactly as docs/CONTRACT.md shows it (plus label). */
 export interface DeliveryStatus extends KpiTile {
   id: string;
   label: string;

@@ -170,7 +170,7 @@ function whereToLookNext(opts: Options, databaseUrl: string, id: string): void {
       : [
           '  (the demo removed its database and queues: run `npm run demo -- --keep` to keep them for these)',
         ]),
-    `  npx campaign status ${id}         the KPI tile (--json: CONTRACT.md's shape)`,
+    `  npx campaign status ${id}         the KPI tile (--json: docs/CONTRACT.md's shape)`,
     `  npx campaign logs ${id} --json    one line per recipient, with its failure reason`,
     '  npm start, then http://127.0.0.1:9464/deliveries (the tile page) and /metrics (Prometheus)',
   ];

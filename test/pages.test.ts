@@ -131,7 +131,7 @@ test('the tile refreshes while the delivery is sending and ends with the figures
   await page.screenshot({ path: path.join(ARTIFACTS, 'tile.png'), fullPage: true });
 });
 
-test('the JSON behind the tile is the status of CONTRACT.md; an unknown delivery is a 404', async () => {
+test('the JSON behind the tile is the status of docs/CONTRACT.md; an unknown delivery is a 404', async () => {
   const id = await createDelivery(t, 2);
   const response = await fetch(`${base}/deliveries/${id}.json`);
   expect(response.status).toBe(200);

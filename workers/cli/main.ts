@@ -1,4 +1,4 @@
-// The `campaign` command line: operators, deliveries, confirmation and the views of CONTRACT.md.
+// The `campaign` command line: operators, deliveries, confirmation and the views of docs/CONTRACT.md.
 import { Command, CommanderError } from 'commander';
 import { registerBounceCommands } from './bounce';
 import { CliContext, describeError, output, UserError } from './context';
