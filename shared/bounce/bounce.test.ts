@@ -1,11 +1,11 @@
 // The bounce reader on mails written for these tests in the shapes real MTAs send (test/fixtures/bounces).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { readBounce } from '.';
+import { type BounceRecipient, readBounce } from '.';
 
 const FIXTURES = path.join(__dirname, '..', '..', 'test', 'fixtures', 'bounces');
 const mail = (name: string) => readFileSync(path.join(FIXTURES, name));
-const pick = ({ email, type, reason, smtpCode, enhancedStatus, messageId }: Record<string, unknown>) => ({
+const pick = ({ email, type, reason, smtpCode, enhancedStatus, messageId }: BounceRecipient) => ({
   email,
   type,
   reason,
@@ -85,7 +85,7 @@ describe('readBounce', () => {
 
   test('Exim prose: X-Failed-Recipients, a blocklist 5.7.1 is soft, X-Campaign-Message-Id in the copy', () => {
     const [r] = readBounce(mail('exim-blocked.eml')).recipients;
-    expect(pick(r as never)).toEqual({
+    expect(pick(r!)).toEqual({
       email: 'listed@example.com',
       type: 'soft',
       reason: 'spam rejection',

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { readBounce } from '../../shared/bounce';
 import { UserError } from './context';
 
-/** One mail as the command prints it (CONTRACT.md). */
+/** One mail as the command prints it (docs/CONTRACT.md). */
 export interface ClassifiedMail {
   file: string;
   kind: string;
