@@ -93,9 +93,11 @@ export function readBounce(raw: string | Buffer, options: ReadOptions = {}): Bou
     return { kind: 'complaint', format: 'arf', recipients, reportId };
   }
   const prose = proseOf(mail);
-  if (autoReplyByHeaders(mail)) return autoReply(mail, prose, reportId, verp, reportTime);
-
   const status = parts.find(isStatus);
+  // Postfix marks its bounces Auto-Submitted: auto-replied too: the header counts only on a mail that is no report.
+  if (!status && autoReplyByHeaders(mail) && !fromDaemon(mail))
+    return autoReply(mail, prose, reportId, verp, reportTime);
+
   if (status) {
     const report = readDeliveryStatus(bodyText(status));
     if (report.recipients.length > 0) {
@@ -180,6 +182,13 @@ function readProse(
 const BOUNCE_SUBJECT =
   /undeliver|undelivered|deliver(?:y|ed)? (?:status|fail|failure|problem|report|notification)|not (?:be )?delivered|fail(?:ure|ed)|returned|rejected|bounce|could not be delivered|nondeliverable|non-?delivery|mail delivery|delivery has failed|error|problem|warning|zustellung|unzustellbar|non remis|no entregado|配信|エラー|返送/i;
 const BOUNCE_SENDER = /mailer-daemon|postmaster|mail delivery|maildelivery|daemon|bounce|notification/i;
+
+function fromDaemon(mail: MimePart): boolean {
+  return BOUNCE_SENDER.test(header(mail, 'from')) || BOUNCE_SUBJECT_STRICT.test(header(mail, 'subject'));
+}
+
+const BOUNCE_SUBJECT_STRICT =
+  /undeliver|delivery (?:status|fail|failure|notification)|returned mail|failure notice|mail delivery failed|non-?delivery|nondeliverable/i;
 
 function looksLikeBounce(mail: MimePart, report: string): boolean {
   if (BOUNCE_SUBJECT.test(header(mail, 'subject')) || BOUNCE_SENDER.test(header(mail, 'from'))) return true;
