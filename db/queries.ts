@@ -1,7 +1,7 @@
 // Read and small write queries of the CLI, named by intent.
 import type postgres from 'postgres';
-import { type KpiTile, kpiTile } from '../shared/kpi';
-import type { QuarantineRules } from '../shared/quarantine-rules';
+import { type KpiTile, kpiTile } from '../shared/rules/kpi';
+import type { QuarantineRules } from '../shared/rules/quarantine-rules';
 import { quarantinedCondition } from './quarantine';
 
 /** `campaign status --json`, exactly as docs/CONTRACT.md shows it (plus label). */

@@ -1,7 +1,7 @@
 // The process configuration: every environment variable of docs/CONTRACT.md, parsed and validated once at start.
 import { validate as validCron } from 'node-cron';
 import { z } from 'zod';
-import { parseDuration } from './duration';
+import { parseDuration } from './rules/duration';
 
 const url = (protocols: string[]) =>
   z.string().refine(
@@ -29,6 +29,17 @@ const duration = z.string().transform((value, ctx) => {
     return parseDuration(value);
   } catch {
     ctx.addIssue({ code: 'custom', message: 'is not a duration; expected e.g. 45s, 10m, 1h, 3d' });
+    return z.NEVER;
+  }
+});
+
+/** A duration, or `0` for none. */
+const durationOrNone = z.string().transform((value, ctx) => {
+  if (value.trim() === '0') return 0;
+  try {
+    return parseDuration(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not a duration; expected 0 (none) or e.g. 45s, 10m, 1h' });
     return z.NEVER;
   }
 });
@@ -69,6 +80,8 @@ const schema = z.object({
     .default('0 * * * *'),
   /** How often recurring deliveries' due occurrences are looked for: an execution starts at most this late. */
   RECURRENCE_TICK: duration.default(5000),
+  /** `delivery create --recurrence` refuses a schedule more frequent than this without --allow-frequent; 0: no floor. */
+  RECURRENCE_MIN_INTERVAL: durationOrNone.default(3_600_000),
   /** How long a worker holds a job without renewing its lock; a killed worker's jobs return after it. */
   WORKER_LOCK_DURATION: duration.default(30000),
   /** Deliveries within their validity period that get per-delivery series (label delivery_id); the newest win. */

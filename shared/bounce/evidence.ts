@@ -1,5 +1,5 @@
 // A recipient's evidence: the receiving server's own reply, its code and enhanced status, preferred over a vague Status:.
-import { classifySmtp, parseSmtpResponse, type SmtpFailure } from '../classify';
+import { classifySmtp, parseSmtpResponse, type SmtpFailure } from '../rules/classify';
 
 /** What one recipient's failure is known by, as the reader hands it to the classifier. */
 export interface Evidence {

@@ -1,5 +1,5 @@
 // What the bounce reader returns: one report per mail, one entry per recipient it names.
-import type { FailureReason, FailureType } from '../classify';
+import type { FailureReason, FailureType } from '../rules/classify';
 
 /** What a mail is: a failure report, a complaint, an automatic answer, a success report, or none of them. */
 export type BounceKind = 'bounce' | 'complaint' | 'auto-reply' | 'delivered' | 'not-a-bounce';
@@ -12,7 +12,7 @@ export interface BounceRecipient {
   email: string | null;
   /** Our message id (X-Campaign-Message-Id, a Message-ID of ours, or the VERP return path); null when none. */
   messageId: string | null;
-  /** The failure type by shared/classify.ts; 'complaint' for complaints; null for delivered. */
+  /** The failure type by shared/rules/classify.ts; 'complaint' for complaints; null for delivered. */
   type: FailureType | 'complaint' | null;
   reason: FailureReason | null;
   smtpCode: number | null;
