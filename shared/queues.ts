@@ -2,7 +2,7 @@
 // Producers, workers and the CLI import these declarations; the schema is the documentation.
 import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
-import { FAILURE_REASONS } from './classify';
+import { FAILURE_REASONS } from './rules/classify';
 
 const deliveryId = z
   .union([

@@ -1,7 +1,7 @@
 // The reason decides the type, through the real pipeline: whatever a feedback event declares, its failure reason
 // decides whether it is retried (soft), final (hard) or ignored, in both EFS modes and in the quarantine.
 import { feedbackQueue } from '../shared/queues';
-import type { PipelineProcess } from '../workers/process';
+import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
 import { addOperator, createDelivery } from './helpers/fixtures';

@@ -30,7 +30,7 @@ import {
   ruleForStatus,
   unavailableMailbox,
   vagueStatusReason,
-} from './rules/failure-text';
+} from './failure-text';
 
 /** Hard: the address is bad; soft: a temporary refusal; ignored: an answer that is no failure of the address. */
 export type FailureType = 'hard' | 'soft' | 'ignored';
