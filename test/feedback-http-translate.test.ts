@@ -65,7 +65,9 @@ describe('SparkPost', () => {
 
   test('an auto-reply (class 60) is an out-of-office reason, which the classifier ignores', () => {
     const event = { ...batch[1].msys.message_event, bounce_class: '60' };
-    expect(translateSparkPost([{ msys: { message_event: event } }]).feedback[0]!.reason).toBe('out of office');
+    expect(translateSparkPost([{ msys: { message_event: event } }]).feedback[0]!.reason).toBe(
+      'out of office',
+    );
   });
 
   test('the ping sent when a webhook is created is accepted; a body that is no batch is refused', () => {

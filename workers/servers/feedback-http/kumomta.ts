@@ -6,8 +6,9 @@
 // bounce or ARF mail, so its headers are that mail's: our id is then the VERP address the bounce was sent to
 // (the OOB record's `sender`, "addressed to the envelope from of the original message") or the headers of the
 // original message embedded in the report (`feedback_report.original_message`).
-import type { FailureReason } from '../../../shared/rules/classify';
+
 import { parseVerp } from '../../../shared/message-id';
+import type { FailureReason } from '../../../shared/rules/classify';
 import { messageIdInHeaders } from './dsn';
 import {
   BadPayload,
@@ -78,7 +79,10 @@ const CLASS_REASON: Readonly<Record<string, FailureReason>> = {
 };
 
 /** Our message id in a record: our header, else the VERP address an OOB was sent to, else the embedded original's headers. */
-function ourMessageId(r: Record<string, unknown>, report: Record<string, unknown> | null): string | undefined {
+function ourMessageId(
+  r: Record<string, unknown>,
+  report: Record<string, unknown> | null,
+): string | undefined {
   const original = text(report?.original_message);
   return (
     headerOf(r.headers, MESSAGE_ID_HEADER) ??

@@ -67,7 +67,9 @@ const KINDS: Record<string, Kind> = {
 };
 
 /** The declared type and the reason of a bounce's class; null for a class that is no failure. */
-function bounceOf(event: Record<string, unknown>): { type: ContractEvent['type']; reason?: FailureReason } | null {
+function bounceOf(
+  event: Record<string, unknown>,
+): { type: ContractEvent['type']; reason?: FailureReason } | null {
   const cls = String(event.bounce_class ?? '');
   if (NOT_A_FAILURE.has(cls)) return null;
   // A policy rejection without a class is SparkPost refusing to send to the address (its suppression list).
