@@ -33,6 +33,17 @@ const duration = z.string().transform((value, ctx) => {
   }
 });
 
+/** A duration, or `0` for none. */
+const durationOrNone = z.string().transform((value, ctx) => {
+  if (value.trim() === '0') return 0;
+  try {
+    return parseDuration(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not a duration; expected 0 (none) or e.g. 45s, 10m, 1h' });
+    return z.NEVER;
+  }
+});
+
 const schema = z.object({
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/campaign'),
@@ -69,6 +80,8 @@ const schema = z.object({
     .default('0 * * * *'),
   /** How often recurring deliveries' due occurrences are looked for: an execution starts at most this late. */
   RECURRENCE_TICK: duration.default(5000),
+  /** `delivery create --recurrence` refuses a schedule more frequent than this without --allow-frequent; 0: no floor. */
+  RECURRENCE_MIN_INTERVAL: durationOrNone.default(3_600_000),
   /** How long a worker holds a job without renewing its lock; a killed worker's jobs return after it. */
   WORKER_LOCK_DURATION: duration.default(30000),
   /** Deliveries within their validity period that get per-delivery series (label delivery_id); the newest win. */
