@@ -46,7 +46,7 @@ interface Case {
 
 // biome-ignore format: one case per row reads as a table
 const cases: Case[] = [
-  { proves: "CONTRACT.md: a hard_bounce with 552 5.2.2 mailbox full is soft, retried, counted as soft", event: { type: 'hard_bounce', smtpCode: 552, enhancedStatus: '5.2.2', diagnostic: 'mailbox full' }, type: 'soft', reason: 'mailbox full', outcome: 'retried', quarantine: 'counting' },
+  { proves: "docs/CONTRACT.md: a hard_bounce with 552 5.2.2 mailbox full is soft, retried, counted as soft", event: { type: 'hard_bounce', smtpCode: 552, enhancedStatus: '5.2.2', diagnostic: 'mailbox full' }, type: 'soft', reason: 'mailbox full', outcome: 'retried', quarantine: 'counting' },
   { proves: 'a soft_bounce with 550 5.1.1 user unknown is hard, final, quarantined at once', event: { type: 'soft_bounce', smtpCode: 550, enhancedStatus: '5.1.1', diagnostic: 'user unknown' }, type: 'hard', reason: 'user unknown', outcome: 'final', quarantine: 'quarantined' },
   { proves: 'a hard_bounce refused by a blocklist (5.7.1) is a soft spam rejection, retried', event: { type: 'hard_bounce', diagnostic: '550 5.7.1 Service unavailable; client [192.0.2.1] blocked using zen.spamhaus.org' }, type: 'soft', reason: 'spam rejection', outcome: 'retried', quarantine: 'counting' },
   { proves: "a hard_bounce whose server said 4xx is soft: a 4xx is never hard", event: { type: 'hard_bounce', smtpCode: 450, enhancedStatus: '4.1.1', diagnostic: 'Recipient address rejected: unverified address' }, type: 'soft', reason: 'user unknown', outcome: 'retried', quarantine: 'counting' },

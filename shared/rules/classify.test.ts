@@ -132,7 +132,7 @@ describe('classifySmtp on structured fields', () => {
 });
 
 describe('classifyBounce: the reason decides the type, the declared type only a not-defined reason', () => {
-  test("CONTRACT.md's example: a hard_bounce with 552 5.2.2 mailbox full is soft, and says why", () => {
+  test("docs/CONTRACT.md's example: a hard_bounce with 552 5.2.2 mailbox full is soft, and says why", () => {
     expect(
       classifyBounce('hard_bounce', { smtpCode: 552, enhancedStatus: '5.2.2', diagnostic: 'mailbox full' }),
     ).toEqual({

@@ -1,6 +1,6 @@
 // Failure classification: an SMTP failure's reason, and the type (hard, soft, ignored) that the reason decides.
 //
-// The reason decides the type, whatever the source claims (DESIGN.md, CONTRACT.md): a `hard_bounce` event whose
+// The reason decides the type, whatever the source claims (DESIGN.md, docs/CONTRACT.md): a `hard_bounce` event whose
 // server said `552 5.2.2 mailbox full` is a soft failure, retried and counted as one; a `soft_bounce` carrying
 // `550 5.1.1 user unknown` is hard and final. The event's declared type decides only where the reason is
 // 'not defined'. A transient (class 4) reply never yields 'hard': the server itself says the condition may pass,
