@@ -8,6 +8,8 @@ import { inEventWindow } from './event-window';
 const hasNoNul = (value: string) => !value.includes('\u0000');
 const noNul = { message: 'must not contain a NUL character (\\u0000)' };
 
+import { FAILURE_REASONS } from './rules/classify';
+
 const deliveryId = z
   .union([
     z.string().regex(/^\d+$/, { message: 'must be a delivery id made of digits, e.g. "42"' }),
@@ -100,6 +102,8 @@ export const feedbackEvent = z.object({
     .regex(/^[245]\.\d{1,3}\.\d{1,3}$/, { message: 'must be an RFC 3463 status such as 5.1.1' })
     .optional(),
   diagnostic: z.string().max(2000).refine(hasNoNul, noNul).optional(),
+  // A provider that classifies bounces itself says so here (translated by its own documented table).
+  reason: z.enum(FAILURE_REASONS, { message: `must be one of ${FAILURE_REASONS.join(', ')}` }).optional(),
 });
 
 /** The MTA reports what became of each message: one event or thousands a job. */

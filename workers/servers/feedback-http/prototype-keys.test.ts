@@ -1,5 +1,6 @@
 // Provider fields used as lookup keys (issue 18): a type or subtype named like a property of Object.prototype
 // is an unknown value, never a function found on the prototype.
+import { readBounce } from '../../../shared/bounce';
 import { translateSes } from './ses';
 import { translateSparkPost } from './sparkpost';
 
@@ -39,5 +40,46 @@ test('an SES bounce of subtype constructor keeps its own words, not a function',
     },
     'sns-1',
   );
-  expect(t.feedback[0]!.diagnostic).toBe('Permanent/constructor');
+  expect(t.feedback[0]).toMatchObject({
+    reason: 'not defined',
+    diagnostic: 'SES Permanent bounce, subtype constructor',
+  });
+});
+
+test.each(['constructor', 'toString', '__proto__'])(
+  'a SparkPost bounce of bounce_class %s is a soft bounce of no defined reason, not a crash',
+  (cls) => {
+    const body = sparkpost('bounce');
+    (body[0]!.msys.message_event as Record<string, unknown>).bounce_class = cls;
+    expect(translateSparkPost(body).feedback).toEqual([
+      expect.objectContaining({ type: 'soft_bounce', reason: 'not defined' }),
+    ]);
+  },
+);
+
+test('a DSN whose Action is constructor is read as a failure, not as a function', () => {
+  const mail = [
+    'From: MAILER-DAEMON@example.test',
+    'To: news@example.test',
+    'Subject: failure',
+    'Content-Type: multipart/report; report-type=delivery-status; boundary="b"',
+    '',
+    '--b',
+    'Content-Type: text/plain',
+    '',
+    'failed',
+    '--b',
+    'Content-Type: message/delivery-status',
+    '',
+    'Reporting-MTA: dns; mx.example.test',
+    '',
+    'Final-Recipient: rfc822; r@example.test',
+    'Action: constructor',
+    'Status: 5.1.1',
+    '',
+    '--b--',
+    '',
+  ].join('\r\n');
+  const report = readBounce(mail);
+  expect(report.recipients.map((r) => r.action)).toEqual(['failed']);
 });
