@@ -1,4 +1,5 @@
 // The process configuration: every environment variable of docs/CONTRACT.md, parsed and validated once at start.
+import { isIP } from 'node:net';
 import { validate as validCron } from 'node-cron';
 import { z } from 'zod';
 import { parseDuration } from './rules/duration';
@@ -97,6 +98,16 @@ const schema = z.object({
   METRICS_MAX_DELIVERIES: int(0, 100000, 'a count').default(500),
   /** How long the metrics role reuses its PostgreSQL and Redis reads: a scrape storm costs one read. */
   METRICS_CACHE_TTL: duration.default(5000),
+  /**
+   * The address the HTTP servers (METRICS_PORT, FEEDBACK_PORT) listen on, e.g. 127.0.0.1 behind a reverse proxy.
+   * Unset, as before: every IPv4 interface for metrics, every interface for the feedback receiver.
+   */
+  BIND_ADDRESS: z
+    .string()
+    .refine((value) => isIP(value) !== 0, {
+      message: 'is not an IP address; expected e.g. 127.0.0.1, ::1 or 0.0.0.0',
+    })
+    .optional(),
   /** The feedback receiver's HTTP port (role feedback-http); 0 picks a free one (tests). */
   FEEDBACK_PORT: int(0, 65535, 'a port').default(9465),
   /**

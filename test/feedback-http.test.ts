@@ -222,8 +222,9 @@ describe('Amazon SES through SNS', () => {
   const notifications = json('ses-notifications.json');
   let messages = 0;
 
+  // Stamped now: a message more than an hour old is refused as a replay.
   function sign<T extends object>(m: T, version: '1' | '2' = '1'): T & { Signature: string } {
-    const unsigned = { ...m, SignatureVersion: version };
+    const unsigned = { Timestamp: new Date().toISOString(), ...m, SignatureVersion: version };
     const signer = createSign(version === '1' ? 'RSA-SHA1' : 'RSA-SHA256');
     signer.update(stringToSign(unsigned as unknown as SnsMessage));
     return { ...unsigned, Signature: signer.sign(keyPem, 'base64') };
@@ -239,6 +240,7 @@ describe('Amazon SES through SNS', () => {
     const message = { ...n, mail: { ...n.mail, headers, messageId: `${n.mail.messageId}-${kind}` } };
     const envelope: Record<string, string> = {
       ...envelopes.notification,
+      Timestamp: new Date().toISOString(),
       MessageId: `sns-${++messages}`,
       Message: JSON.stringify(message),
     };
@@ -297,6 +299,7 @@ describe('Amazon SES through SNS', () => {
     const before = subscribeCalls.length;
     const handshake = sign({
       ...envelopes.subscriptionConfirmation,
+      Timestamp: new Date().toISOString(),
       TopicArn: theirs,
       SubscribeURL: `http://${subscribeHost}/confirm?Token=theirs`,
     });
@@ -306,7 +309,11 @@ describe('Amazon SES through SNS', () => {
 
   test('the subscription handshake is answered by fetching SubscribeURL, only on an allowed host', async () => {
     const confirm = (host: string) =>
-      sign({ ...envelopes.subscriptionConfirmation, SubscribeURL: `http://${host}/confirm?Token=abc` });
+      sign({
+        ...envelopes.subscriptionConfirmation,
+        Timestamp: new Date().toISOString(),
+        SubscribeURL: `http://${host}/confirm?Token=abc`,
+      });
     expect(await post('ses', JSON.stringify(confirm(subscribeHost)))).toMatchObject({
       status: 200,
       body: { confirmed: true },

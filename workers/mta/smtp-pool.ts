@@ -19,6 +19,8 @@ export interface SmtpPoolOptions {
   port: number;
   secure: boolean;
   auth?: { user: string; pass: string };
+  /** Refuse to go on (and so to send AUTH) unless STARTTLS succeeds: a missing or stripped STARTTLS fails. */
+  requireTLS: boolean;
   rejectUnauthorized: boolean;
   size: number;
 }
@@ -40,6 +42,7 @@ export function smtpConnectionPool(options: SmtpPoolOptions): MtaTransport {
         host: options.host,
         port: options.port,
         secure: options.secure,
+        requireTLS: options.requireTLS,
         tls: { rejectUnauthorized: options.rejectUnauthorized },
         connectionTimeout: 15_000,
         greetingTimeout: 15_000,
@@ -136,21 +139,31 @@ export function smtpConnectionPool(options: SmtpPoolOptions): MtaTransport {
   };
 }
 
-/** SMTP with a pool of reused connections, each carrying one pre-built message after another. */
-export function smtpTransport(mtaUrl: string, options: { poolSize: number }): MtaTransport {
+/** The pool's options that MTA_URL gives. */
+export function smtpOptions(mtaUrl: string, poolSize: number): SmtpPoolOptions {
   const url = new URL(mtaUrl);
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  return smtpConnectionPool({
+  const secure = url.protocol === 'smtps:';
+  const auth = url.username
+    ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) }
+    : undefined;
+  return {
     host,
-    port: Number(url.port) || (url.protocol === 'smtps:' ? 465 : 25),
-    secure: url.protocol === 'smtps:',
-    auth: url.username
-      ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) }
-      : undefined,
+    port: Number(url.port) || (secure ? 465 : 25),
+    secure,
+    auth,
+    // Credentials go only over TLS: without it, a network that strips STARTTLS would read them. A loopback
+    // MTA is exempt: what it is sent never leaves the machine.
+    requireTLS: auth !== undefined && !secure && !isLoopback(host),
     // A loopback MTA commonly presents a self-signed certificate for STARTTLS; `?tlsVerify=false` allows it elsewhere.
     rejectUnauthorized: url.searchParams.get('tlsVerify') === 'false' ? false : !isLoopback(host),
-    size: options.poolSize,
-  });
+    size: poolSize,
+  };
+}
+
+/** SMTP with a pool of reused connections, each carrying one pre-built message after another. */
+export function smtpTransport(mtaUrl: string, options: { poolSize: number }): MtaTransport {
+  return smtpConnectionPool(smtpOptions(mtaUrl, options.poolSize));
 }
 
 function isLoopback(host: string): boolean {

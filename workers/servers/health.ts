@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import { migrationsApplied } from '../../db/migrate';
 import { processRegistry } from '../../shared/metrics';
 import type { RedisClient } from '../../shared/redis';
+import { guardServer, SERVER_OPTIONS, sendGuarded } from './http-guard';
 import type { PageRoutes } from './pages';
 
 /** What /readyz looks at; `sql` is null until the database is created and migrated. */
@@ -60,14 +61,14 @@ export async function startHealthServer(
   registry: MetricsSource,
   /** The pages of the roles that serve some (the metrics role's /deliveries), once they run. */
   pages: () => PageRoutes | undefined = () => undefined,
+  /** BIND_ADDRESS; unset, every IPv4 interface as before. */
+  host = '0.0.0.0',
 ): Promise<Server> {
   const ready = readinessProbe(sources);
-  const server = createServer((req, res) => {
+  const server = createServer(SERVER_OPTIONS, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    const send = (status: number, body: unknown, type = 'application/json') => {
-      res.writeHead(status, { 'content-type': type });
-      res.end(typeof body === 'string' ? body : JSON.stringify(body));
-    };
+    const send = (status: number, body: unknown, type = 'application/json') =>
+      sendGuarded(res, status, type, typeof body === 'string' ? body : JSON.stringify(body));
     if (path === '/healthz') return send(200, { status: 'ok' });
     if (path === '/readyz') {
       ready().then(
@@ -86,9 +87,10 @@ export async function startHealthServer(
     if (pages()?.(path ?? '/', send)) return;
     send(404, { error: 'not found; try /healthz, /readyz or /metrics' });
   });
+  guardServer(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '0.0.0.0', () => resolve());
+    server.listen(port, host, () => resolve());
   });
   return server;
 }

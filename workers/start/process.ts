@@ -76,6 +76,7 @@ export async function startProcess(
     // The process's own counters, and the shared figures of a metrics role once it runs.
     () => [createRegistry(), ...running.flatMap((r) => (r.registry ? [r.registry] : []))],
     () => pages,
+    config.BIND_ADDRESS,
   );
 
   const ready = (async () => {

@@ -1,6 +1,6 @@
 // The feedback receiver: POST /feedback/{sparkpost,ses,kumomta,generic}, authenticated as each provider does,
 // translated into the contract's events and enqueued in batches. 2xx only once the batch is in Redis.
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +9,7 @@ import type postgres from 'postgres';
 import { recordDeadLetters } from '../../../db/dead-letters';
 import type { Config } from '../../../shared/config';
 import type { Logger } from '../../../shared/logger';
+import { guardServer, SERVER_OPTIONS, sendGuarded } from '../http-guard';
 import { Coalescer, enqueueTranslation } from './enqueue';
 import { translateGeneric } from './generic';
 import { readKumoRecords, translateKumo } from './kumomta';
@@ -18,6 +19,8 @@ import {
   allowedCertUrl,
   allowedSubscribeUrl,
   BadSignature,
+  certificateKey,
+  checkTimestamp,
   readSnsMessage,
   type SnsMessage,
   verifySignature,
@@ -93,11 +96,9 @@ function parseJson(body: string): unknown {
   }
 }
 
-const same = (a: string, b: string) => {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-};
+/** Compares digests, not the texts: the time taken tells nothing of the token, not even its length. */
+const digest = (value: string) => createHash('sha256').update(value).digest();
+const same = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
 
 /** The shared token as a bearer token, a basic-auth password (any user) or an X-Feedback-Token header. */
 function checkToken(req: IncomingMessage, token: string | undefined): void {
@@ -155,7 +156,9 @@ async function handleSns(
     throw new BadSignature(
       'SigningCertURL is not an SNS certificate (https://sns.<region>.amazonaws.com/SimpleNotificationService-….pem)',
     );
-  verifySignature(m, await cert(m.SigningCertURL));
+  // Before the certificate: an old message costs no fetch.
+  checkTimestamp(m, deps.now?.() ?? new Date());
+  verifySignature(m, await cert(certificateKey(m.SigningCertURL)));
   if (m.Type === 'SubscriptionConfirmation') {
     if (!m.SubscribeURL || !allowedSubscribeUrl(m.SubscribeURL, testHosts))
       throw new BadSignature('SubscribeURL is not on an SNS host');
@@ -230,10 +233,8 @@ export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<Fee
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const reply = (status: number, value: object) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(value));
-    };
+    const reply = (status: number, value: object) =>
+      sendGuarded(res, status, 'application/json', JSON.stringify(value));
     const match = /^\/feedback\/([a-z]+)\/?(?:\?.*)?$/.exec(req.url ?? '');
     if (!match) return reply(404, { error: 'not found; POST /feedback/{sparkpost,ses,kumomta,generic}' });
     if (req.method !== 'POST') return reply(405, { error: 'only POST is accepted' });
@@ -255,10 +256,12 @@ export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<Fee
     }
   };
 
-  const server: Server = createServer((req, res) => void handle(req, res));
+  const server: Server = createServer(SERVER_OPTIONS, (req, res) => void handle(req, res));
+  guardServer(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(deps.config.FEEDBACK_PORT, resolve);
+    // BIND_ADDRESS unset: every interface, as before.
+    server.listen({ port: deps.config.FEEDBACK_PORT, host: deps.config.BIND_ADDRESS }, resolve);
   });
   return {
     port: () => (server.address() as AddressInfo).port,

@@ -91,6 +91,31 @@ export function allowedSubscribeUrl(raw: string, testHosts: readonly string[]): 
   return onSnsHost(url) && url.pathname === '/' && url.searchParams.get('Action') === 'ConfirmSubscription';
 }
 
+/**
+ * How old a signed message may be. A valid signature never expires, so without this anyone who once saw a
+ * message (a log, a proxy) could replay it for ever; SNS's retries of one message end within an hour.
+ */
+export const SNS_MAX_AGE_MS = 3600_000;
+
+/** Refuses a message whose Timestamp is unreadable, older than SNS_MAX_AGE_MS, or more than 5 minutes ahead. */
+export function checkTimestamp(m: SnsMessage, now: Date): void {
+  const at = Date.parse(m.Timestamp);
+  if (Number.isNaN(at)) throw new BadSignature(`the SNS Timestamp "${m.Timestamp}" is not a date`);
+  if (at < now.getTime() - SNS_MAX_AGE_MS)
+    throw new BadSignature(
+      `the SNS message is from ${m.Timestamp}, more than an hour ago: refused as a replay`,
+    );
+  if (at > now.getTime() + 300_000)
+    throw new BadSignature(`the SNS message is dated ${m.Timestamp}, ahead of this system's clock`);
+}
+
+/** The certificate URL without its fragment: what is fetched and cached, so a `#…` costs no fetch of its own. */
+export function certificateKey(raw: string): string {
+  const url = new URL(raw);
+  url.hash = '';
+  return url.toString();
+}
+
 /** Verifies the signature with the certificate PEM; throws BadSignature when it does not match. */
 export function verifySignature(m: SnsMessage, certificatePem: string): void {
   const algorithm =
