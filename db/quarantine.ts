@@ -46,6 +46,18 @@ export function quarantinedCondition(
       or q.quarantined_at > ${new Date(now - rules.mailboxFullReleaseMs).toISOString()}::timestamptz))`;
 }
 
+/** The addresses among `emails` that are quarantined at `now`: they get no new attempt. */
+export async function quarantinedAmong(
+  sql: Sql,
+  emails: string[],
+  now: number,
+  rules: Pick<QuarantineRules, 'mailboxFullReleaseMs'>,
+): Promise<Set<string>> {
+  const rows = await sql`select q.email from quarantine q where q.email = any(${emails}::text[])
+    and ${quarantinedCondition(sql, now, rules)}`;
+  return new Set(rows.map((r) => r.email as string));
+}
+
 /**
  * Applies outcomes of many addresses in four statements whatever their number: creates the missing
  * entries of failing addresses (so that concurrent transactions wait on the same row instead of each

@@ -45,7 +45,7 @@ export async function runCli(
             `role "${role}" is not valid; use lower-case words joined by -, e.g. start-deliveries`,
           );
       }
-      const { addOperator } = await import('../../db/queries');
+      const { addOperator } = await import('../../db/operators');
       const result = await addOperator(await ctx().sql(), login, opts.role);
       const value = { login, created: result.created, roles: result.roles };
       output(

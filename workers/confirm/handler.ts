@@ -7,7 +7,7 @@ import {
   recordConfirmAttempt,
   resolveConfirmTarget,
 } from '../../db/confirm';
-import { operatorRoles } from '../../db/queries';
+import { operatorRoles } from '../../db/operators';
 import type { ConfirmPayload } from '../../shared/queues';
 import type { JobContext } from '../../shared/worker';
 import type { DispatchPlanner } from '../dispatch/plan';

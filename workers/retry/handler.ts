@@ -5,7 +5,7 @@ import type { Queue } from 'bullmq';
 import { UnrecoverableError } from 'bullmq';
 import type postgres from 'postgres';
 import { loadDispatchDelivery } from '../../db/dispatch';
-import { quarantinedCondition, recordAddressOutcomes } from '../../db/quarantine';
+import { quarantinedAmong, recordAddressOutcomes } from '../../db/quarantine';
 import {
   deliveriesWithDueRetries,
   finalizeDelivery,
@@ -79,11 +79,11 @@ export function retryHandler(deps: RetryDeps) {
         // An address quarantined meanwhile gets no new attempt: its message ends failed with that reason.
         const blocked = closed
           ? new Set<string>()
-          : new Set(
-              (
-                await tx`select q.email from quarantine q where q.email = any(${due.map((r) => r.email)}::text[])
-                  and ${quarantinedCondition(tx, now.getTime(), deps.quarantine)}`
-              ).map((r) => r.email as string),
+          : await quarantinedAmong(
+              tx,
+              due.map((r) => r.email),
+              now.getTime(),
+              deps.quarantine,
             );
         if (!closed) await deps.rateLimiter?.take(due.length - blocked.size);
         const addressOutcomes: AddressOutcome[] = [];
