@@ -4,14 +4,14 @@ import type { FailureReason, FailureType } from '../shared/rules/classify';
 import {
   applyEvent,
   type FeedbackEvent,
-  kpiCounts,
   type LogState,
   nextAttemptAt,
   type OutcomeKind,
 } from '../shared/rules/feedback-state';
 import type { QuarantineRules } from '../shared/rules/quarantine-rules';
+import { statusDelta } from '../shared/rules/status-moves';
 import { recordDeadLetters } from './dead-letters';
-import { lockKpiRows } from './kpi-rows';
+import { addKpiDeltas } from './kpi';
 import { recordAddressOutcomes } from './quarantine';
 
 /** A validated event, its message id read back and its failure classified. */
@@ -315,32 +315,11 @@ async function writeRows(
     where l.delivery_id = u.delivery_id and l.seq = u.seq`;
 
   // KPI deltas per delivery, from each row's status before and after: the counters stay a recount.
-  const deltas = new Map<string, { delivered: number; failed: number }>();
-  for (const [k, r] of changed) {
-    const id = k.split(':')[0]!;
-    const was = kpiCounts(before.get(k)!.status);
-    const is = kpiCounts(r.status);
-    const d = deltas.get(id) ?? { delivered: 0, failed: 0 };
-    d.delivered += is.delivered - was.delivered;
-    d.failed += is.failed - was.failed;
-    deltas.set(id, d);
-  }
-  const moved = [...deltas]
-    .filter(([, d]) => d.delivered !== 0 || d.failed !== 0)
-    .sort(([a], [b]) => (BigInt(a) < BigInt(b) ? -1 : 1));
-  if (moved.length === 0) return async () => {};
+  const deltas = changed.map(
+    ([k, r]) => [k.split(':')[0]!, statusDelta(before.get(k)!.status, r.status)] as const,
+  );
   // Run last, just before the commit: every job of a delivery takes its KPI row in turn until it commits.
-  return async () => {
-    await lockKpiRows(
-      tx,
-      moved.map(([id]) => id),
-    );
-    await tx`
-      update delivery_kpis k set delivered = k.delivered + u.delivered, failed = k.failed + u.failed
-      from unnest(${moved.map(([id]) => id)}::bigint[], ${moved.map(([, d]) => d.delivered)}::int[],
-        ${moved.map(([, d]) => d.failed)}::int[]) as u(delivery_id, delivered, failed)
-      where k.delivery_id = u.delivery_id`;
-  };
+  return () => addKpiDeltas(tx, deltas);
 }
 
 async function deadLetterUnknown(

@@ -1,5 +1,6 @@
 // The quarantine table: address outcomes applied set-wise under row locks, and the operator's list, show and release.
 import type postgres from 'postgres';
+import type { FailureType } from '../shared/rules/log-values';
 import {
   type AddressOutcome,
   applyAddressOutcome,
@@ -136,7 +137,7 @@ export interface QuarantineView {
   /** quarantined: excluded from deliveries; released: it was, and no longer is; counting: errors only */
   state: 'quarantined' | 'released' | 'counting';
   errorCount: number;
-  failureType: 'hard' | 'soft' | null;
+  failureType: Exclude<FailureType, 'ignored'> | null;
   reason: string | null;
   deliveryId: string | null;
   firstFailureAt: string | null;

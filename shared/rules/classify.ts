@@ -19,8 +19,9 @@
 // | out of office     | ignored | an answer, not a failure of the address                        |
 // | not defined       | class   | 5 → hard, 4 → soft, no code → soft                             |
 
-/** Hard: the address is bad; soft: a temporary refusal; ignored: an answer that is no failure of the address. */
-export type FailureType = 'hard' | 'soft' | 'ignored';
+import type { FailureType } from './log-values';
+
+export type { FailureType } from './log-values';
 
 /** Every failure reason, as the reference product names them. */
 export const FAILURE_REASONS = [

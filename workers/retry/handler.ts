@@ -22,7 +22,9 @@ import {
   type RetryPayload,
   retryQueue,
 } from '../../shared/queues';
+import { FINAL_CAUSES } from '../../shared/rules/log-values';
 import type { AddressOutcome, QuarantineRules } from '../../shared/rules/quarantine-rules';
+import { retryEnded, retryHandedOver } from '../../shared/rules/status-moves';
 import type { JobContext } from '../../shared/worker';
 import { BuilderCache } from '../mta/builders';
 import type { RateLimiter } from '../mta/rate-limit';
@@ -101,19 +103,18 @@ export function retryHandler(deps: RetryDeps) {
             if (closed || blocked.has(row.email)) {
               // No new attempt. Stopped or quarantined: the message ends failed now, for good (kind hard).
               // Past the validity end: the finalization makes it failed (its latest attempt soft-bounced).
-              const reason = stopped
-                ? 'delivery stopped'
-                : blocked.has(row.email)
-                  ? 'quarantined address'
-                  : null;
+              const move = retryEnded(
+                row.status,
+                stopped ? FINAL_CAUSES.stopped : blocked.has(row.email) ? FINAL_CAUSES.quarantined : null,
+              );
               handOffs.push({
                 ...base,
                 attempt: row.attempts,
                 messageId: row.message_id,
-                status: reason ? 'failed' : row.status,
+                status: move.status,
                 failureType: null,
-                failureReason: reason,
-                outcomeKind: reason ? 'hard' : null,
+                failureReason: move.failureReason,
+                outcomeKind: move.outcomeKind,
                 retryAt: null,
               });
               return;
@@ -129,7 +130,7 @@ export function retryHandler(deps: RetryDeps) {
                 ...base,
                 attempt,
                 messageId,
-                status: row.status,
+                status: retryHandedOver(row.status).status,
                 failureType: null,
                 failureReason: null,
                 outcomeKind: null,
