@@ -4,7 +4,7 @@ import type postgres from 'postgres';
 import type { QuarantineRules } from '../shared/rules/quarantine-rules';
 import type { KpiDelta } from '../shared/rules/status-moves';
 import { recordDeadLetters } from './dead-letters';
-import { type ClassifiedEvent, type EventOutcome, earlyEvents } from './feedback';
+import { type ClassifiedEvent, type EventOutcome, earlyEvents } from './feedback-events';
 import { addKpiDeltas } from './kpi';
 import { recordAddressOutcomes } from './quarantine';
 
