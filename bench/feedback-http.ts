@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cpuSnapshot, cpuSplit } from './cpu';
-import { seed, TOKEN } from './feedback';
+import { seed, TOKEN } from './feedback-stream';
 import { openBenchWorld } from './world';
 
 const REQUEST_EVENTS = 100;
