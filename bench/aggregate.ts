@@ -107,7 +107,7 @@ const STATEMENT_EVENTS = 5000;
 /** The ingestion limit: as many events inserted bare, `CONCURRENCY` statements at once, no queue, no check. */
 async function trackingLimit(sql: postgres.Sql, total: number, round: number): Promise<number> {
   const rows = [...lastHour(total, 100 + round, `l${round}`)].flat();
-  const chunks = [];
+  const chunks: Record<string, unknown>[][] = [];
   for (let i = 0; i < rows.length; i += STATEMENT_EVENTS) chunks.push(rows.slice(i, i + STATEMENT_EVENTS));
   let next = 0;
   const started = performance.now();
