@@ -9,7 +9,7 @@ import pino from 'pino';
 import type postgres from 'postgres';
 import { deliveryStatus } from '../db/queries';
 import { feedbackQueue } from '../shared/queues';
-import { startProcess } from '../workers/process';
+import { startProcess } from '../workers/start/process';
 import { cpuSnapshot, cpuSplit } from './cpu';
 import { JOB_EVENTS, jobs, seed, TOKEN } from './feedback-stream';
 import { latencyFigure, machine, percentile, spreadOf } from './limits';

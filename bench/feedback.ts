@@ -8,7 +8,7 @@ import { type Job, Queue } from 'bullmq';
 import pino from 'pino';
 import type postgres from 'postgres';
 import { feedbackQueue } from '../shared/queues';
-import { startProcess } from '../workers/process';
+import { startProcess } from '../workers/start/process';
 import { cpuSnapshot, cpuSplit } from './cpu';
 import { type Ev, JOB_EVENTS, jobs, seed } from './feedback-stream';
 import { interleave, machine, percentile, rateFigure } from './limits';

@@ -5,7 +5,7 @@
 import { Queue } from 'bullmq';
 import pino from 'pino';
 import { confirmQueue, dispatchQueue } from '../shared/queues';
-import { startProcess } from '../workers/process';
+import { startProcess } from '../workers/start/process';
 import { addBenchOperator, prepareDelivery, startSink, writeRecipients } from './delivery-kit';
 import { interleave, latencyFigure, machine } from './limits';
 import { openBenchWorld } from './world';

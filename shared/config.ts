@@ -1,7 +1,7 @@
-// The process configuration: every environment variable of CONTRACT.md, parsed and validated once at start.
+// The process configuration: every environment variable of docs/CONTRACT.md, parsed and validated once at start.
 import { validate as validCron } from 'node-cron';
 import { z } from 'zod';
-import { parseDuration } from './duration';
+import { parseDuration } from './rules/duration';
 
 const url = (protocols: string[]) =>
   z.string().refine(
@@ -112,6 +112,9 @@ const schema = z.object({
   /** How long a graceful shutdown may take before the process exits anyway. */
   SHUTDOWN_TIMEOUT: duration.default(30000),
 });
+
+/** Every setting's name, as docs/CONTRACT.md lists them. */
+export const SETTINGS: readonly string[] = Object.keys(schema.shape);
 
 /** The validated, frozen configuration every process receives. */
 export type Config = Readonly<z.output<typeof schema>>;

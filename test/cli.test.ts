@@ -1,4 +1,4 @@
-// The `campaign` command line of CONTRACT.md: every command, its --json and human forms, and its refusals.
+// The `campaign` command line of docs/CONTRACT.md: every command, its --json and human forms, and its refusals.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -51,7 +51,7 @@ async function rowCounts(): Promise<{ deliveries: number; targets: number; kpis:
   return row as unknown as { deliveries: number; targets: number; kpis: number };
 }
 
-/** A refusal as CONTRACT.md wants it: non-zero exit, nothing on stdout, one line on stderr. */
+/** A refusal as docs/CONTRACT.md wants it: non-zero exit, nothing on stdout, one line on stderr. */
 function expectOneLineRefusal(result: CliResult, ...mentions: (string | RegExp)[]): void {
   expect(result.code).not.toBe(0);
   expect(result.stdout).toBe('');
@@ -338,7 +338,7 @@ describe('delivery create', () => {
 });
 
 describe('status', () => {
-  it('shows a new delivery as prepared with the shape of CONTRACT.md (--json)', async () => {
+  it('shows a new delivery as prepared with the shape of docs/CONTRACT.md (--json)', async () => {
     const file = await recipients('email\na@example.com\nb@example.com\nc@example.com\n');
     const { id } = await createDelivery(file, '--efs');
     const result = await cli(t.env, 'status', id, '--json');

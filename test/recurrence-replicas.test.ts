@@ -1,5 +1,5 @@
 // Three replicas of the confirm process: each occurrence of a recurring delivery produces one execution.
-import type { PipelineProcess } from '../workers/process';
+import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
 import { recipientsCsv } from './helpers/fixtures';

@@ -1,5 +1,5 @@
 // Recurring deliveries with an injected clock: executions, confirm-each, skipping, periods, pause, audience.
-import type { PipelineProcess } from '../workers/process';
+import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
 import { addOperator, recipientsCsv } from './helpers/fixtures';

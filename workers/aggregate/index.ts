@@ -1,7 +1,7 @@
 // The aggregate role: the hourly open and click run (node-cron trigger and worker), and compute-stats.
 import { aggregationQueue, computeStatsQueue } from '../../shared/queues';
 import { startWorker } from '../../shared/worker';
-import type { RoleKit, RunningRole } from '../role-kit';
+import type { RoleKit, RunningRole } from '../start/role-kit';
 import { aggregationHandler, computeStatsHandler } from './handler';
 import { startAggregationTrigger } from './trigger';
 

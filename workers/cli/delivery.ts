@@ -1,12 +1,17 @@
 // `campaign delivery create` and `campaign confirm`: registering a delivery and asking to send it.
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { parseDuration } from '../../shared/duration';
 import { readRecipients } from '../../shared/recipients';
-import { placeholders } from '../../shared/template';
+import { placeholders } from '../../shared/rules/template';
+import {
+  assertRecipientsFile,
+  durationOption,
+  parseContactDate,
+  parseSchedule,
+  type RecurringOptions,
+} from './arguments';
 import { type CliContext, output, UserError } from './context';
-import { parseSchedule, type RecurringOptions, registerRecurringCommands } from './recurring';
+import { registerRecurringCommands } from './recurring';
+import { byReason } from './render';
 import { waitForDelivery } from './wait';
 
 interface CreateOptions extends RecurringOptions {
@@ -22,59 +27,6 @@ interface CreateOptions extends RecurringOptions {
   from: string;
   returnPathDomain?: string;
   json?: boolean;
-}
-
-/** Durations longer than a year are refused: they are typos, and they overflow the seconds column. */
-const MAX_DURATION_SECONDS = 366 * 86_400;
-
-function durationOption(name: string, value: string): number {
-  let seconds: number;
-  try {
-    seconds = Math.round(parseDuration(value) / 1000);
-  } catch (error) {
-    throw new UserError(`${name}: ${(error as Error).message}`);
-  }
-  if (seconds > MAX_DURATION_SECONDS)
-    throw new UserError(`${name} "${value}" is longer than a year; give at most 366d`);
-  return seconds;
-}
-
-/** ": 2 user unknown, 1 on denylist", most first; nothing when none was excluded. */
-function byReason(counts: Record<string, number>): string {
-  const entries = Object.entries(counts).sort(([a, m], [b, n]) => n - m || a.localeCompare(b));
-  return entries.length === 0 ? '' : `: ${entries.map(([reason, n]) => `${n} ${reason}`).join(', ')}`;
-}
-
-/** Parses an ISO 8601 date-time, refusing dates that do not exist (2030-02-30) instead of rolling them over. */
-export function parseContactDate(text: string): Date {
-  const match =
-    /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(
-      text,
-    );
-  const date = new Date(text);
-  const [, y, m, d] = match ?? [];
-  const calendar = match ? new Date(Date.UTC(Number(y), Number(m) - 1, Number(d))) : null;
-  if (
-    !match ||
-    Number.isNaN(date.getTime()) ||
-    calendar?.getUTCDate() !== Number(d) ||
-    calendar?.getUTCMonth() !== Number(m) - 1
-  ) {
-    throw new UserError(`--contact-date "${text}" is not an ISO 8601 date; e.g. 2026-12-01T09:00:00Z`);
-  }
-  return date;
-}
-
-/** Refuses a recipients file that cannot be read, before anything is written. */
-export async function assertRecipientsFile(flag: string, file: string): Promise<void> {
-  const readable = await access(file, constants.R_OK)
-    .then(() => stat(file))
-    .then(
-      (s) => s.isFile(),
-      () => false,
-    );
-  if (!readable)
-    throw new UserError(`${flag}: cannot read "${file}"; give the path of a CSV or JSON lines file`);
 }
 
 export function registerDeliveryCommands(program: Command, ctx: () => CliContext): void {

@@ -1,4 +1,4 @@
-// The `campaign` command line: operators, deliveries, confirmation and the views of CONTRACT.md.
+// The `campaign` command line: operators, deliveries, confirmation and the views of docs/CONTRACT.md.
 import { Command, CommanderError } from 'commander';
 import { CliContext, describeError, output, UserError } from './context';
 import { registerDeadLetterCommands } from './dead-letters';

@@ -1,9 +1,10 @@
 // The confirm role: confirms deliveries, and produces the recurring deliveries' occurrences.
-import { quarantineRules } from '../../shared/quarantine-rules';
+
 import { confirmQueue, recurrenceQueue } from '../../shared/queues';
+import { quarantineRules } from '../../shared/rules/quarantine-rules';
 import { startWorker } from '../../shared/worker';
 import { recurrenceHandler } from '../recurrence/handler';
-import type { RoleKit, RunningRole } from '../role-kit';
+import type { RoleKit, RunningRole } from '../start/role-kit';
 import { confirmHandler } from './handler';
 
 export function startConfirmRole(kit: RoleKit): RunningRole {

@@ -1,8 +1,9 @@
 // The dispatch role: starts deliveries at their contact date and hands their batches to the MTA.
-import { quarantineRules } from '../../shared/quarantine-rules';
+
 import { dispatchQueue, startQueue } from '../../shared/queues';
+import { quarantineRules } from '../../shared/rules/quarantine-rules';
 import { startWorker } from '../../shared/worker';
-import type { RoleKit, RunningRole } from '../role-kit';
+import type { RoleKit, RunningRole } from '../start/role-kit';
 import { dispatchHandler } from './handler';
 
 export function startDispatchRole(kit: RoleKit): RunningRole {

@@ -15,7 +15,6 @@ import {
 } from '../../db/retry';
 import { envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
 import { retriesExpiredTotal, retriesScheduledTotal, retriesSentTotal } from '../../shared/metrics';
-import type { AddressOutcome, QuarantineRules } from '../../shared/quarantine-rules';
 import {
   type FinalizePayload,
   finalizeQueue,
@@ -23,10 +22,12 @@ import {
   type RetryPayload,
   retryQueue,
 } from '../../shared/queues';
+import type { AddressOutcome, QuarantineRules } from '../../shared/rules/quarantine-rules';
 import type { JobContext } from '../../shared/worker';
-import { BuilderCache, refusal } from '../dispatch/handler';
-import type { RateLimiter } from '../dispatch/rate-limit';
-import type { MtaTransport } from '../dispatch/transport';
+import { BuilderCache } from '../mta/builders';
+import type { RateLimiter } from '../mta/rate-limit';
+import { refusal } from '../mta/refusal';
+import type { MtaTransport } from '../mta/transport';
 
 export interface RetryDeps {
   sql: postgres.Sql;

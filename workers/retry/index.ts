@@ -1,8 +1,9 @@
 // The retry role: retries soft bounces until the validity end, and finalizes deliveries at that end.
-import { quarantineRules } from '../../shared/quarantine-rules';
+
 import { finalizeQueue, retryQueue } from '../../shared/queues';
+import { quarantineRules } from '../../shared/rules/quarantine-rules';
 import { startWorker } from '../../shared/worker';
-import type { RoleKit, RunningRole } from '../role-kit';
+import type { RoleKit, RunningRole } from '../start/role-kit';
 import { finalizeHandler, retryHandler } from './handler';
 
 export function startRetryRole(kit: RoleKit): RunningRole {

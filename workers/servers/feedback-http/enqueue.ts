@@ -1,7 +1,7 @@
 // Puts a translation on mta-feedback and tracking-events in jobs of up to 1,000 events, with deterministic ids.
 import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import { feedbackQueue } from '../../shared/queues';
+import { feedbackQueue } from '../../../shared/queues';
 import type { Translation } from './translate';
 
 /** Events a job: big enough to amortize the job, as the feedback worker's transactions are 500. */

@@ -2,7 +2,7 @@
 // MIME is parsed by mailparser; only the delivery-status fields (RFC 3464 §2) are read here.
 import { createHash } from 'node:crypto';
 import { type ParsedMail, simpleParser } from 'mailparser';
-import { parseMessageId, parseVerp } from '../../shared/message-id';
+import { parseMessageId, parseVerp } from '../../../shared/message-id';
 import {
   BadPayload,
   type ContractEvent,

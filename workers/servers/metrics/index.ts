@@ -1,12 +1,12 @@
 // The metrics role: exports the figures every replica shares (PostgreSQL, Redis) from one process.
 // Each process's own counters live in shared/metrics.ts and are served by every process.
 import { Counter, Gauge, Registry } from 'prom-client';
-import { readDatabaseFigures } from '../../db/metrics';
-import type { Config } from '../../shared/config';
-import type { Logger } from '../../shared/logger';
-import { quarantineRules } from '../../shared/quarantine-rules';
-import { queues } from '../../shared/queues';
-import type { RoleDeps } from '../roles';
+import { readDatabaseFigures } from '../../../db/metrics';
+import type { Config } from '../../../shared/config';
+import type { Logger } from '../../../shared/logger';
+import { queues } from '../../../shared/queues';
+import { quarantineRules } from '../../../shared/rules/quarantine-rules';
+import type { RoleDeps } from '../../start/role-kit';
 import { cachedRead } from './cache';
 import { registerSharedGauges } from './collectors';
 import { queueReader } from './queues';

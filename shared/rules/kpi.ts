@@ -12,7 +12,7 @@ export interface KpiCounters {
   complaints?: number;
 }
 
-/** The tile as CONTRACT.md's `campaign status --json` shows it (without identity and dates). */
+/** The tile as docs/CONTRACT.md's `campaign status --json` shows it (without identity and dates). */
 export interface KpiTile {
   progress: number;
   toSend: number;

@@ -4,8 +4,8 @@ import { createServer, type Server } from 'node:http';
 import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
 import type { Registry } from 'prom-client';
-import { migrationsApplied } from '../db/migrate';
-import { processRegistry } from '../shared/metrics';
+import { migrationsApplied } from '../../db/migrate';
+import { processRegistry } from '../../shared/metrics';
 import type { PageRoutes } from './pages';
 
 /** What /readyz looks at; `sql` is null until the database is created and migrated. */

@@ -1,6 +1,6 @@
 // The entry point shared by `npm start` and the Procfile: read the environment once, start, handle signals.
-import { type Config, ConfigError, loadConfig } from '../shared/config';
-import { createLogger } from '../shared/logger';
+import { type Config, ConfigError, loadConfig } from '../../shared/config';
+import { createLogger } from '../../shared/logger';
 import { handleSignals, startProcess } from './process';
 import { assertEveryQueueHandledOnce, type Role } from './roles';
 

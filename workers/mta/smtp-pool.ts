@@ -1,4 +1,4 @@
-// A pool of nodemailer SMTPConnections fed pre-built raw messages: the protocol is nodemailer's, but no
+// SMTP to MTA_URL: a pool of nodemailer SMTPConnections fed pre-built raw messages: the protocol is nodemailer's, but no
 // MailComposer runs per message (LIMITS.md: composition and its allocations bound one sender core).
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { type HandOffResult, handOffFailure, type MtaTransport } from './transport';
@@ -134,4 +134,25 @@ export function smtpConnectionPool(options: SmtpPoolOptions): MtaTransport {
       for (const pooled of idle.splice(0)) pooled.connection.quit();
     },
   };
+}
+
+/** SMTP with a pool of reused connections, each carrying one pre-built message after another. */
+export function smtpTransport(mtaUrl: string, options: { poolSize: number }): MtaTransport {
+  const url = new URL(mtaUrl);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return smtpConnectionPool({
+    host,
+    port: Number(url.port) || (url.protocol === 'smtps:' ? 465 : 25),
+    secure: url.protocol === 'smtps:',
+    auth: url.username
+      ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) }
+      : undefined,
+    // A loopback MTA commonly presents a self-signed certificate for STARTTLS; `?tlsVerify=false` allows it elsewhere.
+    rejectUnauthorized: url.searchParams.get('tlsVerify') === 'false' ? false : !isLoopback(host),
+    size: options.poolSize,
+  });
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host.startsWith('127.') || host === '::1' || host === '[::1]';
 }

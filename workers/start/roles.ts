@@ -12,16 +12,16 @@ import {
   retryQueue,
   startQueue,
   trackingQueue,
-} from '../shared/queues';
-import { startAggregateRole } from './aggregate';
-import { startConfirmRole } from './confirm';
-import { startDispatchRole } from './dispatch';
-import { startFeedbackRole } from './feedback';
-import { startFeedbackHttpRole } from './feedback-http';
-import { startExporter } from './metrics';
-import { startRetryRole } from './retry';
+} from '../../shared/queues';
+import { startAggregateRole } from '../aggregate';
+import { startConfirmRole } from '../confirm';
+import { startDispatchRole } from '../dispatch';
+import { startFeedbackRole } from '../feedback';
+import { startRetryRole } from '../retry';
+import { startFeedbackHttpRole } from '../servers/feedback-http';
+import { startExporter } from '../servers/metrics';
+import { startTrackingRole } from '../tracking';
 import { createRoleKit, type RoleDeps, type RoleKit, type RunningRole } from './role-kit';
-import { startTrackingRole } from './tracking';
 
 export type { RoleDeps, RunningRole } from './role-kit';
 

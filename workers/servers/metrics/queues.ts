@@ -1,7 +1,7 @@
 // Job counts of every declared queue, read from Redis: what the queue-depth metrics and alerts are made of.
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { QueueDeclaration } from '../../shared/queues';
+import type { QueueDeclaration } from '../../../shared/queues';
 
 /** The states the metrics export, as BullMQ counts them. */
 export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;

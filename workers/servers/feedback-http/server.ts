@@ -6,9 +6,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Queue } from 'bullmq';
 import type postgres from 'postgres';
-import { recordDeadLetters } from '../../db/dead-letters';
-import type { Config } from '../../shared/config';
-import type { Logger } from '../../shared/logger';
+import { recordDeadLetters } from '../../../db/dead-letters';
+import type { Config } from '../../../shared/config';
+import type { Logger } from '../../../shared/logger';
 import { Coalescer, enqueueTranslation } from './enqueue';
 import { translateGeneric } from './generic';
 import { readKumoRecords, translateKumo } from './kumomta';

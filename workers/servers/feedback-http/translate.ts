@@ -1,6 +1,6 @@
 // What every provider translator returns: events in the contract's shapes, ready for mta-feedback and tracking-events.
 
-/** One event in the `mta-feedback` shape of CONTRACT.md. */
+/** One event in the `mta-feedback` shape of docs/CONTRACT.md. */
 export interface ContractEvent {
   eventId: string;
   messageId: string;
@@ -11,7 +11,7 @@ export interface ContractEvent {
   diagnostic?: string;
 }
 
-/** One event in the `tracking-events` shape of CONTRACT.md. */
+/** One event in the `tracking-events` shape of docs/CONTRACT.md. */
 export interface TrackingEvent {
   eventId: string;
   messageId: string;

@@ -1,9 +1,9 @@
 // The delivery tile pages the metrics role serves beside /metrics: /deliveries, /deliveries/ID and its JSON.
 // Read-only on purpose: the pages ask for no login, so they offer nothing that needs a role (see README).
 import type postgres from 'postgres';
-import { failuresByReason, listDeliveries } from '../../db/delivery-page';
-import { deliveryStatus } from '../../db/queries';
-import type { Logger } from '../../shared/logger';
+import { failuresByReason, listDeliveries } from '../../../db/delivery-page';
+import { deliveryStatus } from '../../../db/queries';
+import type { Logger } from '../../../shared/logger';
 import { escapeHtml, listPage, tilePage } from './html';
 
 /** Sends a response: status, body, content type. */

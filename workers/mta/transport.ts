@@ -1,6 +1,4 @@
-// The MTA hand-off: pooled SMTP to MTA_URL with pre-built raw messages, and a dropping transport for benchmarks.
-import { smtpConnectionPool } from './smtp-pool';
-
+// What an MTA hand-off is (transport, result, the reading of a refusal), and a dropping transport for benchmarks.
 /** What became of one hand-off. `temporary` failures (4xx, lost connection) are worth another try. */
 export type HandOffResult =
   | { ok: true }
@@ -26,27 +24,6 @@ export function handOffFailure(error: unknown): HandOffResult {
     code,
     response: e.response ?? `${e.code ?? 'ERROR'}: ${e.message ?? String(error)}`,
   };
-}
-
-/** SMTP with a pool of reused connections, each carrying one pre-built message after another. */
-export function smtpTransport(mtaUrl: string, options: { poolSize: number }): MtaTransport {
-  const url = new URL(mtaUrl);
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  return smtpConnectionPool({
-    host,
-    port: Number(url.port) || (url.protocol === 'smtps:' ? 465 : 25),
-    secure: url.protocol === 'smtps:',
-    auth: url.username
-      ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) }
-      : undefined,
-    // A loopback MTA commonly presents a self-signed certificate for STARTTLS; `?tlsVerify=false` allows it elsewhere.
-    rejectUnauthorized: url.searchParams.get('tlsVerify') === 'false' ? false : !isLoopback(host),
-    size: options.poolSize,
-  });
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host.startsWith('127.') || host === '::1' || host === '[::1]';
 }
 
 /** Accepts and discards every message: measures everything the pipeline does except the SMTP hand-off. */

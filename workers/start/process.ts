@@ -4,14 +4,14 @@ import type { Server } from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { type Database, openDatabase } from '../db/client';
-import { migrationsFolder, prepareDatabase } from '../db/migrate';
-import type { Config } from '../shared/config';
-import type { Logger } from '../shared/logger';
-import { createWorkerConnection } from '../shared/redis';
-import { isConnectionError, ServiceUnavailable } from '../shared/services';
-import { createRegistry, startHealthServer } from './health';
-import { deliveryPages, type PageRoutes } from './pages';
+import { type Database, openDatabase } from '../../db/client';
+import { migrationsFolder, prepareDatabase } from '../../db/migrate';
+import type { Config } from '../../shared/config';
+import type { Logger } from '../../shared/logger';
+import { createWorkerConnection } from '../../shared/redis';
+import { isConnectionError, ServiceUnavailable } from '../../shared/services';
+import { createRegistry, startHealthServer } from '../servers/health';
+import { deliveryPages, type PageRoutes } from '../servers/pages';
 import { type Role, type RoleDeps, type RunningRole, startRole } from './roles';
 
 /** A running process: `stop` is the one shutdown path (workers, queues, Redis, PostgreSQL, HTTP). */

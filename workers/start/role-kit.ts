@@ -3,19 +3,20 @@ import { Queue, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
 import type { Registry } from 'prom-client';
-import type { Config } from '../shared/config';
-import type { Logger } from '../shared/logger';
+import type { Config } from '../../shared/config';
+import type { Logger } from '../../shared/logger';
 import {
   dispatchQueue,
   finalizeQueue,
   type QueueDeclaration,
   retryQueue,
   startQueue,
-} from '../shared/queues';
-import type { WorkerDeps } from '../shared/worker';
-import { createDispatchPlanner } from './dispatch/plan';
-import { redisRateLimiter } from './dispatch/rate-limit';
-import { type MtaTransport, smtpTransport } from './dispatch/transport';
+} from '../../shared/queues';
+import type { WorkerDeps } from '../../shared/worker';
+import { createDispatchPlanner } from '../dispatch/plan';
+import { redisRateLimiter } from '../mta/rate-limit';
+import { smtpTransport } from '../mta/smtp-pool';
+import type { MtaTransport } from '../mta/transport';
 
 /** What every role is built from. */
 export interface RoleDeps {

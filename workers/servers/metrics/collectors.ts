@@ -1,7 +1,7 @@
 // The shared figures as Prometheus gauges: each scrape fills them from the cached PostgreSQL and Redis reads.
 import { Gauge, type GaugeConfiguration, type Registry } from 'prom-client';
-import type { DatabaseFigures } from '../../db/metrics';
-import { kpiTile } from '../../shared/kpi';
+import type { DatabaseFigures } from '../../../db/metrics';
+import { kpiTile } from '../../../shared/rules/kpi';
 import type { CachedRead } from './cache';
 import { QUEUE_STATES, type QueueFigures } from './queues';
 

@@ -29,7 +29,7 @@ describe('rate', () => {
 });
 
 describe('kpiTile', () => {
-  it('computes the example tile of CONTRACT.md', () => {
+  it('computes the example tile of docs/CONTRACT.md', () => {
     expect(kpiTile(counters({ toSend: 1000, sent: 370, delivered: 350, failed: 20 }), false)).toEqual({
       progress: 0.37,
       toSend: 1000,

@@ -1,8 +1,8 @@
 // The feedback-http role: its own producer connection and queues, and the HTTP receiver on FEEDBACK_PORT.
 import { Queue } from 'bullmq';
-import { feedbackQueue, trackingQueue } from '../../shared/queues';
-import { createWorkerConnection } from '../../shared/redis';
-import type { RoleDeps, RunningRole } from '../role-kit';
+import { feedbackQueue, trackingQueue } from '../../../shared/queues';
+import { createWorkerConnection } from '../../../shared/redis';
+import type { RoleDeps, RunningRole } from '../../start/role-kit';
 import { type FeedbackServer, startFeedbackServer } from './server';
 
 /** Starts the receiver; `ready` resolves once it listens, `httpPort` then names its port. */
