@@ -13,6 +13,7 @@ import { trackingQueue } from '../shared/queues';
 import { startProcess } from '../workers/start/process';
 import { cpuSnapshot, cpuSplit } from './cpu';
 import { interleave, machine, rateFigure, timeFigure } from './limits';
+import { type SampledStatement, samplePostgres } from './pg-sampler';
 import { openBenchWorld } from './world';
 
 const TOKEN = 'bec0ffee0123';
@@ -130,7 +131,8 @@ async function trackingLimit(sql: postgres.Sql, total: number, round: number): P
 /** The hourly run's limit: the window's uniques grouped and inserted into an empty copy of the unique table. */
 async function hourlyLimit(sql: postgres.Sql): Promise<number> {
   return sql.begin(async (tx) => {
-    const [state] = await tx`select value->>'xmin' as xmin from pipeline_state where key = 'tracking-aggregation'`;
+    const [state] =
+      await tx`select value->>'xmin' as xmin from pipeline_state where key = 'tracking-aggregation'`;
     await tx`create temporary table uniques_limit (like tracking_uniques including all) on commit drop`;
     const started = performance.now();
     await tx`
@@ -176,11 +178,13 @@ export async function benchAggregate(sizes: number[]): Promise<Record<string, un
     let jobs = 0;
     let failed = 0;
     const hourlyEvents: number[] = [];
+    let postgres: SampledStatement[] = [];
     const v = await interleave([
       ['trackingLimit', () => trackingLimit(sql, recent, ++round)],
       [
         'tracking',
         async () => {
+          const sampler = samplePostgres(sql, world.database);
           const started = performance.now();
           for (const batch of lastHour(recent, round, `n${round}`)) {
             await queue.add('trk', { events: batch }, trackingQueue.jobOptions);
@@ -192,20 +196,27 @@ export async function benchAggregate(sizes: number[]): Promise<Record<string, un
             if ((counts.completed ?? 0) + failed >= jobs) break;
             await sleep(50);
           }
-          return recent / ((performance.now() - started) / 1000);
+          const seconds = (performance.now() - started) / 1000;
+          postgres = await sampler.stop();
+          return recent / seconds;
         },
       ],
       ['hourlyLimit', () => hourlyLimit(sql)],
       [
         'hourly',
         async () => {
-          const run = await timed('hourly run', () => runAggregationTick(sql, new Date(Date.now() + round), now));
+          const run = await timed('hourly run', () =>
+            runAggregationTick(sql, new Date(Date.now() + round), now),
+          );
           if (!run.value.alreadyRan) hourlyEvents.push(run.value.events);
           return run.seconds;
         },
       ],
       ['statsLimit', () => statsLimit(sql)],
-      ['stats', async () => (await timed('compute-stats', () => computeDeliveryStats(sql, '1', now))).seconds],
+      [
+        'stats',
+        async () => (await timed('compute-stats', () => computeDeliveryStats(sql, '1', now))).seconds,
+      ],
     ]);
     await proc.stop();
     const stats = await computeDeliveryStats(sql, '1', now);
@@ -213,7 +224,8 @@ export async function benchAggregate(sizes: number[]): Promise<Record<string, un
       select count(distinct seq)::int as opens, (count(distinct seq) filter (where type = 'click'))::int as clicks
       from tracking_events where delivery_id = 1`;
     const [kpi] = await sql`select opens, clicks from delivery_kpis where delivery_id = 1`;
-    const [events] = await sql`select count(*)::int as n, count(*) filter (where delivery_id = 1)::int as largest from tracking_events`;
+    const [events] =
+      await sql`select count(*)::int as n, count(*) filter (where delivery_id = 1)::int as largest from tracking_events`;
     const figures = [
       rateFigure('tracking ingestion', 'events/s', v.tracking, 'dbLimitEventsPerSecond', v.trackingLimit),
       timeFigure('hourly run', 's', v.hourly, 'bareGroupInsertSeconds', v.hourlyLimit),
@@ -232,6 +244,7 @@ export async function benchAggregate(sizes: number[]): Promise<Record<string, un
       recountEqual: recount!.opens === kpi!.opens && recount!.clicks === kpi!.clicks,
       failedJobs: failed,
       figures,
+      postgres,
       phases: { seeding, history, catchUp },
       ...machine(),
       settings: { jobEvents: JOB_EVENTS, trackingConcurrency: config.TRACKING_CONCURRENCY, recent },

@@ -15,6 +15,7 @@ import { startProcess } from '../workers/start/process';
 import { cpuSnapshot, cpuSplit } from './cpu';
 import { addBenchOperator, CONTENT, prepareDelivery, startSink, writeRecipients } from './delivery-kit';
 import { interleave, machine, rateFigure } from './limits';
+import { type SampledStatement, samplePostgres } from './pg-sampler';
 import { blastSmtp, toWire } from './smtp-blast';
 import { openBenchWorld } from './world';
 
@@ -30,9 +31,14 @@ export interface DispatchRun {
   messagesPerSecond: number;
   peakRssMb: number;
   cpu: ReturnType<typeof cpuSplit>;
+  postgres: SampledStatement[];
 }
 
-async function pipelineRun(count: number, transport: 'smtp' | 'dropping', file: string): Promise<DispatchRun> {
+async function pipelineRun(
+  count: number,
+  transport: 'smtp' | 'dropping',
+  file: string,
+): Promise<DispatchRun> {
   const sink = transport === 'smtp' ? await startSink() : null;
   const world = await openBenchWorld(`dispatch-${count}-${transport}`, {
     DISPATCH_CONCURRENCY: String(CONCURRENCY),
@@ -58,6 +64,7 @@ async function pipelineRun(count: number, transport: 'smtp' | 'dropping', file: 
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
     }, 100);
     const named: Record<string, number> = sink?.child.pid ? { sink: sink.child.pid } : {};
+    const pgSampler = samplePostgres(sql, world.database);
     const cpuBefore = cpuSnapshot(named);
     const started = performance.now();
     const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
@@ -70,6 +77,7 @@ async function pipelineRun(count: number, transport: 'smtp' | 'dropping', file: 
     }
     const seconds = (performance.now() - started) / 1000;
     const cpu = cpuSplit(cpuBefore, cpuSnapshot(named), seconds);
+    const postgres = await pgSampler.stop();
     clearInterval(sampler);
     await queue.close();
     connection.disconnect();
@@ -81,6 +89,7 @@ async function pipelineRun(count: number, transport: 'smtp' | 'dropping', file: 
       messagesPerSecond: Math.round(count / seconds),
       peakRssMb: Math.round(peakRss / 1024 / 1024),
       cpu,
+      postgres,
     };
   } finally {
     await sink?.stop();
@@ -127,7 +136,9 @@ async function dbLimitRun(count: number): Promise<number> {
       chunks.push({
         seqs,
         emails: seqs.map((s) => `user${s}@example${s % 97}.test`),
-        ids: seqs.map((s) => formatMessageId({ deliveryId: id, seq: s, attempt: 1, token: 'bec0ffee0123' }, domain)),
+        ids: seqs.map((s) =>
+          formatMessageId({ deliveryId: id, seq: s, attempt: 1, token: 'bec0ffee0123' }, domain),
+        ),
       });
     }
     let next = 0;
@@ -170,7 +181,13 @@ export async function benchDispatch(sizes: number[]): Promise<Record<string, unk
     of: 'share',
     atLeast: 0.8,
   });
-  const dropping = rateFigure('dispatch, dropping transport', 'msg/s', v.dropping, 'dbLimitRowsPerSecond', v.dbLimit);
+  const dropping = rateFigure(
+    'dispatch, dropping transport',
+    'msg/s',
+    v.dropping,
+    'dbLimitRowsPerSecond',
+    v.dbLimit,
+  );
   return {
     recipients: count,
     smtpMessagesPerSecond: smtp.value.median,
@@ -182,7 +199,12 @@ export async function benchDispatch(sizes: number[]): Promise<Record<string, unk
     peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)),
     figures: [smtp, dropping],
     ...machine(),
-    settings: { batchSize: 1000, dispatchConcurrency: CONCURRENCY, smtpConnections: CONNECTIONS, logRows: LOG_ROWS },
+    settings: {
+      batchSize: 1000,
+      dispatchConcurrency: CONCURRENCY,
+      smtpConnections: CONNECTIONS,
+      logRows: LOG_ROWS,
+    },
     runs,
   };
 }

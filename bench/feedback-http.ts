@@ -5,6 +5,8 @@
 
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cpuSnapshot, cpuSplit } from './cpu';
@@ -45,7 +47,8 @@ function startRole(role: string, env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', 'run.ts'), role], {
     cwd: ROOT,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    // Its log (warn and above: LOG_LEVEL of the world) goes to our stderr, so a failed start says why.
+    stdio: ['ignore', 2, 'inherit'],
   });
 }
 
@@ -59,6 +62,15 @@ async function waitForPort(port: number): Promise<void> {
     }
   }
   throw new Error(`the receiver did not listen on ${port}`);
+}
+
+/** A port nobody listens on now (the OS picks it), for this round's receiver. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 /** POSTs every body, `IN_FLIGHT` at a time; returns the seconds it took and the requests refused. */
@@ -115,7 +127,7 @@ interface ReceiverRun {
 
 async function receiverRun(total: number): Promise<ReceiverRun> {
   const perDelivery = Math.round(total / 2);
-  const port = 20000 + (process.pid % 20000);
+  const port = await freePort();
   const world = await openBenchWorld('fbhttp', {
     FEEDBACK_PORT: String(port),
     FEEDBACK_TOKEN: SECRET,
@@ -134,7 +146,9 @@ async function receiverRun(total: number): Promise<ReceiverRun> {
     const started = performance.now();
     const { seconds: acceptedSeconds, refused } = await postAll(port, bodies);
     for (;;) {
-      const [{ n }] = (await sql`select count(*)::int as n from feedback_events`) as unknown as [{ n: number }];
+      const [{ n }] = (await sql`select count(*)::int as n from feedback_events`) as unknown as [
+        { n: number },
+      ];
       if (n >= total) break;
       await sleep(100);
     }
@@ -175,7 +189,13 @@ export async function benchFeedbackHttp(sizes: number[]): Promise<Record<string,
       },
     ],
   ]);
-  const figure = rateFigure('feedback receiver (HTTP), accepted', 'events/s', v.receiver, 'bareHttpEventsPerSecond', v.limit);
+  const figure = rateFigure(
+    'feedback receiver (HTTP), accepted',
+    'events/s',
+    v.receiver,
+    'bareHttpEventsPerSecond',
+    v.limit,
+  );
   return {
     events: total,
     requests: total / REQUEST_EVENTS,
@@ -184,7 +204,9 @@ export async function benchFeedbackHttp(sizes: number[]): Promise<Record<string,
     acceptedEventsPerSecond: figure.value.median,
     bareHttpEventsPerSecond: figure.limit!.median,
     shareOfLimit: figure.share!.median,
-    appliedEventsPerSecond: [...runs.map((r) => r.eventsPerSecond)].sort((a, b) => a - b)[Math.floor((runs.length - 1) / 2)],
+    appliedEventsPerSecond: [...runs.map((r) => r.eventsPerSecond)].sort((a, b) => a - b)[
+      Math.floor((runs.length - 1) / 2)
+    ],
     figures: [figure],
     ...machine(),
     settings: { inFlight: IN_FLIGHT, feedbackConcurrency: Number(process.env.FEEDBACK_CONCURRENCY ?? 4) },

@@ -117,4 +117,3 @@ export function* jobs(perDelivery: number, total: number): Generator<Ev[]> {
   while (count < total) yield* push(recent[Math.floor(rnd() * recent.length)]!);
   if (batch.length > 0) yield batch;
 }
-

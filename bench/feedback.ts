@@ -12,6 +12,7 @@ import { startProcess } from '../workers/start/process';
 import { cpuSnapshot, cpuSplit } from './cpu';
 import { type Ev, JOB_EVENTS, jobs, seed } from './feedback-stream';
 import { interleave, machine, percentile, rateFigure } from './limits';
+import { type SampledStatement, samplePostgres } from './pg-sampler';
 import { openBenchWorld } from './world';
 
 const CONCURRENCY = Number(process.env.FEEDBACK_CONCURRENCY ?? 4);
@@ -45,6 +46,7 @@ interface PipelineRun {
   failedJobs: number;
   recountEqual: boolean;
   cpu: ReturnType<typeof cpuSplit>;
+  postgres: SampledStatement[];
 }
 
 async function pipelineRun(total: number): Promise<PipelineRun> {
@@ -57,6 +59,7 @@ async function pipelineRun(total: number): Promise<PipelineRun> {
     const { events, jobCount } = await enqueueStream(queue, perDelivery, total);
     const proc = await startProcess(['feedback'], config, pino({ level: 'warn' }, pino.destination(2)));
     await proc.ready;
+    const sampler = samplePostgres(sql, world.database);
     const cpuBefore = cpuSnapshot();
     const started = performance.now();
     for (;;) {
@@ -66,6 +69,7 @@ async function pipelineRun(total: number): Promise<PipelineRun> {
     }
     const wall = (performance.now() - started) / 1000;
     const cpu = cpuSplit(cpuBefore, cpuSnapshot(), wall);
+    const postgres = await sampler.stop();
     await proc.stop();
     const done: Job[] = await queue.getJobs(['completed'], 0, jobCount);
     const durations = done.map((j) => (j.finishedOn ?? 0) - (j.processedOn ?? 0));
@@ -83,6 +87,7 @@ async function pipelineRun(total: number): Promise<PipelineRun> {
       failedJobs: jobCount - done.length,
       recountEqual: recount.every((r) => r.delivered === r.sent_rows && r.failed === r.failed_rows),
       cpu,
+      postgres,
     };
   } finally {
     await queue.close();
@@ -139,7 +144,8 @@ async function limitRun(total: number): Promise<number> {
     let events = 0;
     for (const job of jobs(perDelivery, total)) {
       events += job.length;
-      for (let i = 0; i < job.length; i += TRANSACTION_EVENTS) chunks.push(job.slice(i, i + TRANSACTION_EVENTS));
+      for (let i = 0; i < job.length; i += TRANSACTION_EVENTS)
+        chunks.push(job.slice(i, i + TRANSACTION_EVENTS));
     }
     let next = 0;
     const now = new Date();
@@ -182,7 +188,11 @@ export async function benchFeedback(sizes: number[]): Promise<Record<string, unk
     p99JobMs: Math.max(...runs.map((r) => r.p99JobMs)),
     figures: [figure],
     ...machine(),
-    settings: { jobEvents: JOB_EVENTS, feedbackConcurrency: CONCURRENCY, transactionEvents: TRANSACTION_EVENTS },
+    settings: {
+      jobEvents: JOB_EVENTS,
+      feedbackConcurrency: CONCURRENCY,
+      transactionEvents: TRANSACTION_EVENTS,
+    },
     runs,
   };
 }

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import type postgres from 'postgres';
 import { addBenchOperator, prepareDelivery, writeRecipients } from './delivery-kit';
 import { interleave, machine, rateFigure } from './limits';
+import { type SampledStatement, samplePostgres } from './pg-sampler';
 import { openBenchWorld } from './world';
 
 /** The recipients' target rows in COPY's text format, built before the clock starts, in 1 MB pieces. */
@@ -53,17 +54,21 @@ export async function benchImport(sizes: number[]): Promise<Record<string, unkno
   const { sql, config } = world;
   try {
     await addBenchOperator(sql);
+    let postgres: SampledStatement[] = [];
     const v = await interleave([
       ['copy', () => copyLimit(sql, count, pieces)],
       [
         'import',
         async () => {
+          const sampler = samplePostgres(sql, world.database);
           const started = performance.now();
           const { rows } = await prepareDelivery(sql, file, 'bench import', {
             mailboxFullReleaseMs: config.QUARANTINE_MAILBOX_FULL_RELEASE,
           });
+          const seconds = (performance.now() - started) / 1000;
+          postgres = await sampler.stop();
           if (rows !== count) throw new Error(`imported ${rows} rows of ${count}`);
-          return count / ((performance.now() - started) / 1000);
+          return count / seconds;
         },
       ],
     ]);
@@ -77,6 +82,7 @@ export async function benchImport(sizes: number[]): Promise<Record<string, unkno
       copyRowsPerSecond: figure.limit!.median,
       shareOfLimit: figure.share!.median,
       figures: [figure],
+      postgres,
       ...machine(),
     };
   } finally {

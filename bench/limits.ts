@@ -113,14 +113,25 @@ export function timeFigure(
 
 /** A latency users feel, judged against its target only. */
 export function latencyFigure(name: string, values: number[], target?: Figure['target'], note?: string) {
-  return judge({ name, unit: 'ms', value: spreadOf(values), limitName: null, limit: null, share: null, target, note });
+  return judge({
+    name,
+    unit: 'ms',
+    value: spreadOf(values),
+    limitName: null,
+    limit: null,
+    share: null,
+    target,
+    note,
+  });
 }
 
 function judge(f: Figure): Figure {
   if (!f.target) return f;
   const x = f.target.of === 'share' ? f.share?.median : f.value.median;
   if (x === undefined) return f;
-  const met = (f.target.atLeast === undefined || x >= f.target.atLeast) && (f.target.atMost === undefined || x <= f.target.atMost);
+  const met =
+    (f.target.atLeast === undefined || x >= f.target.atLeast) &&
+    (f.target.atMost === undefined || x <= f.target.atMost);
   return { ...f, met };
 }
 

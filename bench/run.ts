@@ -10,6 +10,7 @@ import { benchFeedbackTile } from './feedback-tile';
 import { benchFirstMessage } from './first-message';
 import { benchImport } from './import';
 import { benchMetrics } from './metrics';
+import { profileTop } from './profile-top';
 import { runAll, writeReadme } from './summary';
 
 /** Every benchmark, in the order `all` runs them. */
@@ -24,13 +25,28 @@ export const BENCHES: Record<string, (sizes: number[]) => Promise<Record<string,
   metrics: (sizes) => benchMetrics(sizes),
 };
 
+/** Small sizes for `all quick`: a look at every benchmark in a few minutes, not figures to commit. */
+const QUICK: Record<string, string[]> = {
+  dispatch: ['5000'],
+  'first-message': ['1000', '20000'],
+  import: ['20000'],
+  feedback: ['20000'],
+  'feedback-tile': ['5000', '8'],
+  'feedback-http': ['20000'],
+  aggregate: ['200000', '20000'],
+  metrics: ['500', '200000'],
+};
+
 async function main() {
   const [name, ...rest] = process.argv.slice(2);
-  if (name === 'all') return runAll(Object.keys(BENCHES));
+  if (name === 'all') return runAll(Object.keys(BENCHES), rest[0] === 'quick' ? QUICK : {});
   if (name === 'readme') return writeReadme();
+  if (name === 'profile') return profileTop(rest[0]!);
   const bench = name ? BENCHES[name] : undefined;
   if (!bench) {
-    console.error(`usage: npm run bench -- ${[...Object.keys(BENCHES), 'all', 'readme'].join('|')} [sizes…]`);
+    console.error(
+      `usage: npm run bench -- ${[...Object.keys(BENCHES), 'all [quick]', 'readme'].join('|')} [sizes…]`,
+    );
     process.exit(2);
   }
   const result = { bench: name, at: new Date().toISOString(), ...(await bench(rest.map(Number))) };

@@ -9,7 +9,8 @@ import { type Figure, machine } from './limits';
 const RESULTS = path.join(__dirname, 'results');
 const SUMMARY = path.join(RESULTS, 'summary.json');
 const README = path.join(__dirname, '..', 'README.md');
-const START = '<!-- bench:summary:start (npm run bench -- readme writes this table from bench/results/summary.json) -->';
+const START =
+  '<!-- bench:summary:start (npm run bench -- readme writes this table from bench/results/summary.json) -->';
 const END = '<!-- bench:summary:end -->';
 
 /** A summary line: a benchmark's figure, its limit and its share. */
@@ -61,7 +62,7 @@ function figuresOf(bench: string, result: Record<string, unknown>): SummaryFigur
     }));
 }
 
-export async function runAll(names: string[]): Promise<void> {
+export async function runAll(names: string[], sizes: Record<string, string[]> = {}): Promise<void> {
   const started = new Date();
   const benches: Record<string, unknown>[] = [];
   const figures: SummaryFigure[] = [];
@@ -70,13 +71,19 @@ export async function runAll(names: string[]): Promise<void> {
     const at = Date.now();
     const load = os.loadavg()[0];
     console.log(`\n=== ${name} ===`);
-    const child = spawnSync(process.execPath, [...process.execArgv, path.join(__dirname, 'run.ts'), name], {
-      stdio: 'inherit',
-      env: process.env,
-    });
+    const child = spawnSync(
+      process.execPath,
+      [...process.execArgv, path.join(__dirname, 'run.ts'), name, ...(sizes[name] ?? [])],
+      {
+        stdio: 'inherit',
+        env: process.env,
+      },
+    );
     const after = cpuTimes();
     const file = path.join(RESULTS, `${name}.json`);
-    const result = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : null;
+    const result = existsSync(file)
+      ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)
+      : null;
     const fresh = result !== null && Date.parse(String(result.at)) >= at - 1000;
     const ok = child.status === 0 && fresh;
     benches.push({
@@ -84,13 +91,24 @@ export async function runAll(names: string[]): Promise<void> {
       ok,
       seconds: Math.round((Date.now() - at) / 100) / 10,
       // Every core's busy share during the benchmark (its own work included) and the load when it began.
-      machineBusy: Math.round(((after.busy - before.busy) / Math.max(1, after.total - before.total)) * 100) / 100,
+      machineBusy:
+        Math.round(((after.busy - before.busy) / Math.max(1, after.total - before.total)) * 100) / 100,
       loadAverageAtStart: Math.round((load ?? 0) * 100) / 100,
-      ...(ok ? {} : { error: `exit ${child.status ?? child.signal}${fresh ? '' : ', no fresh result file'}` }),
+      ...(ok
+        ? {}
+        : { error: `exit ${child.status ?? child.signal}${fresh ? '' : ', no fresh result file'}` }),
     });
     if (ok) figures.push(...figuresOf(name, result!));
   }
-  const summary = { at: started.toISOString(), finishedAt: new Date().toISOString(), ...machine(), benches, figures };
+  const quick = Object.keys(sizes).length > 0;
+  const summary = {
+    at: started.toISOString(),
+    quick,
+    finishedAt: new Date().toISOString(),
+    ...machine(),
+    benches,
+    figures,
+  };
   writeFileSync(SUMMARY, `${JSON.stringify(summary, null, 2)}\n`);
   console.log(`\nwrote ${path.relative(process.cwd(), SUMMARY)}: ${figures.length} figures`);
   writeReadme();
@@ -134,7 +152,10 @@ export function summaryTable(summary: Record<string, unknown>): string {
       ` on a machine shared with other work (busy share of all cores per benchmark: ${benches
         .map((b) => `${b.bench} ${Math.round(b.machineBusy * 100)} %`)
         .join(', ')}).` +
-      (failed.length > 0 ? ` Did not finish: ${failed.map((b) => `${b.bench} (${b.error})`).join(', ')}.` : ''),
+      (summary.quick ? ' Quick sizes (`all quick`): not figures to compare.' : '') +
+      (failed.length > 0
+        ? ` Did not finish: ${failed.map((b) => `${b.bench} (${b.error})`).join(', ')}.`
+        : ''),
   ].join('\n');
 }
 
