@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { benchAggregate } from './aggregate';
+import { benchBounces } from './bounces';
 import { benchDispatch } from './dispatch';
 import { benchFeedback } from './feedback';
 import { benchFeedbackHttp } from './feedback-http';
@@ -14,7 +15,7 @@ import { profileTop } from './profile-top';
 import { runAll, writeReadme } from './summary';
 
 /** Every benchmark, in the order `all` runs them. */
-export const BENCHES: Record<string, (sizes: number[]) => Promise<Record<string, unknown>>> = {
+export const BENCHES: Record<string, (sizes: number[], args: string[]) => Promise<Record<string, unknown>>> = {
   dispatch: (sizes) => benchDispatch(sizes),
   'first-message': (sizes) => benchFirstMessage(sizes),
   import: (sizes) => benchImport(sizes),
@@ -23,6 +24,7 @@ export const BENCHES: Record<string, (sizes: number[]) => Promise<Record<string,
   'feedback-http': (sizes) => benchFeedbackHttp(sizes),
   aggregate: (sizes) => benchAggregate(sizes),
   metrics: (sizes) => benchMetrics(sizes),
+  bounces: (_sizes, args) => benchBounces(args),
 };
 
 /** Small sizes for `all quick`: a look at every benchmark in a few minutes, not figures to commit. */
@@ -45,11 +47,11 @@ async function main() {
   const bench = name ? BENCHES[name] : undefined;
   if (!bench) {
     console.error(
-      `usage: npm run bench -- ${[...Object.keys(BENCHES), 'all [quick]', 'readme'].join('|')} [sizes…]`,
+      `usage: npm run bench -- ${[...Object.keys(BENCHES), 'all [quick]', 'readme'].join('|')} [sizes…] (bounces: [corpus dir])`,
     );
     process.exit(2);
   }
-  const result = { bench: name, at: new Date().toISOString(), ...(await bench(rest.map(Number))) };
+  const result = { bench: name, at: new Date().toISOString(), ...(await bench(rest.map(Number), rest)) };
   const dir = path.join(__dirname, 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);

@@ -34,6 +34,7 @@ test('three replicas: every occurrence produces exactly one execution, sent once
     recipientsCsv(3),
     '--recurrence',
     '*/2 * * * * *',
+    '--allow-frequent',
     '--validity',
     '1h',
     '--json',

@@ -1,5 +1,11 @@
 // Recurrence arithmetic: validation, occurrences across daylight-saving changes, aggregation periods.
-import { nextOccurrence, occurrencesBetween, periodKey, recurrenceProblem } from './recurrence';
+import {
+  nextOccurrence,
+  occurrencesBetween,
+  periodKey,
+  recurrenceProblem,
+  shortestInterval,
+} from './recurrence';
 
 const at = (iso: string) => new Date(iso);
 const iso = (dates: Date[]) => dates.map((d) => d.toISOString());
@@ -18,10 +24,46 @@ describe('recurrenceProblem', () => {
       { cron: '0 9 1 1 *', timezone: 'UTC', until: at('2026-12-01T00:00:00Z') },
       'has no occurrence before --until',
     ],
+    [{ cron: '', timezone: 'UTC', until: null }, '--recurrence is empty'],
+    [{ cron: '  ', timezone: 'UTC', until: null }, '--recurrence is empty'],
+    [
+      { cron: 'every monday', timezone: 'UTC', until: null },
+      'is not a cron expression: it has 2 fields, and a cron expression has five',
+    ],
+    [{ cron: '* * *', timezone: 'UTC', until: null }, 'has 3 fields'],
+    [{ cron: '@daily', timezone: 'UTC', until: null }, null],
   ])('%j → %s', (r, problem) => {
     const found = recurrenceProblem(r, now);
     if (problem === null) expect(found).toBeNull();
     else expect(found).toContain(problem);
+  });
+});
+
+describe('the frequency floor', () => {
+  const now = at('2026-11-24T12:00:00Z');
+  const hour = 3_600_000;
+  it.each([
+    ['0 9 * * 1', null],
+    ['0 * * * *', null],
+    ['* * * * *', 'runs every 1m, more often than once every 1h'],
+    ['*/2 * * * * *', 'runs every 2s'],
+    // Hourly most of the day, but 09:00 and 09:30 are half an hour apart.
+    ['0,30 9 * * *', 'runs every 30m'],
+    ['* 9 1 1 *', 'runs every 1m'],
+  ])('%s → %s', (cron, problem) => {
+    const found = recurrenceProblem({ cron, timezone: 'Europe/Paris', until: null }, now, hour);
+    if (problem === null) expect(found).toBeNull();
+    else expect(found).toContain(problem);
+  });
+
+  it('no floor (0) accepts any schedule', () => {
+    expect(recurrenceProblem({ cron: '* * * * * *', timezone: 'UTC', until: null }, now, 0)).toBeNull();
+  });
+
+  it('shortestInterval is the closest pair among the next occurrences, within --until', () => {
+    expect(shortestInterval({ cron: '0 9,17 * * *', timezone: 'UTC', until: null }, now)).toBe(8 * hour);
+    const until = at('2026-11-24T12:30:00Z');
+    expect(shortestInterval({ cron: '0 * * * *', timezone: 'UTC', until }, now)).toBeNull();
   });
 });
 

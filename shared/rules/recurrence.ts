@@ -1,5 +1,6 @@
 // Recurrence arithmetic (pure): validating a schedule, its occurrences in a time zone, aggregation periods.
 import { CronExpressionParser } from 'cron-parser';
+import { formatDuration } from './duration';
 
 /** A recurring delivery's schedule, as the operator gave it. */
 export interface Recurrence {
@@ -21,19 +22,50 @@ export function isTimeZone(zone: string): boolean {
   }
 }
 
-/** Why a schedule cannot be used, in one sentence; null when it can. */
-export function recurrenceProblem(r: Recurrence, now: Date): string | null {
+const CRON_EXAMPLE = '"0 9 * * 1" is Mondays at 09:00';
+
+/**
+ * Why a schedule cannot be used, in one sentence; null when it can. `floorMs` is the shortest time allowed
+ * between two occurrences (0: none): a schedule that mails more often is a typo until asked for explicitly.
+ */
+export function recurrenceProblem(r: Recurrence, now: Date, floorMs = 0): string | null {
+  const cron = r.cron.trim();
+  // cron-parser reads "" as every minute and "* * *" as five fields: both are typos, never a schedule.
+  if (cron === '') return `--recurrence is empty; give a cron expression, e.g. ${CRON_EXAMPLE}`;
+  const fields = cron.split(/\s+/).length;
+  if (!cron.startsWith('@') && (fields < 5 || fields > 6))
+    return `--recurrence "${cron}" is not a cron expression: it has ${fields} field${fields === 1 ? '' : 's'}, and a cron expression has five (minute hour day-of-month month day-of-week) or six (seconds first); e.g. ${CRON_EXAMPLE}`;
   if (!isTimeZone(r.timezone))
     return `--timezone "${r.timezone}" is not a time zone; give an IANA name such as Europe/Paris or UTC`;
   try {
-    CronExpressionParser.parse(r.cron, { tz: r.timezone });
+    CronExpressionParser.parse(cron, { tz: r.timezone });
   } catch (error) {
-    return `--recurrence "${r.cron}" is not a cron expression (${(error as Error).message}); e.g. "0 9 * * 1" is Mondays at 09:00`;
+    return `--recurrence "${cron}" is not a cron expression (${(error as Error).message}); e.g. ${CRON_EXAMPLE}`;
   }
   if (r.until && r.until <= now)
     return `--until ${r.until.toISOString()} is in the past; nothing would ever run`;
-  if (!nextOccurrence(r, now)) return `--recurrence "${r.cron}" has no occurrence before --until`;
+  if (!nextOccurrence(r, now)) return `--recurrence "${cron}" has no occurrence before --until`;
+  const shortest = shortestInterval(r, now);
+  if (floorMs > 0 && shortest !== null && shortest < floorMs)
+    return `--recurrence "${cron}" runs every ${formatDuration(shortest)}, more often than once every ${formatDuration(floorMs)} (RECURRENCE_MIN_INTERVAL); give --allow-frequent if that is meant`;
   return null;
+}
+
+/**
+ * The shortest time between two of the next `samples` occurrences after `after`; null with fewer than two.
+ * A cron's closest occurrences are neighbours in its finest field, so they show up among the first few.
+ */
+export function shortestInterval(r: Recurrence, after: Date, samples = 60): number | null {
+  const it = CronExpressionParser.parse(r.cron.trim(), { currentDate: after, tz: r.timezone });
+  let previous: number | null = null;
+  let shortest: number | null = null;
+  for (let i = 0; i < samples && it.hasNext(); i++) {
+    const at = it.next().getTime();
+    if (r.until && at > r.until.getTime()) break;
+    if (previous !== null && (shortest === null || at - previous < shortest)) shortest = at - previous;
+    previous = at;
+  }
+  return shortest;
 }
 
 /**

@@ -69,13 +69,17 @@ export interface RecurringOptions {
   until?: string;
   aggregate?: string;
   confirmEach?: boolean;
+  allowFrequent?: boolean;
   contactDate?: string;
 }
 
-/** Reads and checks the schedule options; null for a one-off delivery. */
-export function parseSchedule(opts: RecurringOptions, now: Date): ScheduleInput | null {
+/**
+ * Reads and checks the schedule options; null for a one-off delivery. `floorMs`: the shortest interval
+ * between occurrences accepted without --allow-frequent (RECURRENCE_MIN_INTERVAL).
+ */
+export function parseSchedule(opts: RecurringOptions, now: Date, floorMs: number): ScheduleInput | null {
   if (opts.recurrence === undefined) {
-    const stray = (['timezone', 'until', 'aggregate', 'confirmEach'] as const).find(
+    const stray = (['timezone', 'until', 'aggregate', 'confirmEach', 'allowFrequent'] as const).find(
       (k) => opts[k] !== undefined,
     );
     if (stray) {
@@ -112,7 +116,7 @@ export function parseSchedule(opts: RecurringOptions, now: Date): ScheduleInput 
     aggregate,
     confirmEach: opts.confirmEach === true,
   };
-  const problem = recurrenceProblem(schedule, now);
+  const problem = recurrenceProblem(schedule, now, opts.allowFrequent ? 0 : floorMs);
   if (problem) throw new UserError(problem);
   return schedule;
 }

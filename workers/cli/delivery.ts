@@ -54,6 +54,10 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
     .option('--aggregate <period>', 'none (each execution its own delivery), day, week or month')
     .option('--confirm-each', 'each execution waits for a confirm (needs --aggregate none)')
     .option(
+      '--allow-frequent',
+      'accept a --recurrence more frequent than RECURRENCE_MIN_INTERVAL (default: once an hour)',
+    )
+    .option(
       '--return-path-domain <domain>',
       'envelope sender becomes bounces+<message id>@DOMAIN (VERP), so bounce mail names its message',
     )
@@ -63,7 +67,7 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
       if (label === '') throw new UserError('--label is empty; give the delivery a name');
       const validitySeconds = durationOption('--validity', opts.validity);
       const retryIntervalSeconds = durationOption('--retry-interval', opts.retryInterval);
-      const schedule = parseSchedule(opts, new Date());
+      const schedule = parseSchedule(opts, new Date(), ctx().config.RECURRENCE_MIN_INTERVAL);
       const contactDate = opts.contactDate !== undefined ? parseContactDate(opts.contactDate) : null;
       if (!/^[^\s@<>"]+@[^\s@<>"]+$/.test(opts.from)) {
         throw new UserError(`--from "${opts.from}" is not an address; e.g. news@example.com`);
@@ -155,7 +159,9 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
 
   program
     .command('confirm')
-    .description('Confirm a prepared delivery: enqueue the same job upstream services enqueue.')
+    .description(
+      'Confirm a prepared delivery: check what the worker would refuse, then enqueue the job upstream services enqueue.',
+    )
     .argument('<id>', 'delivery id')
     .requiredOption('--as <login>', 'the operator confirming; needs the role start-deliveries')
     .option('--wait', 'wait, with a progress bar, until every message is handed to the MTA')
@@ -166,6 +172,20 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
       const timeoutMs = durationOption('--timeout', opts.timeout) * 1000;
       const { enqueueConfirm } = await import('./enqueue');
       const context = ctx();
+      // What the worker would refuse is refused here, with its sentence, instead of a "queued" that means no.
+      const { confirmRefusal, recordConfirmAttempt } = await import('../../db/confirm');
+      const sql = await context.sql();
+      const reason = await confirmRefusal(sql, id, opts.as, new Date());
+      if (reason) {
+        await recordConfirmAttempt(sql, {
+          deliveryId: id,
+          operator: opts.as,
+          outcome: 'refused',
+          reason,
+          jobId: null,
+        });
+        throw new UserError(`confirm refused: ${reason}`);
+      }
       const jobId = await enqueueConfirm(context, { deliveryId: id, operator: opts.as });
       if (!opts.wait) {
         output(
