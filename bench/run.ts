@@ -15,17 +15,18 @@ import { profileTop } from './profile-top';
 import { runAll, writeReadme } from './summary';
 
 /** Every benchmark, in the order `all` runs them. */
-export const BENCHES: Record<string, (sizes: number[], args: string[]) => Promise<Record<string, unknown>>> = {
-  dispatch: (sizes) => benchDispatch(sizes),
-  'first-message': (sizes) => benchFirstMessage(sizes),
-  import: (sizes) => benchImport(sizes),
-  feedback: (sizes) => benchFeedback(sizes),
-  'feedback-tile': (sizes) => benchFeedbackTile(sizes),
-  'feedback-http': (sizes) => benchFeedbackHttp(sizes),
-  aggregate: (sizes) => benchAggregate(sizes),
-  metrics: (sizes) => benchMetrics(sizes),
-  bounces: (_sizes, args) => benchBounces(args),
-};
+export const BENCHES: Record<string, (sizes: number[], args: string[]) => Promise<Record<string, unknown>>> =
+  {
+    dispatch: (sizes) => benchDispatch(sizes),
+    'first-message': (sizes) => benchFirstMessage(sizes),
+    import: (sizes) => benchImport(sizes),
+    feedback: (sizes) => benchFeedback(sizes),
+    'feedback-tile': (sizes) => benchFeedbackTile(sizes),
+    'feedback-http': (sizes) => benchFeedbackHttp(sizes),
+    aggregate: (sizes) => benchAggregate(sizes),
+    metrics: (sizes) => benchMetrics(sizes),
+    bounces: (_sizes, args) => benchBounces(args),
+  };
 
 /** Small sizes for `all quick`: a look at every benchmark in a few minutes, not figures to commit. */
 const QUICK: Record<string, string[]> = {
