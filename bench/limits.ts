@@ -69,16 +69,15 @@ export async function interleave<K extends string>(
   return values;
 }
 
-/** A rate (higher is better) beside its limit. */
-export function rateFigure(
+function paired(
   name: string,
   unit: string,
   values: number[],
   limitName: string,
   limits: number[],
+  shares: number[],
   target?: Figure['target'],
 ): Figure {
-  const shares = values.map((v, i) => (limits[i] ? v / limits[i]! : 0));
   return judge({
     name,
     unit,
@@ -88,6 +87,19 @@ export function rateFigure(
     share: spreadOf(shares),
     target,
   });
+}
+
+/** A rate (higher is better) beside its limit: the share is figure / limit. */
+export function rateFigure(
+  name: string,
+  unit: string,
+  values: number[],
+  limitName: string,
+  limits: number[],
+  target?: Figure['target'],
+): Figure {
+  const shares = values.map((v, i) => (limits[i] ? v / limits[i]! : 0));
+  return paired(name, unit, values, limitName, limits, shares, target);
 }
 
 /** A duration (lower is better) beside the bare work's duration: the share is limit / figure. */
@@ -100,15 +112,7 @@ export function timeFigure(
   target?: Figure['target'],
 ): Figure {
   const shares = values.map((v, i) => (v ? limits[i]! / v : 0));
-  return judge({
-    name,
-    unit,
-    value: spreadOf(values),
-    limitName,
-    limit: spreadOf(limits),
-    share: spreadOf(shares),
-    target,
-  });
+  return paired(name, unit, values, limitName, limits, shares, target);
 }
 
 /** A latency users feel, judged against its target only. */
