@@ -25,11 +25,12 @@ export const COMPLAINT = /\b(?:spam|abuse) (?:complaint|report)|\bcomplained\b|\
 
 // The sender's own address or domain was refused: nothing to do with the recipient, however it is worded.
 const SENDER =
-  /sender (?:address |domain )?(?:rejected|refused|denied|unknown|invalid|verif\w* failed|not (?:allowed|permitted))|sender verify|(?:mail from|from address|envelope sender|return[- ]path)\b[^.;]{0,40}\b(?:rejected|refused|invalid|not (?:allowed|permitted))|sender domain must|must resolve/i;
+  /sender (?:address |domain )?(?:rejected|refused|denied|unknown|invalid|verif\w* failed|not (?:allowed|permitted))|sender verify|(?:mail from|from address|envelope sender|return[- ]path)\b[^.;]{0,40}\b(?:rejected|refused|invalid|not (?:allowed|permitted))|sender domain must|must resolve|(?:unroute?able|unknown|invalid|unverifiable|bad) sender(?: address| domain)?\b|\bfrom:? ?(?:domain|address|header) (?:is )?(?:invalid|not valid|unknown|rejected)/i;
+// RFC 7504's 521 / 556 texts ("does not accept mail") and qmail's "couldn't find a mail exchanger" included.
 const INVALID_DOMAIN =
-  /invalid domain|domain (?:is )?invalid|domain (?:name )?(?:not found|unknown|does ?n(?:o|['’])t exist|is not (?:valid|hosted|served))|host (?:or domain name )?not found|non-?existent domain|no such domain|unknown domain|\bnxdomain\b|\bno mx\b|\bnull mx\b|no (?:valid )?mx (?:record|host)|unroute?able/i;
+  /invalid domain|domain (?:is )?invalid|host unknown|(?:host|domain|system) (?:does ?n(?:o|['’])t |is not |not )accept(?:ing)? (?:network )?(?:mail|messages)|couldn['’]?t find (?:a mail exchanger|any host)|domain (?:name )?(?:not found|unknown|does ?n(?:o|['’])t exist|is not (?:valid|hosted|served))|host (?:or domain name )?not found|non-?existent domain|no such domain|unknown domain|\bnxdomain\b|\bno mx\b|\bnull mx\b|no (?:valid )?mx (?:record|host)|unroute?able/i;
 const USER_UNKNOWN =
-  /user ?unknown|unknown (?:user|recipient|address|local[- ]part|mailbox|account)|addressee unknown|recipient unknown|(?:user|mailbox|recipient|address|account|addressee) (?:name )?(?:not found|not known|not listed|does ?n(?:o|['’])t exist|unavailable: user not found)|does ?n(?:o|['’])t exist|no such (?:user|mailbox|recipient|address|account|person)|no mailbox (?:here )?by that name|(?:invalid|bad|illegal) (?:recipient|mailbox|address|user|destination mailbox)|recipient rejected|not a valid (?:recipient|mailbox|user|address)|is not a known user|\bRecip(?:ient)?NotFound\b|does ?n(?:o|['’])t have an? \S+ account|no longer (?:a valid|exists)|mailbox (?:is )?not present|user (?:account )?(?:is )?not (?:found|here)|recipient address rejected\.?\s*$/i;
+  /user ?unknown|unknown (?:user|recipient|address|local[- ]part|mailbox|account)|addressee unknown|recipient unknown|(?:user|mailbox|recipient|address|account|addressee) (?:name )?(?:not found|not known|not listed|does ?n(?:o|['’])t exist|unavailable: user not found)|does ?n(?:o|['’])t exist|no such (?:user|mailbox|recipient|address|account|person)|no mailbox (?:here )?by that name|(?:invalid|bad|illegal) (?:recipient|mailbox|address|user|destination mailbox)|recipient rejected|not a valid (?:recipient|mailbox|user|address)|is not a known user|\bRecip(?:ient)?NotFound\b|does ?n(?:o|['’])t have an? \S+ account|no longer (?:a valid|exists)|mailbox (?:is )?not present|user (?:account )?(?:is )?not (?:found|here)|recipient address rejected\.?\s*(?:\(in reply to|$)|(?:user(?: ?name)?|recipient|mailbox|e-?mail address)\b[^.;<>]{0,25}\bis (?:not valid|invalid)|invalid (?:\w+ ){0,2}user ?id\b/i;
 // Words only an unknown address uses: enough to overrule a policy status (Yandex "5.7.1 No such user!").
 const USER_UNKNOWN_STRICT =
   /user ?unknown|unknown (?:user|recipient)|no such (?:user|mailbox|recipient)|(?:user|mailbox|recipient) not found|(?:account|mailbox|address) does ?n(?:o|['’])t exist|invalid (?:recipient|mailbox)|\bRecip(?:ient)?NotFound\b/i;
@@ -40,14 +41,14 @@ const ACCOUNT_DISABLED =
 const MESSAGE_TOO_LARGE =
   /message (?:is )?too (?:large|big)|(?:message|mail|email) (?:size|length) (?:limit|exceeds?|too)|size limit|size exceeds|exceeds? (?:the |our )?(?:maximum|max|fixed|allowed|size) (?:permitted |allowed )?(?:message |mail )?(?:size|length)|message exceeds|too large for|\bSizeLimit\b|message size/i;
 const SPAM =
-  /spam|\bjunk\b|\bblocked\b|(?<!not )\blisted\b|black ?list|block ?list|deny ?list|\brbl\b|dnsbl|\bdnsrbl\b|reputation|unsolicited|\bbulk (?:mail|e-?mail)|\bvirus|malware|phish|spamhaus|spamcop|barracuda|\bsorbs\b|uceprotect|\bcbl\b|abuseat|suspicious|content (?:rejected|filter)|rejected (?:due to|because of) content|\bUCE\b/i;
+  /spam|\bjunk\b|\bblocked\b|(?<!not )\blisted\b|black ?list|block ?list|deny ?list|\brbl\b|dnsbl|\bdnsrbl\b|reputation|unsolicited|\bbulk (?:mail|e-?mail)|\bvirus|malware|phish|spamhaus|spamcop|barracuda|\bsorbs\b|uceprotect|\bcbl\b|abuseat|suspicious|content (?:rejected|filter)|rejected (?:due to|because of) content|\bUCE\b|weren['’]t sent|\b(?:SC|DY|OU)-00\d\b/i;
 // 5.7.1 is "delivery not authorized": with these words it is a verdict on the sender, otherwise a plain refusal.
 const SPAM_OR_POLICY = new RegExp(`${SPAM.source}|\\bpolicy\\b|\\bpolicies\\b`, 'i');
 const UNREACHABLE =
-  /connection (?:timed out|refused|reset|closed|lost|dropped|attempt failed)|timed? ?out|timeout|unable to connect|could not connect|can(?:no|['’])t connect|host unreachable|network (?:is )?unreachable|no route to host|\bexpired\b|retry time(?:out)? (?:exceeded|not reached)|too long in (?:the )?queue|(?:could not be|was not|has not been) delivered (?:with)?in|not responding|did not accept our requests to connect|(?:maximum (?:number of )?|after \d+ |failed \d+ )(?:delivery )?(?:attempts|retries)|delivery time expired|giving up|gave up|did not (?:respond|answer)|no answer from|lost connection|remote (?:host|server) (?:closed|disconnected)|(?:mail|routing) loop|loops back|too many hops|hop count exceeded|\bDNS (?:lookup )?(?:error|failure|timeout)|temporary (?:lookup )?failure|service (?:not |un)available|system (?:not accepting|incorrectly configured)/i;
+  /connection (?:timed out|refused|reset|closed|lost|dropped|attempt failed)|timed? ?out|timeout|unable to connect|could not connect|can(?:no|['’])t connect|host unreachable|network (?:is )?unreachable|no route to host|\bexpired\b|retry time(?:out)? (?:exceeded|not reached)|too long in (?:the )?queue|(?:could not be|was not|has not been) delivered (?:with)?in|not responding|did not accept our requests to connect|(?:maximum (?:number of )?|after \d+ |failed \d+ )(?:delivery )?(?:attempts|retries)|delivery time expired|giving up|gave up|did not (?:respond|answer)|no answer from|lost connection|remote (?:host|server) (?:closed|disconnected)|(?:mail|routing) loop|loops back|too many hops|hop count exceeded|\bDNS (?:lookup )?(?:error|failure|timeout)|temporary (?:lookup )?failure|service (?:is )?(?:currently |temporarily )?(?:not |un)available|system (?:not accepting|incorrectly configured)/i;
 // Rate limits name the sender's pace, more specific than the "blocked" that often comes with them.
 const RATE =
-  /rate limit|rate-limit|ratelimit|too many (?:connections|messages|recipients|concurrent|sessions|errors|mails)|too (?:quickly|fast)|receiving mail at a rate|unusual rate|(?:sending|message|connection) rate|frequency limit|throttl|connection limit|exceeded (?:the )?(?:rate|limit|number)|\bTSS\d\d\b|slow down/i;
+  /rate limit|rate-limit|ratelimit|too many (?:connections|messages|recipients|concurrent|sessions|errors|mails)|too (?:quickly|fast)|receiving mail at a rate|unusual rate|(?:sending|message|connection) rate|frequency limit|throttl|connection limit|exceeded (?:the )?(?:rate|limit|number)|\bTSS\d\d\b|slow down|(?:daily|hourly|sending|relay|message) (?:quota|limit)/i;
 const THROTTLING = new RegExp(
   `${RATE.source}|gr[ae]y ?list|try (?:again )?later|later time|temporarily (?:deferred|rejected|refused|blocked)|\\bdeferred\\b`,
   'i',
@@ -55,7 +56,7 @@ const THROTTLING = new RegExp(
 // Refusals by policy that name their cause: authentication (SPF, DKIM, DMARC), relaying, reverse DNS, TLS,
 // standards compliance. They outrank words of network trouble that come along ("service not available").
 const POLICY_NAMED =
-  /\bdmarc\b|\bspf\b|\bdkim\b|authenticat|relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed)|prohibited)|not (?:permitted|allowed) to relay|unable to relay|\bptr\b|reverse (?:dns|lookup)|\brdns\b|starttls|encryption required|not (?:rfc ?\d+ )?compliant|\brfc ?5322\b/i;
+  /\bdmarc\b|\bspf\b|\bdkim\b|authenticat|relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed)|prohibited)|not (?:permitted|allowed) to relay|unable to relay|\bptr\b|reverse (?:dns|lookup)|\brdns\b|starttls|encryption required|not (?:rfc ?\d+ )?compliant|\brfc ?5322\b|(?:invalid|bad|unauthori[sz]ed) (?:sending )?ip\b|ip (?:address )?(?:is )?not (?:allowed|authori[sz]ed|permitted)/i;
 // Refusals by policy in general: ACLs, protocol, and the plain "rejected" / "denied" of a server that says no more.
 const POLICY =
   /not authori[sz]ed|\bpolicy\b|\bpolicies\b|(?:access|permission) denied|administrative prohibition|prohibited|\bhelo\b|\behlo\b|\btls\b|syntax error|command (?:unrecognized|not recognized)|not implemented|bad sequence|protocol (?:violation|error)|\bfiltered\b|not (?:accepted|allowed|permitted)|rejected|refused|denied|\bban(?:ned)?\b/i;
@@ -93,11 +94,7 @@ const UNLESS_SENDER = ['refused', SENDER] as const;
 // A blocklist named or a rate exceeded is about the sender, whatever mailbox status the server chose.
 const BLOCKLIST =
   /spamhaus|spamcop|barracuda|\bsorbs\b|uceprotect|abuseat|\bcbl\b|\brbl\b|dnsbl|black ?list|block ?list|deny ?list|(?<!not )\blisted\b|reputation/i;
-const UNLESS_SENDER_FAULT = [
-  UNLESS_SENDER,
-  ['spam rejection', BLOCKLIST],
-  ['refused', RATE],
-] as const;
+const UNLESS_SENDER_FAULT = [UNLESS_SENDER, ['spam rejection', BLOCKLIST], ['refused', RATE]] as const;
 const UNLESS_USER = ['user unknown', USER_UNKNOWN_STRICT] as const;
 // Where a status names no fault of the address (x.3 to x.6), words about the address itself are believed.
 const UNLESS_ADDRESS = [
@@ -167,7 +164,12 @@ export function ruleForStatus(subject: number, detail: number): StatusRule | und
       return detail === 1
         ? {
             reason: 'refused',
-            unless: [UNLESS_USER, ['refused', RATE], ['refused', POLICY_NAMED], ['spam rejection', SPAM_OR_POLICY]],
+            unless: [
+              UNLESS_USER,
+              ['refused', RATE],
+              ['refused', POLICY_NAMED],
+              ['spam rejection', SPAM_OR_POLICY],
+            ],
           }
         : { reason: 'refused', unless: [UNLESS_USER] };
     default:
