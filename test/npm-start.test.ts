@@ -1,7 +1,6 @@
 // `npm start` as users run it: the signal sent to npm reaches the pipeline, Ctrl-C shuts it down
 // gracefully, and a start-up failure names its own cause.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { createTestEnv, type TestEnv } from './helpers/env';
@@ -11,11 +10,16 @@ const ROOT = path.resolve(__dirname, '..');
 let t: TestEnv;
 
 beforeAll(async () => {
-  // `npm start` runs the build (npm ci makes it); a checkout without one cannot test it.
-  if (!existsSync(path.join(ROOT, 'dist', 'workers', 'main.js')))
-    throw new Error('dist/workers/main.js is missing: run npm run build');
+  // `npm start` runs the build: build it from this source, so that the test runs what the code says.
+  execFileSync(
+    process.execPath,
+    [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
+    {
+      cwd: ROOT,
+    },
+  );
   t = await createTestEnv();
-});
+}, 120_000);
 
 afterAll(async () => {
   await t.cleanup();
