@@ -68,6 +68,15 @@ const schema = z.object({
   QUARANTINE_SPACING: duration.default(24 * 3600 * 1000),
   /** An address quarantined for "mailbox full" is released by itself after this long. */
   QUARANTINE_MAILBOX_FULL_RELEASE: duration.default(30 * 86400 * 1000),
+  /**
+   * How often every process compares the work PostgreSQL records with the jobs Redis holds, and re-enqueues
+   * what Redis lost (a restart without persistence, a failover, an eviction): recovery takes at most this long.
+   */
+  RECONCILE_INTERVAL: duration
+    .refine((ms) => ms >= 1000 && ms <= 3_600_000, {
+      message: 'is out of range; expected a duration from 1s to 1h, e.g. 30s',
+    })
+    .default(30_000),
   /** How often due retries are looked for, besides the delayed job each soft bounce schedules. */
   RETRY_SWEEP_INTERVAL: duration.default(60_000),
   TRACKING_CONCURRENCY: int(1, 1000, 'a concurrency').default(4),

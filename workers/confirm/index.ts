@@ -3,6 +3,7 @@
 import { confirmQueue, recurrenceQueue } from '../../shared/queues';
 import { quarantineRules } from '../../shared/rules/quarantine-rules';
 import { startWorker } from '../../shared/worker';
+import { recurrenceKind } from '../reconcile/kinds';
 import { recurrenceHandler } from '../recurrence/handler';
 import type { RoleKit, RunningRole } from '../start/role-kit';
 import { confirmHandler } from './handler';
@@ -25,6 +26,9 @@ export function startConfirmRole(kit: RoleKit): RunningRole {
     data: { sweep: true },
     opts: recurrenceQueue.jobOptions,
   });
+  kit.reconcile(
+    recurrenceKind(deps.sql, kit.queue(recurrenceQueue.name), deps.config.RECURRENCE_TICK, kit.grace),
+  );
   return kit.running([
     { queue: confirmQueue, worker: confirm },
     { queue: recurrenceQueue, worker: recurrence },

@@ -3,6 +3,7 @@
 import { dispatchQueue, startQueue } from '../../shared/queues';
 import { quarantineRules } from '../../shared/rules/quarantine-rules';
 import { startWorker } from '../../shared/worker';
+import { dispatchKinds } from '../reconcile/kinds';
 import type { RoleKit, RunningRole } from '../start/role-kit';
 import { dispatchHandler } from './handler';
 
@@ -31,6 +32,7 @@ export function startDispatchRole(kit: RoleKit): RunningRole {
     ...opts,
     concurrency: deps.config.DISPATCH_CONCURRENCY,
   });
+  kit.reconcile(...dispatchKinds(deps.sql, { dispatch: kit.q.dispatch, start: kit.q.start }, kit.grace));
   return kit.running(
     [
       { queue: startQueue, worker: start },

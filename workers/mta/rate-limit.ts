@@ -1,7 +1,7 @@
 // The MTA rate limit, shared by every dispatch replica through one Redis counter.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { RedisClient } from '../../shared/redis';
 
 /** Waits until `count` more messages may be handed to the MTA. */
 export interface RateLimiter {
@@ -12,7 +12,7 @@ export interface RateLimiter {
  * A fixed one-second window of `perSecond` messages across replicas. A refused take still counts in its
  * window (that is how the library counts), which only ever errs on the side of sending less.
  */
-export function redisRateLimiter(redis: Redis, prefix: string, perSecond: number): RateLimiter {
+export function redisRateLimiter(redis: RedisClient, prefix: string, perSecond: number): RateLimiter {
   const limiter = new RateLimiterRedis({
     storeClient: redis,
     keyPrefix: `${prefix}:mta-rate`,

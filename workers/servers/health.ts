@@ -1,17 +1,17 @@
 // The HTTP endpoints every process serves on METRICS_PORT: /healthz, /readyz and /metrics (and the metrics
 // role's delivery pages, /deliveries).
 import { createServer, type Server } from 'node:http';
-import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
 import type { Registry } from 'prom-client';
 import { migrationsApplied } from '../../db/migrate';
 import { processRegistry } from '../../shared/metrics';
+import type { RedisClient } from '../../shared/redis';
 import type { PageRoutes } from './pages';
 
 /** What /readyz looks at; `sql` is null until the database is created and migrated. */
 export interface ReadinessSources {
   sql: () => postgres.Sql | null;
-  redis: Redis;
+  redis: RedisClient;
   expectedMigrations: number;
 }
 

@@ -3,13 +3,13 @@ import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
 import { type Database, openDatabase } from '../../db/client';
 import { migrationsFolder, prepareDatabase } from '../../db/migrate';
 import type { Config } from '../../shared/config';
 import type { Logger } from '../../shared/logger';
-import { createWorkerConnection } from '../../shared/redis';
+import { createWorkerConnection, type RedisClient } from '../../shared/redis';
 import { isConnectionError, ServiceUnavailable } from '../../shared/services';
+import { type Reconciler, startReconciler } from '../reconcile';
 import { createRegistry, startHealthServer } from '../servers/health';
 import { deliveryPages, type PageRoutes } from '../servers/pages';
 import { type Role, type RoleDeps, type RunningRole, startRole } from './roles';
@@ -32,6 +32,8 @@ export interface PipelineProcess {
   port(): number;
   /** The feedback receiver's port, when this process runs the feedback-http role. */
   feedbackPort(): number | null;
+  /** Runs a reconciliation pass now (tests, benchmarks); the timer runs them every RECONCILE_INTERVAL. */
+  reconcile(): Promise<Record<string, number>>;
 }
 
 function expectedMigrations(): number {
@@ -67,9 +69,10 @@ export async function startProcess(
   let stopping = false;
   let database: Database | null = null;
   const running: RunningRole[] = [];
+  let reconciler: Reconciler | null = null;
   // The delivery tile pages belong with the shared figures: served by the process running the metrics role.
   let pages: PageRoutes | undefined;
-  const redis: Redis = createWorkerConnection(config.REDIS_URL);
+  const redis: RedisClient = createWorkerConnection(config.REDIS_URL);
   let lastRedisWarning = 0;
   redis.on('error', (error) => {
     // ioredis reports every reconnection attempt; one line every 30 s is enough to be found.
@@ -116,13 +119,24 @@ export async function startProcess(
       }
     }
     await Promise.all(started);
+    // Each role declared its queues' pending work: this process restores it when Redis has lost it.
+    reconciler = startReconciler({
+      redis,
+      kinds: running.flatMap((r) => r.reconcile?.kinds ?? []),
+      schedulers: running.flatMap((r) => r.reconcile?.schedulers ?? []),
+      intervalMs: config.RECONCILE_INTERVAL,
+      log,
+      now: deps.now,
+    });
     log.info({ roles, port: (server.address() as { port: number }).port }, 'Pipeline process started.');
   })();
 
   const stop = async () => {
     stopping = true;
     await ready.catch(() => {});
-    // Workers first (each finishes its active jobs), then their queues and Redis, then PostgreSQL.
+    // The reconciler first (it adds jobs), then workers (each finishes its active jobs), their queues and
+    // Redis, then PostgreSQL.
+    await reconciler?.stop();
     await Promise.all(running.map((r) => r.close()));
     await redis.quit().catch(() => redis.disconnect());
     await database?.close();
@@ -134,6 +148,10 @@ export async function startProcess(
     stop,
     port: () => (server.address() as { port: number }).port,
     feedbackPort: () => running.map((r) => r.httpPort?.() ?? null).find((p) => p !== null) ?? null,
+    reconcile: async () => {
+      await ready;
+      return reconciler ? reconciler.runNow() : {};
+    },
   };
 }
 

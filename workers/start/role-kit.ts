@@ -1,6 +1,5 @@
 // What every role is built from: its dependencies, the producer queues, worker options, one close path.
 import { Queue, type Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
 import type { Registry } from 'prom-client';
 import type { Config } from '../../shared/config';
@@ -12,18 +11,21 @@ import {
   retryQueue,
   startQueue,
 } from '../../shared/queues';
+import type { RedisClient } from '../../shared/redis';
 import type { WorkerDeps } from '../../shared/worker';
 import { createDispatchPlanner } from '../dispatch/plan';
 import { redisRateLimiter } from '../mta/rate-limit';
 import { smtpTransport } from '../mta/smtp-pool';
 import type { MtaTransport } from '../mta/transport';
+import type { ReconcileKind, ReconcileScheduler } from '../reconcile';
+import { raceGraceMs } from '../reconcile/kinds';
 
 /** What every role is built from. */
 export interface RoleDeps {
   config: Config;
   log: Logger;
   sql: postgres.Sql;
-  redis: Redis;
+  redis: RedisClient;
   now: () => Date;
   /** Replaces the SMTP transport (benchmarks drop messages instead). */
   transport?: MtaTransport;
@@ -39,6 +41,8 @@ export interface RunningRole {
   ready?: Promise<void>;
   /** The port it listens on, once ready. */
   httpPort?: () => number | null;
+  /** The pending work of this role's queues that the process's reconciler restores when Redis lost it. */
+  reconcile?: { kinds: ReconcileKind[]; schedulers: ReconcileScheduler[] };
 }
 
 /** The pieces a role's `index.ts` assembles its workers from. */
@@ -57,6 +61,10 @@ export interface RoleKit {
   mta(): { transport: MtaTransport; rateLimiter: ReturnType<typeof redisRateLimiter> | null };
   /** Upserts a repeating job: every replica upserts the same scheduler, so it runs once per interval. */
   every(queue: Queue, id: string, ms: number, job: { name: string; data: unknown; opts: object }): void;
+  /** How old pending work must be before the reconciler counts its missing job as lost (kinds.ts). */
+  grace: number;
+  /** Declares pending work of this role's queues that the reconciler reads from PostgreSQL. */
+  reconcile(...kinds: ReconcileKind[]): void;
   /** The running role: workers close first (finishing their jobs), then queues and `after`. */
   running(workers: RunningRole['workers'], after?: () => Promise<unknown>): RunningRole;
 }
@@ -73,6 +81,7 @@ export function createRoleKit(deps: RoleDeps): RoleKit {
     }
     return open;
   };
+  const reconcile = { kinds: [] as ReconcileKind[], schedulers: [] as ReconcileScheduler[] };
   const q = {
     get start() {
       return queue(startQueue.name);
@@ -116,6 +125,7 @@ export function createRoleKit(deps: RoleDeps): RoleKit {
       return { transport, rateLimiter };
     },
     every(queue, id, ms, job) {
+      reconcile.schedulers.push({ queue, id, every: ms, job });
       void queue
         .upsertJobScheduler(id, { every: ms }, job)
         .catch((error: Error) =>
@@ -125,8 +135,13 @@ export function createRoleKit(deps: RoleDeps): RoleKit {
           ),
         );
     },
+    grace: raceGraceMs(deps.config.RECONCILE_INTERVAL),
+    reconcile(...kinds) {
+      reconcile.kinds.push(...kinds);
+    },
     running: (workers, after = async () => {}) => ({
       workers,
+      reconcile,
       close: async () => {
         await Promise.all(workers.map((w) => w.worker.close()));
         await Promise.all([...opened.values()].map((open) => open.close()));

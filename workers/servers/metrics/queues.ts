@@ -1,7 +1,7 @@
 // Job counts of every declared queue, read from Redis: what the queue-depth metrics and alerts are made of.
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { QueueDeclaration } from '../../../shared/queues';
+import type { RedisClient } from '../../../shared/redis';
 
 /** The states the metrics export, as BullMQ counts them. */
 export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
@@ -14,7 +14,7 @@ export interface QueueFigures {
 }
 
 /** Opens one Queue per declaration (on the shared connection, which they do not close) and reads them all. */
-export function queueReader(declarations: readonly QueueDeclaration[], redis: Redis, prefix: string) {
+export function queueReader(declarations: readonly QueueDeclaration[], redis: RedisClient, prefix: string) {
   const opened = declarations.map((d) => new Queue(d.name, { connection: redis, prefix }));
   return {
     read: (): Promise<QueueFigures[]> =>
