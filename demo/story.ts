@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import type postgres from 'postgres';
 import { type FailureCount, failuresByReason, softBouncedAfterTheEnd } from '../db/delivery-page';
-import { type DeliveryStatus, deliveryStatus } from '../db/queries';
+import { type DeliveryStatus, deliveryStatus } from '../db/delivery-status';
 import { feedbackQueue, trackingQueue } from '../shared/queues';
 import type { RedisClient } from '../shared/redis';
 import { renderTile } from '../workers/cli/render';
