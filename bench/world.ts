@@ -1,18 +1,19 @@
 // A benchmark's own database and queue prefix on the local servers, and one way to remove both after.
-import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { prepareDatabase } from '../db/migrate';
 import { type Config, loadConfig } from '../shared/config';
-import { deleteKeysUnder } from '../shared/redis';
+import { createWorkerConnection, deleteKeysUnder, type RedisClient } from '../shared/redis';
 
 const SERVER = 'postgres://postgres@127.0.0.1:5432';
 
 /** What a benchmark runs against; `close` drops its database and deletes every key under its prefix. */
 export interface BenchWorld {
   env: Record<string, string>;
+  /** The database's name, for reads of pg_stat_activity. */
+  database: string;
   config: Config;
   sql: postgres.Sql;
-  redis: Redis;
+  redis: RedisClient;
   close(): Promise<void>;
 }
 
@@ -35,9 +36,10 @@ export async function openBenchWorld(
   await prepareDatabase(env.DATABASE_URL);
   const sql = postgres(env.DATABASE_URL, { max: options.sqlMax ?? 2, onnotice: () => {} });
   const config = loadConfig(env);
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const redis = createWorkerConnection(config.REDIS_URL);
   return {
     env,
+    database,
     config,
     sql,
     redis,

@@ -5,7 +5,7 @@ import type { Queue } from 'bullmq';
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import type postgres from 'postgres';
 import { loadDispatchDelivery } from '../../db/dispatch';
-import { quarantinedCondition, recordAddressOutcomes } from '../../db/quarantine';
+import { quarantinedAmong, recordAddressOutcomes } from '../../db/quarantine';
 import {
   deliveriesWithDueRetries,
   finalizeDelivery,
@@ -13,10 +13,13 @@ import {
   type RetryHandOff,
   recordRetries,
 } from '../../db/retry';
+import { enqueueBulk } from '../../shared/enqueue';
 import { envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
 import { retriesExpiredTotal, retriesScheduledTotal, retriesSentTotal } from '../../shared/metrics';
 import { type FinalizePayload, jobIds, type RetryPayload, retryQueue } from '../../shared/queues';
+import { FINAL_CAUSES } from '../../shared/rules/log-values';
 import type { AddressOutcome, QuarantineRules } from '../../shared/rules/quarantine-rules';
+import { retryEnded, retryHandedOver } from '../../shared/rules/status-moves';
 import type { JobContext } from '../../shared/worker';
 import { BuilderCache } from '../mta/builders';
 import type { RateLimiter } from '../mta/rate-limit';
@@ -41,12 +44,13 @@ export function retryHandler(deps: RetryDeps) {
     if ('sweep' in payload) {
       // The safety net: any delivery with due retries gets a job (deterministic id: no doubles).
       const due = await deliveriesWithDueRetries(deps.sql, deps.now());
-      await deps.retryQueue.addBulk(
+      await enqueueBulk(
+        deps.retryQueue,
+        retryQueue,
         due.map((d) => ({
-          name: 'retry',
-          data: { deliveryId: d.deliveryId },
+          payload: { deliveryId: d.deliveryId },
           // Named after this sweep's second, not the due time: a kept failed job must not hide new work.
-          opts: { ...retryQueue.jobOptions, jobId: jobIds.retry(d.deliveryId, deps.now()) },
+          options: { name: 'retry', jobId: jobIds.retry(d.deliveryId, deps.now()) },
         })),
       );
       return { deliveries: due.length };
@@ -73,11 +77,11 @@ export function retryHandler(deps: RetryDeps) {
         // An address quarantined meanwhile gets no new attempt: its message ends failed with that reason.
         const blocked = closed
           ? new Set<string>()
-          : new Set(
-              (
-                await tx`select q.email from quarantine q where q.email = any(${due.map((r) => r.email)}::text[])
-                  and ${quarantinedCondition(tx, now.getTime(), deps.quarantine)}`
-              ).map((r) => r.email as string),
+          : await quarantinedAmong(
+              tx,
+              due.map((r) => r.email),
+              now.getTime(),
+              deps.quarantine,
             );
         if (!closed) await deps.rateLimiter?.take(due.length - blocked.size);
         const addressOutcomes: AddressOutcome[] = [];
@@ -95,19 +99,18 @@ export function retryHandler(deps: RetryDeps) {
             if (closed || blocked.has(row.email)) {
               // No new attempt. Stopped or quarantined: the message ends failed now, for good (kind hard).
               // Past the validity end: the finalization makes it failed (its latest attempt soft-bounced).
-              const reason = stopped
-                ? 'delivery stopped'
-                : blocked.has(row.email)
-                  ? 'quarantined address'
-                  : null;
+              const move = retryEnded(
+                row.status,
+                stopped ? FINAL_CAUSES.stopped : blocked.has(row.email) ? FINAL_CAUSES.quarantined : null,
+              );
               handOffs.push({
                 ...base,
                 attempt: row.attempts,
                 messageId: row.message_id,
-                status: reason ? 'failed' : row.status,
+                status: move.status,
                 failureType: null,
-                failureReason: reason,
-                outcomeKind: reason ? 'hard' : null,
+                failureReason: move.failureReason,
+                outcomeKind: move.outcomeKind,
                 retryAt: null,
               });
               return;
@@ -123,7 +126,7 @@ export function retryHandler(deps: RetryDeps) {
                 ...base,
                 attempt,
                 messageId,
-                status: row.status,
+                status: retryHandedOver(row.status).status,
                 failureType: null,
                 failureReason: null,
                 outcomeKind: null,
