@@ -1,10 +1,18 @@
 // Applies spam complaints set-wise: the audit row, an immediate "on denylist" quarantine and the KPI counter.
 // A complaint never touches the log row's status (DESIGN.md): the message was delivered, the person objected.
+
 import type postgres from 'postgres';
+import { tokenMatches } from '../shared/message-id';
 import type { QuarantineRules } from '../shared/rules/quarantine-rules';
 import type { KpiDelta } from '../shared/rules/status-moves';
 import { recordDeadLetters } from './dead-letters';
-import { type ClassifiedEvent, type EventOutcome, earlyEvents } from './feedback-events';
+import {
+  type ClassifiedEvent,
+  type EventOutcome,
+  earlyEvents,
+  mismatchReason,
+  namesAnotherRecipient,
+} from './feedback-events';
 import { addKpiDeltas } from './kpi';
 import { recordAddressOutcomes } from './quarantine';
 
@@ -31,29 +39,40 @@ export async function applyComplaints(
     // Log rows locked in the order every feedback transaction uses (log rows, quarantine, KPI row), so that
     // two jobs complaining about one message count it once.
     const rows = await tx`
-      select l.delivery_id, l.seq, l.email, d.token from delivery_logs l join deliveries d on d.id = l.delivery_id
+      select l.delivery_id, l.seq, l.email, d.token, d.message_key from delivery_logs l join deliveries d on d.id = l.delivery_id
       where (l.delivery_id, l.seq) in (
         select * from unnest(${sorted.map((e) => e.deliveryId)}::bigint[], ${sorted.map((e) => e.seq)}::int[]))
       order by l.delivery_id, l.seq
       for update of l`;
     const byKey = new Map(rows.map((r) => [key(String(r.delivery_id), r.seq as number), r]));
-    const known = sorted.filter((e) => byKey.get(key(e.deliveryId, e.seq))?.token === e.token);
+    const ours = sorted.filter((e) => {
+      const row = byKey.get(key(e.deliveryId, e.seq));
+      return row !== undefined && tokenMatches({ token: row.token, messageKey: row.message_key }, e);
+    });
+    // A complaint naming another address than the message's is a forgery: kept, never applied.
+    const mismatched = ours.filter((e) =>
+      namesAnotherRecipient(e, byKey.get(key(e.deliveryId, e.seq))!.email),
+    );
+    const known = ours.filter((e) => !mismatched.includes(e));
     // A complaint that outran the dispatch's log write is left for the job's retry, as other events are.
     const early = await earlyEvents(
       tx,
       sorted.filter((e) => !byKey.has(key(e.deliveryId, e.seq))),
     );
-    const unknown = sorted.filter((e) => !known.includes(e) && !early.has(e.eventId));
-    await recordDeadLetters(
-      tx,
-      unknown.map((e) => ({
+    const unknown = sorted.filter((e) => !ours.includes(e) && !early.has(e.eventId));
+    await recordDeadLetters(tx, [
+      ...unknown.map((e) => ({
         queue: 'mta-feedback',
         jobId,
         reason: `unknown message: message ${e.messageId} was not sent by this system`,
         payload: e.raw,
       })),
-    );
-    const outcomes = new Map<string, EventOutcome>(unknown.map((e) => [e.eventId, 'unknown']));
+      ...mismatched.map((e) => ({ queue: 'mta-feedback', jobId, reason: mismatchReason(e), payload: e.raw })),
+    ]);
+    const outcomes = new Map<string, EventOutcome>([
+      ...unknown.map((e): [string, EventOutcome] => [e.eventId, 'unknown']),
+      ...mismatched.map((e): [string, EventOutcome] => [e.eventId, 'mismatch']),
+    ]);
     if (known.length === 0) return { outcomes, early: early.size };
 
     const prior = await tx`

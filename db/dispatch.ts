@@ -42,6 +42,8 @@ export interface DispatchDelivery {
   state: string;
   efs: boolean;
   token: string;
+  /** The key of its message tokens; null on deliveries made before keys (see messageToken). */
+  messageKey: string | null;
   sender: string;
   returnPathDomain: string | null;
   subject: string;
@@ -57,7 +59,7 @@ export async function loadDispatchDelivery(
   deliveryId: string,
 ): Promise<DispatchDelivery | null> {
   const [d] = await sql`
-    select id, state, efs, token, sender, return_path_domain, subject, text_body, html_body, batch_size, retry_interval_seconds, valid_until
+    select id, state, efs, token, message_key, sender, return_path_domain, subject, text_body, html_body, batch_size, retry_interval_seconds, valid_until
     from deliveries where id = ${deliveryId}`;
   if (!d) return null;
   return {
@@ -65,6 +67,7 @@ export async function loadDispatchDelivery(
     state: d.state,
     efs: d.efs,
     token: d.token,
+    messageKey: d.message_key,
     sender: d.sender,
     returnPathDomain: d.return_path_domain,
     subject: d.subject,

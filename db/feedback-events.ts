@@ -1,6 +1,8 @@
 // The events of a feedback job as the database sees them: classified, their outcomes, and those whose log
 // row is not there (yet): still on its way, or held by another transaction.
+
 import type postgres from 'postgres';
+import { tokenMatches } from '../shared/message-id';
 import type { FeedbackEvent } from '../shared/rules/feedback-state';
 
 /** A validated event, its message id read back and its failure classified. */
@@ -13,11 +15,21 @@ export interface ClassifiedEvent extends FeedbackEvent {
   smtpCode: number | null;
   enhancedStatus: string | null;
   diagnostic: string | null;
+  /** The address the event names, lower-cased; null when it names none. */
+  recipient: string | null;
   raw: unknown;
 }
 
 /** What became of each event: the vocabulary of the metrics and the audit trail. */
-export type EventOutcome = 'applied' | 'duplicate' | 'stale' | 'unknown' | 'after-finish';
+export type EventOutcome = 'applied' | 'duplicate' | 'stale' | 'unknown' | 'after-finish' | 'mismatch';
+
+/** Whether the event names another address than the one its message was sent to (a forged bounce). */
+export const namesAnotherRecipient = (event: { recipient: string | null }, email: string) =>
+  event.recipient !== null && event.recipient !== email.toLowerCase();
+
+/** The dead letter's reason of an event that names another recipient. */
+export const mismatchReason = (e: ClassifiedEvent) =>
+  `recipient mismatch: the event is about ${e.recipient}, not the address attempt ${e.attempt} of message ${e.messageId} was sent to; not applied`;
 
 /** The key of a log row in the maps of a batch. */
 export const key = (deliveryId: string, seq: number) => `${deliveryId}:${seq}`;
@@ -44,10 +56,9 @@ export async function earlyEvents(
   if (orphans.length === 0) return new Set();
   const ids = [...new Set(orphans.map((e) => e.deliveryId))];
   const deliveries = new Map(
-    (await tx`select id, state, token, to_send from deliveries where id = any(${ids}::bigint[])`).map((d) => [
-      String(d.id),
-      d,
-    ]),
+    (
+      await tx`select id, state, token, message_key, to_send from deliveries where id = any(${ids}::bigint[])`
+    ).map((d) => [String(d.id), d]),
   );
   return new Set(
     orphans
@@ -55,7 +66,7 @@ export async function earlyEvents(
         const d = deliveries.get(e.deliveryId);
         return (
           d &&
-          d.token === e.token &&
+          tokenMatches({ token: d.token, messageKey: d.message_key }, e) &&
           e.attempt === 1 &&
           e.seq < d.to_send &&
           ['scheduled', 'sending'].includes(d.state)

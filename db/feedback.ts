@@ -1,11 +1,21 @@
 // Applies a job's MTA events set-wise in one transaction: raw events, log rows and KPI counters together.
+
 import type postgres from 'postgres';
+import { tokenMatches } from '../shared/message-id';
 import type { FailureReason, FailureType } from '../shared/rules/classify';
 import { applyEvent, type LogState, nextAttemptAt, type OutcomeKind } from '../shared/rules/feedback-state';
 import type { QuarantineRules } from '../shared/rules/quarantine-rules';
 import { statusDelta } from '../shared/rules/status-moves';
 import { recordDeadLetters } from './dead-letters';
-import { type ClassifiedEvent, type EventOutcome, earlyEvents, key, lockedByOthers } from './feedback-events';
+import {
+  type ClassifiedEvent,
+  type EventOutcome,
+  earlyEvents,
+  key,
+  lockedByOthers,
+  mismatchReason,
+  namesAnotherRecipient,
+} from './feedback-events';
 import { addKpiDeltas } from './kpi';
 import { recordAddressOutcomes } from './quarantine';
 
@@ -23,6 +33,7 @@ interface Row extends LogState {
   email: string;
   efs: boolean;
   token: string;
+  messageKey: string | null;
   deliveryState: string;
   retryIntervalSeconds: number;
   validUntil: Date | null;
@@ -40,7 +51,7 @@ async function lockRows(
   const rows = await tx`
     select l.delivery_id, l.seq, l.email, l.status, l.attempts, l.outcome_attempt, l.outcome_kind, l.outcome_at,
            l.outcome_event_id, l.failure_type, l.failure_reason, l.retry_at,
-           d.efs, d.token, d.retry_interval_seconds, d.valid_until
+           d.efs, d.token, d.message_key, d.retry_interval_seconds, d.valid_until
     from delivery_logs l join deliveries d on d.id = l.delivery_id
     where (l.delivery_id, l.seq) in (
       select * from unnest(${pairs.map((e) => e.deliveryId)}::bigint[], ${pairs.map((e) => e.seq)}::int[]))
@@ -72,6 +83,7 @@ async function lockRows(
       failureReason: r.failure_reason,
       efs: r.efs,
       token: r.token,
+      messageKey: r.message_key,
       deliveryState: states.get(String(r.delivery_id))!,
       retryIntervalSeconds: r.retry_interval_seconds,
       validUntil: r.valid_until,
@@ -86,7 +98,8 @@ async function lockRows(
 function decide(events: ClassifiedEvent[], rows: Map<string, Row>): EventOutcome[] {
   return events.map((event) => {
     const row = rows.get(key(event.deliveryId, event.seq));
-    if (!row || row.token !== event.token) return 'unknown';
+    if (!row || !tokenMatches(row, event)) return 'unknown';
+    if (namesAnotherRecipient(event, row.email)) return 'mismatch';
     if (row.deliveryState === 'finished') return 'after-finish';
     const t = applyEvent(row, event, row.efs);
     if (t.verdict === 'unknown-attempt') return 'unknown';
@@ -265,11 +278,15 @@ async function deadLetterUnknown(
   await recordDeadLetters(
     tx,
     events
-      .filter((_, i) => verdicts[i] === 'unknown')
-      .map((e) => ({
+      .map((e, i) => ({ e, verdict: verdicts[i] }))
+      .filter(({ verdict }) => verdict === 'unknown' || verdict === 'mismatch')
+      .map(({ e, verdict }) => ({
         queue: 'mta-feedback',
         jobId,
-        reason: `unknown message: no attempt ${e.attempt} of message ${e.messageId} was sent by this system`,
+        reason:
+          verdict === 'mismatch'
+            ? mismatchReason(e)
+            : `unknown message: no attempt ${e.attempt} of message ${e.messageId} was sent by this system`,
         payload: e.raw,
       })),
   );

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type postgres from 'postgres';
+import { newMessageKey } from '../shared/message-id';
 import type { RecipientRow, RowError } from '../shared/recipients';
 import type { QuarantineRules } from '../shared/rules/quarantine-rules';
 import { quarantinedCondition } from './quarantine';
@@ -178,10 +179,10 @@ export async function createDeliveryWithTargets(
   return sql.begin(async (tx) => {
     const [created] = await tx`
       insert into deliveries (label, efs, validity_seconds, retry_interval_seconds, contact_date, sender,
-        return_path_domain, subject, text_body, html_body, columns, token, state)
+        return_path_domain, subject, text_body, html_body, columns, token, message_key, state)
       values (${delivery.label}, ${delivery.efs}, ${delivery.validitySeconds}, ${delivery.retryIntervalSeconds},
         ${delivery.contactDate}, ${delivery.sender}, ${delivery.returnPathDomain ?? null}, ${delivery.subject},
-        ${delivery.textBody}, ${delivery.htmlBody}, ${delivery.columns}, ${randomBytes(6).toString('hex')},
+        ${delivery.textBody}, ${delivery.htmlBody}, ${delivery.columns}, ${randomBytes(6).toString('hex')}, ${newMessageKey()},
         ${options.recurring ? 'recurring' : 'prepared'})
       returning id`;
     const id = String(created!.id);

@@ -1,6 +1,7 @@
 // Recurring deliveries: the schedule, and producing each occurrence's execution exactly once.
 import { randomBytes } from 'node:crypto';
 import type postgres from 'postgres';
+import { newMessageKey } from '../shared/message-id';
 import type { QuarantineRules } from '../shared/rules/quarantine-rules';
 import {
   type AggregationPeriod,
@@ -78,9 +79,9 @@ async function skipUnconfirmed(
 async function periodDelivery(tx: postgres.TransactionSql, s: DueSchedule, key: string): Promise<string> {
   await tx`
     insert into deliveries (label, efs, validity_seconds, retry_interval_seconds, sender, subject, text_body,
-      html_body, columns, token, state, schedule_id, period_key)
+      html_body, columns, token, message_key, state, schedule_id, period_key)
     select label || ' (' || ${key} || ')', efs, validity_seconds, retry_interval_seconds, sender, subject,
-      text_body, html_body, columns, ${randomBytes(6).toString('hex')}, 'sending', ${s.id}, ${key}
+      text_body, html_body, columns, ${randomBytes(6).toString('hex')}, ${newMessageKey()}, 'sending', ${s.id}, ${key}
     from deliveries where id = ${s.template_id}
     on conflict (schedule_id, period_key) do nothing`;
   const [row] = await tx`select id from deliveries where schedule_id = ${s.id} and period_key = ${key}`;
@@ -99,9 +100,9 @@ async function executionDelivery(
 ): Promise<string> {
   const [created] = await tx`
     insert into deliveries (label, efs, validity_seconds, retry_interval_seconds, contact_date, sender, subject,
-      text_body, html_body, columns, token, state, schedule_id, occurrence_at, parent_id)
+      text_body, html_body, columns, token, message_key, state, schedule_id, occurrence_at, parent_id)
     select label || ' (' || ${at.toISOString()} || ')', efs, validity_seconds, retry_interval_seconds, ${at},
-      sender, subject, text_body, html_body, columns, ${randomBytes(6).toString('hex')}, 'prepared', ${s.id},
+      sender, subject, text_body, html_body, columns, ${randomBytes(6).toString('hex')}, ${newMessageKey()}, 'prepared', ${s.id},
       ${at}, ${parentId}
     from deliveries where id = ${s.template_id}
     returning id`;

@@ -1,6 +1,6 @@
 // SQL of retries and of the end of the validity period.
 import type postgres from 'postgres';
-import { formatMessageId, messageIdDomain } from '../shared/message-id';
+import { formatMessageId, messageIdDomain, messageToken } from '../shared/message-id';
 import type { LogStatus, OutcomeKind } from '../shared/rules/log-values';
 import { neverAttempted, scaleDelta, statusDelta, validityEnd } from '../shared/rules/status-moves';
 import type { HandOff } from './dispatch';
@@ -93,7 +93,7 @@ const UNSENT_PAGE = 10_000;
  * counts them, with the message id their first attempt would have had.
  */
 async function failUnsentTargets(tx: postgres.TransactionSql, deliveryId: string, now: Date): Promise<void> {
-  const [d] = await tx`select token, sender from deliveries where id = ${deliveryId}`;
+  const [d] = await tx`select token, message_key, sender from deliveries where id = ${deliveryId}`;
   const domain = messageIdDomain(d!.sender as string);
   const move = neverAttempted();
   for (let after = -1; ; ) {
@@ -105,7 +105,15 @@ async function failUnsentTargets(tx: postgres.TransactionSql, deliveryId: string
     if (unsent.length === 0) return;
     after = unsent[unsent.length - 1]!.seq;
     const messageIds = unsent.map((t) =>
-      formatMessageId({ deliveryId, seq: t.seq, attempt: 1, token: d!.token as string }, domain),
+      formatMessageId(
+        {
+          deliveryId,
+          seq: t.seq,
+          attempt: 1,
+          token: messageToken({ token: d!.token, messageKey: d!.message_key }, deliveryId, t.seq, 1),
+        },
+        domain,
+      ),
     );
     const [added] = await tx`
       with ins as (

@@ -103,6 +103,12 @@ export const deliveries = pgTable(
     batchesDone: integer('batches_done').notNull().default(0),
     /** Random per delivery, part of every message id, so that a forged or foreign id is recognised as unknown. */
     token: text('token').notNull(),
+    /**
+     * The secret each message's token is a MAC under (shared/message-id.ts `messageToken`): a recipient who
+     * reads their own message id cannot make another recipient's. Null on deliveries created before it,
+     * whose ids carry `token` itself and stay readable.
+     */
+    messageKey: text('message_key'),
     scheduleId: id('schedule_id').references(() => recurringSchedules.id),
     occurrenceAt: tstz('occurrence_at'),
     /** With an aggregation period: the period's delivery this execution's messages add to. */

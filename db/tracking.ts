@@ -1,5 +1,7 @@
 // Stores opens and clicks set-wise: one statement per chunk, idempotent by event id.
+
 import type postgres from 'postgres';
+import { tokenMatches } from '../shared/message-id';
 
 /** A validated tracking event, its message id read back. */
 export interface TrackingRow {
@@ -7,6 +9,7 @@ export interface TrackingRow {
   messageId: string;
   deliveryId: string;
   seq: number;
+  attempt: number;
   token: string;
   type: 'open' | 'click';
   url: string | null;
@@ -18,7 +21,7 @@ export type TrackingOutcome = 'applied' | 'duplicate' | 'unknown';
 
 /**
  * Inserts the events whose message exists, skipping repeats. A message exists when its delivery does,
- * with the same random token, and the recipient number is one of its targets: a forged or mistyped id is
+ * its token is the one it gave that message (tokenMatches), and the recipient number is one of its targets: a forged or mistyped id is
  * unknown. Counting is left to the hourly job, so ingestion is one insert and scales like one.
  */
 export async function storeTrackingEvents(
@@ -27,17 +30,29 @@ export async function storeTrackingEvents(
 ): Promise<Map<string, TrackingOutcome>> {
   const outcomes = new Map<string, TrackingOutcome>();
   if (rows.length === 0) return outcomes;
+  // Each token checked against its delivery's (a MAC under its key, or its one token before keys).
+  const ids = [...new Set(rows.map((r) => r.deliveryId))];
+  const sources = new Map(
+    (await sql`select id, token, message_key from deliveries where id = any(${ids}::bigint[])`).map((d) => [
+      String(d.id),
+      { token: d.token as string, messageKey: d.message_key as string | null },
+    ]),
+  );
+  const tokenOk = rows.map((r) => {
+    const source = sources.get(r.deliveryId);
+    return source !== undefined && tokenMatches(source, r);
+  });
   const result = await sql`
     with input as (
       select * from unnest(
         ${rows.map((r) => r.eventId)}::text[], ${rows.map((r) => r.messageId)}::text[],
         ${rows.map((r) => r.deliveryId)}::bigint[], ${rows.map((r) => r.seq)}::int[],
-        ${rows.map((r) => r.token)}::text[], ${rows.map((r) => r.type)}::text[],
+        ${tokenOk}::boolean[], ${rows.map((r) => r.type)}::text[],
         ${rows.map((r) => r.url) as string[]}::text[], ${rows.map((r) => r.occurredAt)}::timestamptz[])
-        as u(event_id, message_id, delivery_id, seq, token, type, url, occurred_at)
+        as u(event_id, message_id, delivery_id, seq, token_ok, type, url, occurred_at)
     ), known as (
       select i.* from input i
-      join deliveries d on d.id = i.delivery_id and d.token = i.token and i.seq >= 0 and i.seq < d.to_send
+      join deliveries d on d.id = i.delivery_id and i.token_ok and i.seq >= 0 and i.seq < d.to_send
     ), stored as (
       insert into tracking_events (event_id, message_id, delivery_id, seq, type, url, occurred_at)
       select event_id, message_id, delivery_id, seq, type, url, occurred_at from known

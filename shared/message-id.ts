@@ -1,4 +1,5 @@
 // Message ids: each attempt's id names its delivery, recipient and attempt, so feedback maps back without a lookup.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** What a message id says about the message it names. */
 export interface MessageRef {
@@ -8,9 +9,38 @@ export interface MessageRef {
   token: string;
 }
 
+/** What makes a delivery's message tokens: its key (new deliveries) or its one token (deliveries made before). */
+export interface TokenSource {
+  token: string;
+  messageKey: string | null;
+}
+
+/** A new delivery's message key: 32 random bytes, kept in the database with the delivery. */
+export const newMessageKey = (): string => randomBytes(32).toString('hex');
+
+/**
+ * The token of one attempt's id: 64 bits of an HMAC-SHA256 of delivery, seq and attempt under the delivery's
+ * key, so knowing one's own id tells nothing of another recipient's, or of the next attempt's. A delivery
+ * without a key (created before keys) uses its one token in every id, as then, so its ids stay readable.
+ */
+export function messageToken(source: TokenSource, deliveryId: string, seq: number, attempt: number): string {
+  if (!source.messageKey) return source.token;
+  return createHmac('sha256', Buffer.from(source.messageKey, 'hex'))
+    .update(`${deliveryId}.${seq}.${attempt}`)
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** Whether a message id's token is the one this delivery gave that attempt (compared in constant time). */
+export function tokenMatches(source: TokenSource, ref: MessageRef): boolean {
+  const expected = Buffer.from(messageToken(source, ref.deliveryId, ref.seq, ref.attempt));
+  const given = Buffer.from(ref.token);
+  return expected.length === given.length && timingSafeEqual(expected, given);
+}
+
 /**
  * `<attempt>.<seq>.<deliveryId>.<token>@<domain>`: unique per attempt, the same on every hand-off of that
- * attempt (so an MTA can drop a repeat), and recognisably ours through the delivery's random token.
+ * attempt (so an MTA can drop a repeat), and recognisably ours through its token (`messageToken`).
  */
 export function formatMessageId(ref: MessageRef, domain: string): string {
   return `${ref.attempt}.${ref.seq}.${ref.deliveryId}.${ref.token}@${domain}`;

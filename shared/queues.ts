@@ -102,6 +102,9 @@ export const feedbackEvent = z.object({
     .regex(/^[245]\.\d{1,3}\.\d{1,3}$/, { message: 'must be an RFC 3463 status such as 5.1.1' })
     .optional(),
   diagnostic: z.string().max(2000).refine(hasNoNul, noNul).optional(),
+  // The address the provider says the event is about (DSN Final-Recipient, a webhook's recipient field):
+  // an event naming another address than the one the message was sent to is a dead letter, not applied.
+  recipient: z.string().trim().min(1).max(320).refine(hasNoNul, noNul).optional(),
   // A provider that classifies bounces itself says so here (translated by its own documented table).
   reason: z.enum(FAILURE_REASONS, { message: `must be one of ${FAILURE_REASONS.join(', ')}` }).optional(),
 });

@@ -1,6 +1,9 @@
 // Hostile feedback (issue 18): poison in one request never costs another request an event, every poison ends
 // as a 400 and a dead letter of its own, and a job carrying poison applies or dead-letters each event alone.
 
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
@@ -174,5 +177,92 @@ describe('jobs put on mta-feedback directly', () => {
     }
     const [letter] = await t.sql`select payload from dead_letters where queue = 'delivery-confirm'`;
     expect(letter!.payload.operator).toBe('al\\u0000ice');
+  });
+});
+
+describe('forged feedback (unguessable per-message tokens, recipients checked)', () => {
+  const dsn = (finalRecipient: string, messageId: string) =>
+    [
+      'From: MAILER-DAEMON@mx.example.test',
+      'To: news@example.test',
+      'Subject: Undelivered Mail Returned to Sender',
+      `Message-ID: <dsn-${Math.random()}@mx.example.test>`,
+      'Content-Type: multipart/report; report-type=delivery-status; boundary="b"',
+      '',
+      '--b',
+      'Content-Type: text/plain',
+      '',
+      'Your message could not be delivered.',
+      '--b',
+      'Content-Type: message/delivery-status',
+      '',
+      'Reporting-MTA: dns; mx.example.test',
+      '',
+      `Final-Recipient: rfc822; ${finalRecipient}`,
+      'Action: failed',
+      'Status: 5.1.1',
+      'Diagnostic-Code: smtp; 550 5.1.1 user unknown',
+      '',
+      '--b',
+      'Content-Type: text/rfc822-headers',
+      '',
+      `X-Campaign-Message-Id: ${messageId}`,
+      `Message-ID: <${messageId}>`,
+      '',
+      '--b--',
+      '',
+    ].join('\r\n');
+
+  test("each message's token is its own: counting through seq in one's own id makes no other recipient's", async () => {
+    const d = await sentDelivery(2);
+    const token = (id: string) => id.split('@')[0]!.split('.')[3];
+    expect(token(d.ids[0]!)).not.toBe(token(d.ids[1]!));
+    const forged = d.ids[0]!.replace(/^1\.0\./, '1.1.');
+    const res = await post('generic', JSON.stringify({ events: [event(forged, 'forged-seq')] }));
+    expect(res.status).toBe(200);
+    await waitFor(
+      async () =>
+        (await t.sql`select 1 from dead_letters where payload->>'eventId' = 'forged-seq'`).length > 0,
+      20_000,
+      'the forged event to be dead-lettered',
+    );
+    expect(await statusOf(d.id, 1)).toBe('sent');
+  });
+
+  test("a DSN naming another recipient than the message's is a dead letter with the reason, not applied", async () => {
+    const d = await sentDelivery(2);
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'forged-')), 'forged.eml');
+    writeFileSync(file, dsn('somebody-else@anything.invalid', d.ids[1]!));
+    const r = await cli(t.env, 'feedback', 'dsn', file);
+    expect(r.code).toBe(0);
+    const [letter] = await waitFor(
+      async () => {
+        const rows = await deadLetters('recipient mismatch%');
+        return rows.length > 0 ? rows : null;
+      },
+      20_000,
+      'the mismatch dead letter',
+    );
+    expect(letter!.reason).toContain('somebody-else@anything.invalid');
+    expect(await statusOf(d.id, 1)).toBe('sent');
+    // The same bounce naming the right recipient is applied.
+    writeFileSync(file, dsn('R1@example.test', d.ids[1]!));
+    expect((await cli(t.env, 'feedback', 'dsn', file)).code).toBe(0);
+    await waitFor(async () => (await statusOf(d.id, 1)) === 'failed', 20_000, 'the genuine bounce');
+  });
+
+  test('a delivery made before message keys keeps its one-token ids, and its feedback is applied', async () => {
+    const id = await createDelivery(t, 2);
+    await t.sql`update deliveries set message_key = null where id = ${id}`;
+    const r = await cli(t.env, 'confirm', id, '--as', 'alice', '--wait');
+    expect(r.code).toBe(0);
+    const [{ token }] = (await t.sql`select token from deliveries where id = ${id}`) as unknown as [
+      { token: string },
+    ];
+    const rows = await t.sql`select message_id from delivery_logs where delivery_id = ${id} order by seq`;
+    expect(rows.map((row) => row.message_id.split('@')[0].split('.')[3])).toEqual([token, token]);
+    const res = await post('generic', JSON.stringify({ events: [event(rows[1]!.message_id, 'old-format')] }));
+    expect(res.status).toBe(200);
+    await waitFor(async () => (await statusOf(id, 1)) === 'failed', 20_000, 'the old-format bounce');
   });
 });

@@ -2,7 +2,7 @@
 import { UnrecoverableError } from 'bullmq';
 import type postgres from 'postgres';
 import { type HandOff, loadDispatchDelivery, pendingBatchTargets, recordHandOffs } from '../../db/dispatch';
-import { envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
+import { envelopeSender, formatMessageId, messageIdDomain, messageToken } from '../../shared/message-id';
 import type { DispatchPayload } from '../../shared/queues';
 import type { QuarantineRules } from '../../shared/rules/quarantine-rules';
 import { handedOver, neverAttempted } from '../../shared/rules/status-moves';
@@ -58,7 +58,12 @@ export function dispatchHandler(deps: DispatchDeps) {
       const results = await Promise.all(
         chunk.map(async (target) => {
           const messageId = formatMessageId(
-            { deliveryId, seq: target.seq, attempt: 1, token: delivery.token },
+            {
+              deliveryId,
+              seq: target.seq,
+              attempt: 1,
+              token: messageToken(delivery, deliveryId, target.seq, 1),
+            },
             domain,
           );
           // No attempt is ever made after the validity period, however late the batch runs.

@@ -96,6 +96,7 @@ export function prepareEvent(
       smtpCode: e.smtpCode ?? null,
       enhancedStatus: e.enhancedStatus ?? null,
       diagnostic: e.diagnostic ?? null,
+      recipient: e.recipient?.toLowerCase() ?? null,
       raw,
     },
   };
@@ -135,6 +136,7 @@ export function feedbackHandler(deps: FeedbackDeps) {
       stale: 0,
       unknown: 0,
       'after-finish': 0,
+      mismatch: 0,
       invalid: 0,
     };
     const dead: DeadLetterEntry[] = [];

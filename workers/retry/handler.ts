@@ -14,7 +14,7 @@ import {
   recordRetries,
 } from '../../db/retry';
 import { enqueueBulk } from '../../shared/enqueue';
-import { envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
+import { envelopeSender, formatMessageId, messageIdDomain, messageToken } from '../../shared/message-id';
 import { retriesExpiredTotal, retriesScheduledTotal, retriesSentTotal } from '../../shared/metrics';
 import { type FinalizePayload, jobIds, type RetryPayload, retryQueue } from '../../shared/queues';
 import { FINAL_CAUSES } from '../../shared/rules/log-values';
@@ -91,7 +91,12 @@ export function retryHandler(deps: RetryDeps) {
           due.map(async (row) => {
             const attempt = row.attempts + 1;
             const messageId = formatMessageId(
-              { deliveryId, seq: row.seq, attempt, token: delivery.token },
+              {
+                deliveryId,
+                seq: row.seq,
+                attempt,
+                token: messageToken(delivery, deliveryId, row.seq, attempt),
+              },
               domain,
             );
             const base = { seq: row.seq, previousStatus: row.status };

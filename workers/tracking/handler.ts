@@ -34,6 +34,7 @@ export function prepareTrackingEvent(raw: unknown, jobId: string | null, now: Da
       messageId: e.messageId.replace(/^<|>$/g, ''),
       deliveryId: ref.deliveryId,
       seq: ref.seq,
+      attempt: ref.attempt,
       token: ref.token,
       type: e.type,
       url: e.url ?? null,

@@ -54,6 +54,8 @@ export async function translateDsn(raw: string | Buffer, verpMessageId?: string)
         smtpCode: r.smtpCode ?? undefined,
         enhancedStatus: r.enhancedStatus ?? undefined,
         diagnostic: r.diagnostic ?? undefined,
+        // Final-Recipient: checked against the address the message was sent to.
+        recipient: r.email ?? undefined,
       }),
     );
   });

@@ -138,6 +138,7 @@ function translateRecord(r: Record<string, unknown>, out: Translation): void {
     compact({
       // A message has one record of each final type; num_attempts tells repeated ones apart.
       eventId: `kumomta-${id}-${type}-${Number(r.num_attempts ?? 0)}`,
+      recipient: text(r.recipient),
       messageId,
       type: contractType,
       occurredAt,

@@ -89,6 +89,7 @@ export function translateSes(message: unknown, snsMessageId: string): Translatio
           enhancedStatus: enhancedStatus(r?.status),
           diagnostic: text(r?.diagnosticCode) ?? fallback,
           reason,
+          recipient: text(r?.emailAddress),
         });
       });
       return out;
@@ -100,10 +101,11 @@ export function translateSes(message: unknown, snsMessageId: string): Translatio
       if (!c || recipients.length === 0 || !occurredAt)
         throw new BadPayload('the SES complaint has no complainedRecipients or timestamp');
       const base = `ses-${text(c.feedbackId) ?? snsMessageId}`;
-      recipients.forEach((_, i) => {
+      recipients.forEach((r, i) => {
         push({
           eventId: idFor(base, i, recipients.length),
           messageId,
+          recipient: text(record(r)?.emailAddress),
           type: 'complaint',
           occurredAt,
           diagnostic: text(c.complaintFeedbackType),
@@ -119,8 +121,14 @@ export function translateSes(message: unknown, snsMessageId: string): Translatio
         throw new BadPayload('the SES delivery has no recipients or timestamp');
       // SES sends one Delivery per message and recipient: its message id names the event.
       const base = `ses-delivery-${text(mail.messageId) ?? snsMessageId}`;
-      recipients.forEach((_, i) => {
-        push({ eventId: idFor(base, i, recipients.length), messageId, type: 'delivered', occurredAt });
+      recipients.forEach((r, i) => {
+        push({
+          eventId: idFor(base, i, recipients.length),
+          messageId,
+          type: 'delivered',
+          occurredAt,
+          recipient: text(r),
+        });
       });
       return out;
     }

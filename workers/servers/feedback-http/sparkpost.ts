@@ -115,6 +115,8 @@ function translateEvent(event: Record<string, unknown>, out: Translation): void 
     );
     return;
   }
+  // The recipient SparkPost names: the worker checks it against the address the message was sent to.
+  Object.assign(base, compact({ recipient: text(event.rcpt_to) }));
   if (type === 'delivery') {
     out.feedback.push({ ...base, type: 'delivered' });
     return;
