@@ -111,3 +111,38 @@ function plausibleReply(line: string, m: RegExpExecArray): boolean {
   const after = m[3] ?? '';
   return /^[A-Za-z<"'(#]/.test(after) && !/^\d/.test(after) && !/\d[:.]\s*$/.test(line.slice(0, m.index + 1));
 }
+
+const IN_REPLY_TO = /in reply to (end of )?(data|rcpt to|mail from|helo|ehlo|lhlo|starttls|quit)\b/i;
+const EXIM_AFTER = /\bafter (end of data|data|rcpt to|mail from|helo|ehlo|initial connection)\b/i;
+const COMMANDS: Record<string, string> = {
+  'end of data': 'DATA',
+  data: 'DATA',
+  'rcpt to': 'RCPT',
+  'mail from': 'MAIL',
+  'initial connection': 'CONNECT',
+};
+
+/**
+ * The SMTP command a recipient's reply answered, where the prose names it: Postfix "(in reply to end of DATA
+ * command)", Exim "after RCPT TO:", or a Sendmail / Courier transcript (">>> DATA" then "<<< 550 …"; with
+ * pipelining, a "503 … Need RCPT" after it shows the 550 answered RCPT TO).
+ */
+export function commandIn(text: string, email: string): string | null {
+  const named = IN_REPLY_TO.exec(text.replace(/\s+/g, ' ')) ?? EXIM_AFTER.exec(text);
+  if (named) {
+    const phrase = (named[1] ? `${named[1]}${named[2]}` : (named[2] ?? named[1]!)).toLowerCase();
+    return COMMANDS[phrase] ?? phrase.split(' ')[0]!.toUpperCase();
+  }
+  if (!text.includes('<<<')) return null;
+  const lines = text.split('\n');
+  const replies = lines.flatMap((l, i) => (/^\s*<<<\s*[45]\d\d/.test(l) ? [i] : []));
+  const at = replies.find((i) => email && lines[i]!.toLowerCase().includes(email)) ?? replies[0];
+  if (at === undefined) return null;
+  const after = lines.slice(at + 1, at + 4).join(' ');
+  if (/\b503\b.*(?:need rcpt|no valid recipients)/i.test(after)) return 'RCPT';
+  for (let i = at - 1; i >= 0 && i >= at - 6; i--) {
+    const sent = /^\s*>>>\s*([A-Za-z]+)(?:\s+([A-Za-z]+))?/.exec(lines[i]!);
+    if (sent) return sent[1]!.toUpperCase();
+  }
+  return null;
+}
