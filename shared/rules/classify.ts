@@ -32,8 +32,9 @@ import {
   vagueStatusReason,
 } from './failure-text';
 
-/** Hard: the address is bad; soft: a temporary refusal; ignored: an answer that is no failure of the address. */
-export type FailureType = 'hard' | 'soft' | 'ignored';
+import type { FailureType } from './log-values';
+
+export type { FailureType } from './log-values';
 
 /** Every failure reason, as the reference product names them. */
 export const FAILURE_REASONS = [

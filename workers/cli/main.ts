@@ -49,7 +49,7 @@ export async function runCli(
         if (!OPERATOR_ROLES.includes(role))
           throw new UserError(`role "${role}" is not valid; expected one of ${OPERATOR_ROLES.join(', ')}`);
       }
-      const { addOperator } = await import('../../db/queries');
+      const { addOperator } = await import('../../db/operators');
       const result = await addOperator(await ctx().sql(), login, opts.role);
       const value = { login, created: result.created, roles: result.roles };
       output(
