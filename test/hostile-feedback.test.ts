@@ -4,6 +4,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import fc from 'fast-check';
 import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
@@ -19,7 +20,9 @@ let pipeline: PipelineProcess;
 beforeAll(async () => {
   mta = await startTestMta();
   t = await createTestEnv({ MTA_URL: mta.url, FEEDBACK_TOKEN: TOKEN });
-  pipeline = await startPipeline(t, { roles: ['confirm', 'dispatch', 'feedback', 'feedback-http'] });
+  pipeline = await startPipeline(t, {
+    roles: ['confirm', 'dispatch', 'feedback', 'tracking', 'feedback-http'],
+  });
   await addOperator(t, 'alice');
 });
 
@@ -264,5 +267,54 @@ describe('forged feedback (unguessable per-message tokens, recipients checked)',
     const res = await post('generic', JSON.stringify({ events: [event(rows[1]!.message_id, 'old-format')] }));
     expect(res.status).toBe(200);
     await waitFor(async () => (await statusOf(id, 1)) === 'failed', 20_000, 'the old-format bounce');
+  });
+});
+
+describe('arbitrary bodies through the running receiver', () => {
+  const nasty = fc.string({
+    unit: fc.constantFrom('\u0000', '\ud800', 'a', '{', '}', '[', ']', '"', ':', ',', '\n', '𝄞', '1', 'e'),
+    maxLength: 60,
+  });
+  const jsonish = fc
+    .oneof(fc.jsonValue({ maxDepth: 4 }), fc.dictionary(nasty, nasty))
+    .map((v) => JSON.stringify(v) ?? 'null');
+  const eventsBody = fc
+    .array(
+      fc.record({
+        eventId: nasty,
+        messageId: nasty,
+        type: fc.constantFrom('delivered', 'hard_bounce', 'open', 'constructor'),
+        occurredAt: fc.oneof(nasty, fc.constantFrom('0000-01-01T00:00:00Z', '2026-11-30T00:00:00Z')),
+        diagnostic: nasty,
+      }),
+      { maxLength: 4 },
+    )
+    .map((events) => JSON.stringify({ events }));
+
+  test('never a 5xx, and every job they make completes', async () => {
+    const jobs = new Set<string>();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(nasty, jsonish, eventsBody),
+        fc.constantFrom('generic', 'sparkpost', 'kumomta'),
+        async (body, provider) => {
+          const res = await post(provider, body);
+          expect(res.status).toBeLessThan(500);
+          for (const id of (res.body.jobIds as string[] | undefined) ?? []) jobs.add(id);
+        },
+      ),
+      { numRuns: 60 },
+    );
+    const producer = testQueue(t, 'mta-feedback');
+    const tracking = testQueue(t, 'tracking-events');
+    try {
+      for (const id of jobs) {
+        const queue = id.startsWith('http-trk') ? tracking.queue : producer.queue;
+        expect((await jobOutcome(queue, id)).state).toBe('completed');
+      }
+    } finally {
+      await producer.close();
+      await tracking.close();
+    }
   });
 });
