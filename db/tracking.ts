@@ -38,6 +38,7 @@ export async function storeTrackingEvents(
       { token: d.token as string, messageKey: d.message_key as string | null },
     ]),
   );
+  // Passed as text: postgres.js cannot send a boolean[] parameter.
   const tokenOk = rows.map((r) => {
     const source = sources.get(r.deliveryId);
     return source !== undefined && tokenMatches(source, r);
@@ -47,12 +48,12 @@ export async function storeTrackingEvents(
       select * from unnest(
         ${rows.map((r) => r.eventId)}::text[], ${rows.map((r) => r.messageId)}::text[],
         ${rows.map((r) => r.deliveryId)}::bigint[], ${rows.map((r) => r.seq)}::int[],
-        ${tokenOk}::boolean[], ${rows.map((r) => r.type)}::text[],
+        ${tokenOk.map((ok) => (ok ? 'true' : 'false'))}::text[], ${rows.map((r) => r.type)}::text[],
         ${rows.map((r) => r.url) as string[]}::text[], ${rows.map((r) => r.occurredAt)}::timestamptz[])
         as u(event_id, message_id, delivery_id, seq, token_ok, type, url, occurred_at)
     ), known as (
       select i.* from input i
-      join deliveries d on d.id = i.delivery_id and i.token_ok and i.seq >= 0 and i.seq < d.to_send
+      join deliveries d on d.id = i.delivery_id and i.token_ok::boolean and i.seq >= 0 and i.seq < d.to_send
     ), stored as (
       insert into tracking_events (event_id, message_id, delivery_id, seq, type, url, occurred_at)
       select event_id, message_id, delivery_id, seq, type, url, occurred_at from known

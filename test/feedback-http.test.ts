@@ -130,7 +130,8 @@ describe('SparkPost', () => {
       (item: { msys: Record<string, Record<string, unknown>> }, i: number) => {
         const [kind, event] = Object.entries(item.msys)[0]!;
         const rcpt_meta = { campaign_message_id: d.ids[target[i]!] };
-        return { msys: { [kind]: { ...event, event_id: `${event.event_id}${i}`, rcpt_meta } } };
+        const rcpt_to = `r${target[i]}@example.test`; // the recipient each event names is checked
+        return { msys: { [kind]: { ...event, event_id: `${event.event_id}${i}`, rcpt_meta, rcpt_to } } };
       },
     );
     body = JSON.stringify(batch);
@@ -234,8 +235,15 @@ describe('Amazon SES through SNS', () => {
     kind: 'bounce' | 'complaint' | 'delivery',
     messageId: string,
     version: '1' | '2' = '1',
+    recipient?: string,
   ) {
-    const n = notifications[kind];
+    const n = JSON.parse(JSON.stringify(notifications[kind]));
+    // The recipient SES names is checked against the message's: the sample's is replaced by ours.
+    if (recipient) {
+      for (const r of n.bounce?.bouncedRecipients ?? []) r.emailAddress = recipient;
+      for (const r of n.complaint?.complainedRecipients ?? []) r.emailAddress = recipient;
+      if (n.delivery) n.delivery.recipients = [recipient];
+    }
     const headers = [...n.mail.headers, { name: 'X-Campaign-Message-Id', value: messageId }];
     const message = { ...n, mail: { ...n.mail, headers, messageId: `${n.mail.messageId}-${kind}` } };
     const envelope: Record<string, string> = {
@@ -254,7 +262,10 @@ describe('Amazon SES through SNS', () => {
       ['complaint', 1, '2'],
       ['delivery', 2, '2'],
     ] as const) {
-      const res = await post('ses', JSON.stringify(snsNotification(kind, d.ids[i]!, version)));
+      const res = await post(
+        'ses',
+        JSON.stringify(snsNotification(kind, d.ids[i]!, version, `r${i}@example.test`)),
+      );
       expect(res).toMatchObject({ status: 200, body: { accepted: 1 } });
     }
     await waitRecorded(d.id, 3);
@@ -341,8 +352,15 @@ describe('KumoMTA', () => {
       content: '5.2.2 over quota',
     };
     const records = [
-      { ...delivery, id: 'a1', headers: headers(0) },
-      { ...delivery, id: 'a2', type: 'Bounce', response: bounce, headers: headers(1) },
+      { ...delivery, id: 'a1', headers: headers(0), recipient: 'r0@example.test' },
+      {
+        ...delivery,
+        id: 'a2',
+        type: 'Bounce',
+        response: bounce,
+        headers: headers(1),
+        recipient: 'r1@example.test',
+      },
       // Records of incoming mail carry that mail's headers: an ARF report names our message in its embedded
       // original, an out-of-band bounce by the VERP address it was sent to (the record's `sender`).
       {
@@ -382,8 +400,10 @@ describe('KumoMTA', () => {
 });
 
 describe('generic endpoint and DSN mail', () => {
-  const dsnFor = (messageId: string) =>
+  // The RFC's DSN names its own recipient; ours must be the message's, which is checked.
+  const dsnFor = (messageId: string, recipient: string) =>
     fixture('rfc3464-simple-dsn.eml')
+      .replace('Final-Recipient: rfc822;louisl@larry.slip.umd.edu', `Final-Recipient: rfc822;${recipient}`)
       .replace('<199407072116.RAA14128@CS.UTK.EDU>', `<dsn-${messageId}>`)
       .replace(
         '[original message goes here]',
@@ -402,17 +422,21 @@ describe('generic endpoint and DSN mail', () => {
 
   test('a DSN for a soft failure (the RFC example: failed, 4.0.0) leads to a retry', async () => {
     const d = await sentDelivery(2, '--retry-interval', '1s');
-    const res = await post('generic', dsnFor(d.ids[0]!), { ...bearer, 'content-type': 'message/rfc822' });
+    const res = await post('generic', dsnFor(d.ids[0]!, 'r0@example.test'), {
+      ...bearer,
+      'content-type': 'message/rfc822',
+    });
     expect(res).toMatchObject({ status: 200, body: { accepted: 1 } });
     // Through the command line too, from a file.
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'dsn-')), 'bounce.eml');
-    writeFileSync(file, dsnFor(d.ids[1]!));
+    writeFileSync(file, dsnFor(d.ids[1]!, 'r1@example.test'));
     const fed = await cli(t.env, 'feedback', 'dsn', file, '--json');
     expect(fed.json()).toMatchObject({ accepted: 1, ignored: 0 });
     // The second attempt of each message reaches the MTA.
-    const second = d.ids.map((id) => id.replace(/^1\./, '2.'));
+    // Attempt 2 of each (its token is its own, so only the prefix is known here).
+    const second = d.ids.map((id) => `2.${id.split('.')[1]}.${d.id}.`);
     await waitFor(
-      async () => second.every((id) => mta.received.some((m) => m.messageId === id)),
+      async () => second.every((p) => mta.received.some((m) => m.messageId?.startsWith(p))),
       20_000,
       'the retries at the MTA',
     );
@@ -426,7 +450,11 @@ describe('generic endpoint and DSN mail', () => {
     // The RFC's own DSN, its original message part left as the RFC has it, sent back to the VERP address.
     const dsn = fixture('rfc3464-simple-dsn.eml')
       .replace('<199407072116.RAA14128@CS.UTK.EDU>', `<verp-${d.id}@mx.test>`)
-      .replace('To: <owner-info-mime@cs.utk.edu>', `To: <${verp}>`);
+      .replace('To: <owner-info-mime@cs.utk.edu>', `To: <${verp}>`)
+      .replace(
+        'Final-Recipient: rfc822;louisl@larry.slip.umd.edu',
+        'Final-Recipient: rfc822;r0@example.test',
+      );
     const res = await post('generic', dsn, { ...bearer, 'content-type': 'multipart/report' });
     expect(res).toMatchObject({ status: 200, body: { accepted: 1 } });
     await waitRecorded(d.id, 1);

@@ -138,7 +138,8 @@ function translateRecord(r: Record<string, unknown>, out: Translation): void {
     compact({
       // A message has one record of each final type; num_attempts tells repeated ones apart.
       eventId: `kumomta-${id}-${type}-${Number(r.num_attempts ?? 0)}`,
-      recipient: text(r.recipient),
+      // An outbound record's recipient is the message's; an incoming report's (OOB, Feedback) is our own address.
+      recipient: type === 'OOB' || type === 'Feedback' ? undefined : text(r.recipient),
       messageId,
       type: contractType,
       occurredAt,
