@@ -8,6 +8,7 @@ import {
   type LogStatus,
   type OutcomeKind,
 } from '../shared/rules/log-values';
+import { ERASED_DOMAIN } from '../shared/rules/erasure';
 import type { QuarantineRules } from '../shared/rules/quarantine-rules';
 import { scaleDelta, statusDelta } from '../shared/rules/status-moves';
 import { addKpiDeltas } from './kpi';
@@ -83,7 +84,10 @@ export interface BatchTarget {
   data: Record<string, string>;
 }
 
-/** The batch's recipients that have no log yet (a retried batch skips what it already logged). */
+/**
+ * The batch's recipients that have no log yet (a retried batch skips what it already logged). An address
+ * erased before its batch ran gets no message: it has no log, and the batch ends without it.
+ */
 export async function pendingBatchTargets(
   sql: postgres.Sql,
   deliveryId: string,
@@ -99,6 +103,7 @@ export async function pendingBatchTargets(
     select t.seq, t.email, t.data from delivery_targets t
     where t.delivery_id = ${deliveryId} and t.seq >= ${from} and t.seq < ${to}
       and not exists (select 1 from delivery_logs l where l.delivery_id = t.delivery_id and l.seq = t.seq)
+      and t.email not like ${`%@${ERASED_DOMAIN}`}
     order by t.seq`;
   return { done: false, targets };
 }
