@@ -1,6 +1,7 @@
 // SQL of the dispatch: planning batches, reading a batch's recipients, writing its logs exactly once.
 import type postgres from 'postgres';
 import type { FailureReason } from '../shared/rules/classify';
+import { ERASED_DOMAIN } from '../shared/rules/erasure';
 import {
   type FailureType,
   type FinalCause,
@@ -8,7 +9,6 @@ import {
   type LogStatus,
   type OutcomeKind,
 } from '../shared/rules/log-values';
-import { ERASED_DOMAIN } from '../shared/rules/erasure';
 import type { QuarantineRules } from '../shared/rules/quarantine-rules';
 import { scaleDelta, statusDelta } from '../shared/rules/status-moves';
 import { addKpiDeltas } from './kpi';

@@ -98,7 +98,8 @@ test('erasure leaves the address nowhere in the database, the KPIs as they were,
   });
   const tile = await status(id);
   const others = [await logsOf('r0@example.test'), await logsOf('r2@example.test')];
-  const otherTargets = await t.sql`select seq, email, data from delivery_targets where email <> ${ERASED} order by seq`;
+  const otherTargets =
+    await t.sql`select seq, email, data from delivery_targets where email <> ${ERASED} order by seq`;
 
   const erased = await cli(t.env, 'profile', 'erase', 'R1@Example.TEST', '--json');
   expect(erased.stderr).toBe('');
@@ -135,7 +136,16 @@ test('erasure leaves the address nowhere in the database, the KPIs as they were,
   expect(await status(id)).toEqual(tile);
 
   // The address that bounced hard is still left out of a new delivery, by its hash.
-  const next = await cli(t.env, 'delivery', 'create', '--label', 'next', '--recipients', recipientsCsv(3), '--json');
+  const next = await cli(
+    t.env,
+    'delivery',
+    'create',
+    '--label',
+    'next',
+    '--recipients',
+    recipientsCsv(3),
+    '--json',
+  );
   expect(next.json()).toMatchObject({ toSend: 2, quarantined: 1, excludedByReason: { 'user unknown': 1 } });
   expect(await logsOf(ERASED)).toEqual([]);
   expect((await cli(t.env, 'profile', ERASED, '--json')).json()).toMatchObject({

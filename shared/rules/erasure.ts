@@ -25,7 +25,7 @@ export function isErasedAddress(email: string): boolean {
  */
 export function addressPattern(normalizedEmail: string): string {
   const [local, domain] = splitAt(normalizedEmail);
-  return `${escape(local)}(@|%40)${escape(domain)}`;
+  return `${escapeRegex(local)}(@|%40)${escapeRegex(domain)}`;
 }
 
 function splitAt(email: string): [string, string] {
@@ -33,4 +33,4 @@ function splitAt(email: string): [string, string] {
   return [email.slice(0, at), email.slice(at + 1)];
 }
 
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -2,8 +2,8 @@
 import type { Command } from 'commander';
 import { normalizeEmail } from '../../shared/recipients';
 import { deliveryIdArgument } from './arguments';
-import { registerEraseCommand } from './erase';
 import { type CliContext, output, UserError } from './context';
+import { registerEraseCommand } from './erase';
 import { renderRecurring, renderTile } from './render';
 
 export function registerViewCommands(program: Command, ctx: () => CliContext): void {

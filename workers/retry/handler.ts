@@ -17,9 +17,9 @@ import {
   recordRetries,
 } from '../../db/retry';
 import { enqueueBulk } from '../../shared/enqueue';
-import { isErasedAddress } from '../../shared/rules/erasure';
 import { retriesExpiredTotal, retriesScheduledTotal, retriesSentTotal } from '../../shared/metrics';
 import { type FinalizePayload, jobIds, type RetryPayload, retryQueue } from '../../shared/queues';
+import { isErasedAddress } from '../../shared/rules/erasure';
 import { FINAL_CAUSES } from '../../shared/rules/log-values';
 import type { AddressOutcome, QuarantineRules } from '../../shared/rules/quarantine-rules';
 import { retryEnded } from '../../shared/rules/status-moves';
