@@ -1,13 +1,16 @@
 // `campaign profile erase`: after a delivery with feedback, tracking, a dead letter and a quarantine, the
 // address is nowhere in a dump of the database, the KPIs are as they were and the quarantine still holds.
 import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { feedbackQueue, trackingQueue } from '../shared/queues';
 import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
-import { addOperator, confirmedDelivery, createDelivery, recipientsCsv } from './helpers/fixtures';
-import { jobOutcome, startPipeline, testQueue } from './helpers/pipeline';
+import { addOperator, confirmedDelivery, recipientsCsv } from './helpers/fixtures';
+import { jobOutcome, startPipeline, testQueue, waitFor } from './helpers/pipeline';
 import { startTestMta, type TestMta } from './helpers/smtp';
 
 let t: TestEnv;
@@ -20,7 +23,7 @@ const ERASED = 'r1@example.test';
 
 beforeAll(async () => {
   mta = await startTestMta();
-  t = await createTestEnv({ MTA_URL: mta.url });
+  t = await createTestEnv({ MTA_URL: mta.url, RETRY_SWEEP_INTERVAL: '1s' });
   pipeline = await startPipeline(t, { env: { MTA_URL: mta.url } });
   feedback = testQueue(t, feedbackQueue.name);
   tracking = testQueue(t, trackingQueue.name);
@@ -180,11 +183,66 @@ test('the human form lists the rows changed per table; the profile command still
 });
 
 test('an address erased before its batch is sent gets no message; the others do', async () => {
-  const id = await createDelivery(t, 3);
-  const r = await cli(t.env, 'profile', 'erase', 'r2@example.test', '--json');
+  const file = path.join(await mkdtemp(path.join(tmpdir(), 'erasure-')), 'late.csv');
+  await writeFile(file, 'email,first\nlate0@example.test,A\nlate1@example.test,B\nlate2@example.test,C\n');
+  const created = await cli(t.env, 'delivery', 'create', '--label', 'late', '--recipients', file, '--json');
+  const { id } = created.json<{ id: string }>();
+  const r = await cli(t.env, 'profile', 'erase', 'late1@example.test', '--json');
   expect(r.json()).toMatchObject({ found: true, changed: { deliveryTargets: 1, deliveryLogs: 0 } });
   mta.received.length = 0;
   expect((await cli(t.env, 'confirm', id, '--as', 'alice', '--wait')).code).toBe(0);
-  expect(mta.received.flatMap((m) => m.to).sort()).toEqual(['r0@example.test', 'r1@example.test']);
+  expect(mta.received.flatMap((m) => m.to).sort()).toEqual(['late0@example.test', 'late2@example.test']);
   expect((await status(id)).state).toBe('sent');
+  expect(await t.sql`select seq from delivery_logs where delivery_id = ${id} order by seq`).toEqual([
+    { seq: 0 },
+    { seq: 2 },
+  ]);
+});
+
+test('a retry waiting for an address erased meanwhile is not sent and ends failed', async () => {
+  const file = path.join(await mkdtemp(path.join(tmpdir(), 'erasure-')), 'soft.csv');
+  await writeFile(file, 'email,first\nsoft0@example.test,A\n');
+  const created = await cli(
+    t.env,
+    'delivery',
+    'create',
+    '--label',
+    'soft',
+    '--recipients',
+    file,
+    '--efs',
+    '--retry-interval',
+    '2s',
+    '--validity',
+    '1h',
+    '--json',
+  );
+  const { id } = created.json<{ id: string }>();
+  expect((await cli(t.env, 'confirm', id, '--as', 'alice', '--wait')).code).toBe(0);
+  const row = async () =>
+    (
+      await t.sql`select status, attempts, failure_reason, message_id from delivery_logs where delivery_id = ${id}`
+    )[0]!;
+  const job = await feedback.queue.add('fb', {
+    events: [
+      {
+        eventId: 'erase-soft',
+        messageId: (await row()).message_id,
+        type: 'soft_bounce',
+        occurredAt: new Date().toISOString(),
+        smtpCode: 452,
+        enhancedStatus: '4.2.2',
+      },
+    ],
+  });
+  expect(await jobOutcome(feedback.queue, job.id!)).toMatchObject({ state: 'completed' });
+  expect((await cli(t.env, 'profile', 'erase', 'soft0@example.test', '--json')).code).toBe(0);
+  mta.received.length = 0;
+  await waitFor(
+    async () => (await row()).failure_reason === 'quarantined address',
+    15_000,
+    'the retry to be refused',
+  );
+  expect(await row()).toMatchObject({ status: 'failed', attempts: 1 });
+  expect(mta.received).toHaveLength(0);
 });
