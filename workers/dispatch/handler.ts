@@ -1,7 +1,13 @@
 // The dispatch handler: hands one batch of a delivery to the MTA and logs every message exactly once.
 import { UnrecoverableError } from 'bullmq';
 import type postgres from 'postgres';
-import { type HandOff, loadDispatchDelivery, pendingBatchTargets, recordHandOffs } from '../../db/dispatch';
+import {
+  dispatchState,
+  type HandOff,
+  loadDispatchDelivery,
+  pendingBatchTargets,
+  recordHandOffs,
+} from '../../db/dispatch';
 import { envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
 import type { DispatchPayload } from '../../shared/queues';
 import type { QuarantineRules } from '../../shared/rules/quarantine-rules';
@@ -11,6 +17,7 @@ import { BuilderCache } from '../mta/builders';
 import type { RateLimiter } from '../mta/rate-limit';
 import { refusal } from '../mta/refusal';
 import type { MtaTransport } from '../mta/transport';
+import type { StopSignals } from './stops';
 
 export interface DispatchDeps {
   sql: postgres.Sql;
@@ -18,6 +25,24 @@ export interface DispatchDeps {
   transport: MtaTransport;
   rateLimiter: RateLimiter | null;
   now: () => Date;
+  /** Stops heard of while a batch runs (null: found between chunks only). */
+  stops: StopSignals | null;
+  /** Messages of one batch at the MTA at once (SMTP_POOL_SIZE): what may still leave after a stop. */
+  inFlight: number;
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time, keeping their order. */
+async function eachLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
 }
 
 /** Messages handed over between two rate-limit checks and two progress updates. */
@@ -50,38 +75,48 @@ export function dispatchHandler(deps: DispatchDeps) {
     let pending: HandOff[] = [];
     let deferred = 0;
     let lastResponse = '';
-    for (let start = 0; start < targets.length; start += CHUNK) {
+    let halted = 0;
+    // A stop is checked before each message: heard on the channel at once, or read here between chunks.
+    const stopped = () => deps.stops?.isStopped(deliveryId) === true;
+    for (let start = 0; start < targets.length && halted === 0; start += CHUNK) {
       const chunk = targets.slice(start, start + CHUNK);
       const handOffs = pending;
+      if (start > 0 && (await dispatchState(deps.sql, deliveryId)) !== 'sending')
+        deps.stops?.mark(deliveryId);
+      if (start > 0 && stopped()) {
+        halted = targets.length - start;
+        break;
+      }
       await deps.rateLimiter?.take(chunk.length);
       const now = deps.now();
-      const results = await Promise.all(
-        chunk.map(async (target) => {
-          const messageId = formatMessageId(
-            { deliveryId, seq: target.seq, attempt: 1, token: delivery.token },
-            domain,
-          );
-          // No attempt is ever made after the validity period, however late the batch runs.
-          if (delivery.validUntil && now >= delivery.validUntil) {
-            return { target, messageId, result: null };
-          }
-          const raw = build(target, messageId, now);
-          return {
-            target,
-            messageId,
-            result: await deps.transport.send(
-              {
-                from: envelopeSender(delivery.sender, delivery.returnPathDomain, messageId),
-                to: target.email,
-              },
-              raw,
-            ),
-          };
-        }),
-      );
+      const results = await eachLimited(chunk, deps.inFlight, async (target) => {
+        if (stopped()) return { target, messageId: '', result: 'halted' as const };
+        const messageId = formatMessageId(
+          { deliveryId, seq: target.seq, attempt: 1, token: delivery.token },
+          domain,
+        );
+        // No attempt is ever made after the validity period, however late the batch runs.
+        if (delivery.validUntil && now >= delivery.validUntil) {
+          return { target, messageId, result: null };
+        }
+        const raw = build(target, messageId, now);
+        return {
+          target,
+          messageId,
+          result: await deps.transport.send(
+            {
+              from: envelopeSender(delivery.sender, delivery.returnPathDomain, messageId),
+              to: target.email,
+            },
+            raw,
+          ),
+        };
+      });
       for (const { target, messageId, result } of results) {
         const base = { seq: target.seq, email: target.email, messageId };
-        if (result === null) {
+        if (result === 'halted') {
+          halted++; // Never handed over: no log row, as for the batches after a stop.
+        } else if (result === null) {
           // Never attempted: final at once (kind hard, so no event overrides it); the reason says why.
           const move = neverAttempted();
           handOffs.push({
@@ -125,17 +160,21 @@ export function dispatchHandler(deps: DispatchDeps) {
       await job.updateProgress(Math.round(((start + chunk.length) / targets.length) * 100));
     }
 
-    // The last chunk's logs and the batch's completion in one transaction.
+    // The last chunk's logs and the batch's completion in one transaction (a stopped batch is not complete).
     const { inserted: last, deliverySent } = await recordHandOffs(
       deps.sql,
       deliveryId,
       batch,
       pending,
-      deferred === 0,
+      deferred === 0 && halted === 0,
       deps.now(),
       deps.quarantine,
     );
     inserted += last;
+    if (halted > 0) {
+      log.info({ batch, inserted, halted }, 'Stopped in the middle of a batch: the delivery was stopped.');
+      return { handedOver: inserted, stopped: halted };
+    }
     if (deferred > 0) {
       // Logged messages stay logged; the retry hands over only the deferred ones, after the job's backoff.
       log.info(
