@@ -157,7 +157,9 @@ export function dispatchHandler(deps: DispatchDeps) {
         inserted += logged.inserted;
         pending = [];
       }
-      await job.updateProgress(Math.round(((start + chunk.length) / targets.length) * 100));
+      // Progress is a courtesy: when Redis lost the job (a flush, a failover), the batch must still log what
+      // it handed over, or the re-enqueued job would hand those messages over again.
+      await job.updateProgress(Math.round(((start + chunk.length) / targets.length) * 100)).catch(() => {});
     }
 
     // The last chunk's logs and the batch's completion in one transaction (a stopped batch is not complete).
