@@ -8,12 +8,11 @@ import {
   pendingBatchTargets,
   recordHandOffs,
 } from '../../db/dispatch';
-import { envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
 import type { DispatchPayload } from '../../shared/queues';
 import type { QuarantineRules } from '../../shared/rules/quarantine-rules';
 import { handedOver, neverAttempted } from '../../shared/rules/status-moves';
 import type { JobContext } from '../../shared/worker';
-import { BuilderCache } from '../mta/builders';
+import { createHandOff } from '../mta/hand-off';
 import type { RateLimiter } from '../mta/rate-limit';
 import { refusal } from '../mta/refusal';
 import type { MtaTransport } from '../mta/transport';
@@ -31,20 +30,6 @@ export interface DispatchDeps {
   inFlight: number;
 }
 
-/** Runs `fn` over `items`, at most `limit` at a time, keeping their order. */
-async function eachLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return results;
-}
-
 /** Messages handed over between two rate-limit checks and two progress updates. */
 const CHUNK = 100;
 /**
@@ -56,7 +41,7 @@ const CHUNK = 100;
 const LOG_EVERY = 500;
 
 export function dispatchHandler(deps: DispatchDeps) {
-  const builders = new BuilderCache();
+  const handOff = createHandOff(deps);
   return async ({ deliveryId, batch }: DispatchPayload, { job, log }: JobContext) => {
     const delivery = await loadDispatchDelivery(deps.sql, deliveryId);
     if (!delivery) throw new UnrecoverableError(`delivery ${deliveryId} not found`);
@@ -69,8 +54,6 @@ export function dispatchHandler(deps: DispatchDeps) {
 
     // On the last attempt, a message still refused for now is logged as a soft failure so the batch ends.
     const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    const build = builders.get(delivery);
-    const domain = messageIdDomain(delivery.sender);
     let inserted = 0;
     let pending: HandOff[] = [];
     let deferred = 0;
@@ -84,39 +67,19 @@ export function dispatchHandler(deps: DispatchDeps) {
       if (start > 0 && (await dispatchState(deps.sql, deliveryId)) !== 'sending')
         deps.stops?.mark(deliveryId);
       if (start > 0 && stopped()) {
-        halted = targets.length - start;
+        halted = targets.length - start; // Never handed over: no log row, as for the batches after a stop.
         break;
       }
-      await deps.rateLimiter?.take(chunk.length);
-      const now = deps.now();
-      const results = await eachLimited(chunk, deps.inFlight, async (target) => {
-        if (stopped()) return { target, messageId: '', result: 'halted' as const };
-        const messageId = formatMessageId(
-          { deliveryId, seq: target.seq, attempt: 1, token: delivery.token },
-          domain,
-        );
-        // No attempt is ever made after the validity period, however late the batch runs.
-        if (delivery.validUntil && now >= delivery.validUntil) {
-          return { target, messageId, result: null };
-        }
-        const raw = build(target, messageId, now);
-        return {
-          target,
-          messageId,
-          result: await deps.transport.send(
-            {
-              from: envelopeSender(delivery.sender, delivery.returnPathDomain, messageId),
-              to: target.email,
-            },
-            raw,
-          ),
-        };
-      });
-      for (const { target, messageId, result } of results) {
+      const handing = await handOff(
+        delivery,
+        chunk.map((target) => ({ ...target, attempt: 1 })),
+        stopped,
+      );
+      const { at: now, handed } = handing;
+      halted += handing.halted;
+      for (const { item: target, messageId, result } of handed) {
         const base = { seq: target.seq, email: target.email, messageId };
-        if (result === 'halted') {
-          halted++; // Never handed over: no log row, as for the batches after a stop.
-        } else if (result === null) {
+        if (result === null) {
           // Never attempted: final at once (kind hard, so no event overrides it); the reason says why.
           const move = neverAttempted();
           handOffs.push({
