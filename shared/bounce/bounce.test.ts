@@ -141,4 +141,35 @@ describe('readBounce', () => {
       readBounce(mail('exim-blocked.eml')).reportId,
     );
   });
+
+  test('an SES notification by mail (long lines broken with "!"): a complaint about our message', () => {
+    const report = readBounce(mail('ses-complaint.eml'));
+    expect(report).toMatchObject({ kind: 'complaint', format: 'ses' });
+    expect(report.recipients.map(pick)).toEqual([
+      {
+        email: 'grumpy@example.net',
+        type: 'complaint',
+        reason: 'on denylist',
+        smtpCode: null,
+        enhancedStatus: null,
+        messageId: '1.6.42.abcdef@mail.sender.test',
+      },
+    ]);
+    expect(report.recipients[0]!.occurredAt).toBe('2026-11-28T08:59:00.000Z');
+  });
+
+  test('Action: before Final-Recipient, no empty line after the headers, a Content-Type without its ";"', () => {
+    const report = readBounce(mail('dsn-action-first-no-blank-after-headers.eml'));
+    expect(report.recipients.map(pick)).toEqual([
+      {
+        email: 'absent@example.org',
+        type: 'hard',
+        reason: 'user unknown',
+        smtpCode: 550,
+        enhancedStatus: '5.1.1',
+        messageId: '1.8.42.abcdef@mail.sender.test',
+      },
+    ]);
+    expect(report.recipients[0]!.action).toBe('failed');
+  });
 });

@@ -6,7 +6,7 @@ import { header, type MimePart } from './mime';
 const MESSAGE_ID_HEADER = 'x-campaign-message-id';
 
 /** Our message id in the returned message's headers: X-Campaign-Message-Id, else a Message-ID of ours. */
-export function messageIdOf(original: MimePart): string | null {
+export function messageIdOf(original: Pick<MimePart, 'headers'>): string | null {
   const ours = header(original, MESSAGE_ID_HEADER).replace(/^<|>$/g, '');
   if (ours) return ours;
   const mid = header(original, 'message-id').replace(/^<|>$/g, '');
