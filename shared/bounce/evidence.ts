@@ -39,10 +39,11 @@ export function evidenceOf(reportStatus: string | undefined, diagnosticText: str
 }
 
 /** Classifies the evidence exactly as the feedback worker will (the same fields, the same function). */
-export function classifyEvidence(evidence: Evidence) {
+export function classifyEvidence(evidence: Evidence, command?: string) {
   return classifySmtp({
     smtpCode: evidence.smtpCode ?? undefined,
     enhancedStatus: evidence.enhancedStatus ?? undefined,
     diagnostic: evidence.diagnostic ?? undefined,
+    command,
   });
 }

@@ -1,5 +1,6 @@
 // The bounce reader: raw mail → what it reports (bounce, complaint, auto-reply, delivered) per recipient. Pure.
 import { createHash } from 'node:crypto';
+import { smtpCommandIn } from '../rules/smtp-command';
 import { autoReplyByHeaders, autoReplyByText, embedded, readComplaint } from './answers';
 import { classifyEvidence, type Evidence, evidenceOf } from './evidence';
 import { isoTime, messageIdOf, verpOf } from './ids';
@@ -49,11 +50,14 @@ function recipient(
   evidence: Evidence,
   messageId: string | null,
   occurredAt: string | null,
+  /** The SMTP command the reply answered, read only where it can matter (a "user unknown" after DATA is a filter). */
+  command?: () => string | undefined,
 ): BounceRecipient {
   let type: BounceRecipient['type'] = null;
   let reason: BounceRecipient['reason'] = null;
   if (action === 'complaint') [type, reason] = ['complaint', 'on denylist'];
   else if (action !== 'delivered') ({ type, reason } = classifyEvidence(evidence));
+  if (reason === 'user unknown' && command) ({ type, reason } = classifyEvidence(evidence, command()));
   return { email, messageId, type, reason, ...evidence, action, occurredAt };
 }
 
@@ -127,13 +131,22 @@ export function readBounce(raw: string | Buffer, options: ReadOptions = {}): Bou
         const action = ACTIONS[r.action] ?? (r.status.startsWith('2') ? 'delivered' : 'failed');
         const diagnostic = r.diagnostic || fromProse(prose, r.email);
         const when = isoTime(r.lastAttempt) ?? reportTime;
-        return recipient(r.email || null, action, evidenceOf(r.status, diagnostic), messageId, when);
+        const evidence = evidenceOf(r.status, diagnostic);
+        const command = () => commandIn(prose, r.email, evidence.diagnostic);
+        return recipient(r.email || null, action, evidence, messageId, when, command);
       });
       const kind = recipients.every((r) => r.action === 'delivered') ? 'delivered' : 'bounce';
       return { kind, format: 'rfc3464', recipients, reportId };
     }
   }
   return readProse(mail, prose, original, { reportId, reportTime, verp });
+}
+
+/** The command a DSN recipient's reply answered: said in its own block of the prose, else in the transcript. */
+function commandIn(prose: string, email: string, reply: string | null): string | undefined {
+  const { report } = splitOriginal(prose);
+  const own = recipientsIn(report, new Set()).find((r) => r.email === email)?.block;
+  return (own && smtpCommandIn(own)) ?? smtpCommandIn(report, reply ?? undefined);
 }
 
 function fromProse(prose: string, email: string): string {
@@ -203,7 +216,15 @@ function readProse(
       if (whole.found) reply = whole;
     }
     const evidence = evidenceOf(reply.status, reply.text);
-    return recipient(email || null, delayed ? 'delayed' : 'failed', evidence, messageId, at.reportTime);
+    const command = () => smtpCommandIn(block) ?? smtpCommandIn(report, evidence.diagnostic ?? undefined);
+    return recipient(
+      email || null,
+      delayed ? 'delayed' : 'failed',
+      evidence,
+      messageId,
+      at.reportTime,
+      command,
+    );
   });
   return { kind: 'bounce', format: 'text', recipients, reportId: at.reportId };
 }

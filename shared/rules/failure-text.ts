@@ -63,9 +63,14 @@ const POLICY =
 // RFC 5321's stock text for 550: "mailbox not found, no access, or command rejected for policy reasons".
 const MAILBOX_UNAVAILABLE = /mailbox unavailable/i;
 
+// Postfix's deferral for a DNS lookup that timed out ("Host not found, try again"); its bounce for a domain that
+// does not exist says "Host or domain name not found" first.
+const DNS_TRY_AGAIN = /^(?!.*host or domain name not found).*host not found, try again/i;
+
 /** Where the code is vague, the first of these that matches decides; most specific first. */
 export const TEXT_RULES: ReadonlyArray<readonly [TextReason, RegExp]> = [
   ['refused', SENDER],
+  ['unreachable', DNS_TRY_AGAIN],
   ['invalid domain', INVALID_DOMAIN],
   ['user unknown', USER_UNKNOWN],
   ['mailbox full', MAILBOX_FULL],
