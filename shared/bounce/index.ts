@@ -1,13 +1,12 @@
 // The bounce reader: raw mail → what it reports (bounce, complaint, auto-reply, delivered) per recipient. Pure.
 import { createHash } from 'node:crypto';
-import { smtpCommandIn } from '../rules/smtp-command';
 import { autoReplyByHeaders, autoReplyByText, embedded, readComplaint } from './answers';
 import { classifyEvidence, type Evidence, evidenceOf } from './evidence';
 import { isoTime, messageIdOf, verpOf } from './ids';
 import { bodyText, header, type MimePart, normalizeLines, parseEntity, walk } from './mime';
 import { readDeliveryStatus } from './report';
 import { readSesNotification } from './ses';
-import { recipientsIn, replyIn, splitOriginal } from './text';
+import { commandIn, recipientsIn, replyIn, splitOriginal } from './text';
 import type { BounceRecipient, BounceReport, ReadOptions, RecipientAction } from './types';
 
 export type { BounceKind, BounceRecipient, BounceReport, ReadOptions } from './types';
@@ -50,14 +49,11 @@ function recipient(
   evidence: Evidence,
   messageId: string | null,
   occurredAt: string | null,
-  /** The SMTP command the reply answered, read only where it can matter (a "user unknown" after DATA is a filter). */
-  command?: () => string | undefined,
 ): BounceRecipient {
   let type: BounceRecipient['type'] = null;
   let reason: BounceRecipient['reason'] = null;
   if (action === 'complaint') [type, reason] = ['complaint', 'on denylist'];
   else if (action !== 'delivered') ({ type, reason } = classifyEvidence(evidence));
-  if (reason === 'user unknown' && command) ({ type, reason } = classifyEvidence(evidence, command()));
   return { email, messageId, type, reason, ...evidence, action, occurredAt };
 }
 
@@ -131,22 +127,14 @@ export function readBounce(raw: string | Buffer, options: ReadOptions = {}): Bou
         const action = ACTIONS[r.action] ?? (r.status.startsWith('2') ? 'delivered' : 'failed');
         const diagnostic = r.diagnostic || fromProse(prose, r.email);
         const when = isoTime(r.lastAttempt) ?? reportTime;
-        const evidence = evidenceOf(r.status, diagnostic);
-        const command = () => commandIn(prose, r.email, evidence.diagnostic);
-        return recipient(r.email || null, action, evidence, messageId, when, command);
+        const command = commandIn(diagnostic, r.email) ?? commandIn(prose, r.email);
+        return recipient(r.email || null, action, evidenceOf(r.status, diagnostic, command), messageId, when);
       });
       const kind = recipients.every((r) => r.action === 'delivered') ? 'delivered' : 'bounce';
       return { kind, format: 'rfc3464', recipients, reportId };
     }
   }
   return readProse(mail, prose, original, { reportId, reportTime, verp });
-}
-
-/** The command a DSN recipient's reply answered: said in its own block of the prose, else in the transcript. */
-function commandIn(prose: string, email: string, reply: string | null): string | undefined {
-  const { report } = splitOriginal(prose);
-  const own = recipientsIn(report, new Set()).find((r) => r.email === email)?.block;
-  return (own && smtpCommandIn(own)) ?? smtpCommandIn(report, reply ?? undefined);
 }
 
 function fromProse(prose: string, email: string): string {
@@ -215,16 +203,9 @@ function readProse(
       const whole = replyIn(report);
       if (whole.found) reply = whole;
     }
-    const evidence = evidenceOf(reply.status, reply.text);
-    const command = () => smtpCommandIn(block) ?? smtpCommandIn(report, evidence.diagnostic ?? undefined);
-    return recipient(
-      email || null,
-      delayed ? 'delayed' : 'failed',
-      evidence,
-      messageId,
-      at.reportTime,
-      command,
-    );
+    const command = commandIn(block, email) ?? (found.length === 1 ? commandIn(report, email) : null);
+    const evidence = evidenceOf(reply.status, reply.text, command);
+    return recipient(email || null, delayed ? 'delayed' : 'failed', evidence, messageId, at.reportTime);
   });
   return { kind: 'bounce', format: 'text', recipients, reportId: at.reportId };
 }

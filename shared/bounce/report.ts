@@ -31,7 +31,7 @@ const PER_MESSAGE =
   /^(?:reporting-mta|arrival-date|received-from-mta|original-envelope-id|dsn-gateway|x-[\w-]+)$/;
 const fieldName = (line: string) => /^([A-Za-z][\w-]*)[ \t]*:/.exec(line)?.[1]?.toLowerCase();
 
-/** Splits one blank-line block where a new recipient starts (an Original-Recipient keeps the Final-Recipient after it). */
+/** Splits one blank-line block where a new recipient starts: at a recipient field its recipient has already (either order of Original- and Final-Recipient is one recipient). */
 function recipientStarts(lines: string[]): number[] {
   const starts: number[] = [];
   let seen = { final: false, original: false };
@@ -39,7 +39,7 @@ function recipientStarts(lines: string[]): number[] {
     const name = fieldName(line);
     if (!name || !RECIPIENT_FIELDS.has(name)) return;
     const isFinal = name === 'final-recipient';
-    if (starts.length === 0 || seen.final || (!isFinal && seen.original)) {
+    if (starts.length === 0 || (isFinal ? seen.final : seen.original)) {
       starts.push(i);
       seen = { final: false, original: false };
     }

@@ -13,6 +13,7 @@ import {
   type RetryHandOff,
   recordRetries,
 } from '../../db/retry';
+import { enqueueBulk } from '../../shared/enqueue';
 import { envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
 import { retriesExpiredTotal, retriesScheduledTotal, retriesSentTotal } from '../../shared/metrics';
 import { type FinalizePayload, jobIds, type RetryPayload, retryQueue } from '../../shared/queues';
@@ -43,12 +44,13 @@ export function retryHandler(deps: RetryDeps) {
     if ('sweep' in payload) {
       // The safety net: any delivery with due retries gets a job (deterministic id: no doubles).
       const due = await deliveriesWithDueRetries(deps.sql, deps.now());
-      await deps.retryQueue.addBulk(
+      await enqueueBulk(
+        deps.retryQueue,
+        retryQueue,
         due.map((d) => ({
-          name: 'retry',
-          data: { deliveryId: d.deliveryId },
+          payload: { deliveryId: d.deliveryId },
           // Named after this sweep's second, not the due time: a kept failed job must not hide new work.
-          opts: { ...retryQueue.jobOptions, jobId: jobIds.retry(d.deliveryId, deps.now()) },
+          options: { name: 'retry', jobId: jobIds.retry(d.deliveryId, deps.now()) },
         })),
       );
       return { deliveries: due.length };
