@@ -52,6 +52,12 @@ export interface DispatchDelivery {
   validUntil: Date | null;
 }
 
+/** The delivery's state alone: a running batch reads it between chunks to see a stop. */
+export async function dispatchState(sql: postgres.Sql, deliveryId: string): Promise<string | null> {
+  const [d] = await sql`select state from deliveries where id = ${deliveryId}`;
+  return d ? (d.state as string) : null;
+}
+
 export async function loadDispatchDelivery(
   sql: postgres.Sql,
   deliveryId: string,
