@@ -4,46 +4,15 @@ import { createHash } from 'node:crypto';
 import { lookup } from '../lookup';
 import { autoReplyByHeaders, autoReplyByText, embedded, readComplaint } from './answers';
 import { classifyEvidence, type Evidence, evidenceOf } from './evidence';
-import { isoTime, messageIdOf, verpOf } from './ids';
+import { firstAddress, HEADER_ADDRESS, isoTime, messageIdOf, verpOf } from './ids';
 import { bodyText, header, type MimePart, normalizeLines, parseEntity, walk } from './mime';
+import { isOriginal, isStatus, proseOf } from './prose';
 import { readDeliveryStatus } from './report';
 import { readSesNotification } from './ses';
 import { commandIn, recipientsIn, replyIn, splitOriginal } from './text';
 import type { BounceRecipient, BounceReport, ReadOptions, RecipientAction } from './types';
 
 export type { BounceKind, BounceRecipient, BounceReport, ReadOptions } from './types';
-
-const isStatus = (p: MimePart) => /^message\/(?:global-)?delivery-status$/.test(p.contentType);
-const isOriginal = (p: MimePart) =>
-  /^(?:message\/(?:global-)?rfc822|text\/rfc822-headers|message\/global-headers|message\/partial)$/.test(
-    p.contentType,
-  );
-
-/** The prose of the mail: its text parts outside the returned message (HTML stripped where there is no text). */
-function proseOf(mail: MimePart): string {
-  const texts: string[] = [];
-  const html: string[] = [];
-  const visit = (part: MimePart) => {
-    if (isOriginal(part) || isStatus(part)) return;
-    if (part.parts.length > 0) return part.parts.forEach(visit);
-    if (part.contentType === 'text/plain' || part.contentType === 'text') texts.push(bodyText(part));
-    else if (part.contentType === 'text/html') html.push(stripHtml(bodyText(part)));
-  };
-  visit(mail);
-  return (texts.length > 0 ? texts : html).join('\n');
-}
-
-function stripHtml(html: string): string {
-  return html
-    .replace(/<(?:script|style)[\s\S]*?<\/(?:script|style)>/gi, '')
-    .replace(/<br\s*\/?>|<\/(?:p|div|tr|li|h\d)>/gi, '\n')
-    .replace(/<[^>]+>/g, ' ')
-    .replace(/&nbsp;/g, ' ')
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&amp;/g, '&')
-    .replace(/[ \t]+/g, ' ');
-}
 
 function recipient(
   email: string | null,
@@ -71,7 +40,10 @@ const ACTIONS: Record<string, RecipientAction | undefined> = {
 
 /** Reads one mail. `options.receivedAt` is the last fallback of each event time. */
 export function readBounce(raw: string | Buffer, options: ReadOptions = {}): BounceReport {
-  const text = normalizeLines(raw);
+  return readText(normalizeLines(raw), options, 0);
+}
+
+function readText(text: string, options: ReadOptions, depth: number): BounceReport {
   const mail = parseEntity(text);
   const parts = walk(mail);
   const reportId = reportIdOf(mail, text);
@@ -136,6 +108,11 @@ export function readBounce(raw: string | Buffer, options: ReadOptions = {}): Bou
       return { kind, format: 'rfc3464', recipients, reportId };
     }
   }
+  // A bounce forwarded as an attachment (a relay or a person passing it on): the report is the attached one.
+  if (!status && originalPart && depth < 2 && walk(original!).some(isStatus)) {
+    const inner = readText(bodyText(originalPart).replace(/^\s*\n/, ''), options, depth + 1);
+    if (inner.recipients.length > 0) return { ...inner, reportId };
+  }
   return readProse(mail, prose, original, { reportId, reportTime, verp });
 }
 
@@ -163,7 +140,7 @@ function readProse(
     ['from', 'to', 'return-path', 'delivered-to', 'x-original-to', 'reply-to', 'sender']
       .flatMap((name) => mail.headers.get(name) ?? [])
       .concat(original ? (original.headers.get('from') ?? []) : [])
-      .flatMap((v) => v.toLowerCase().match(/[^\s<>"',;:()]+@[^\s<>"',;:()]+/g) ?? []),
+      .flatMap((v) => v.toLowerCase().match(HEADER_ADDRESS) ?? []),
   );
   const failedHeader = header(mail, 'x-failed-recipients');
   let found = recipientsIn(report, exclude);
@@ -177,10 +154,8 @@ function readProse(
     found = listed.map((email) => found.find((r) => r.email === email) ?? { email, block: report });
   }
   if (found.length === 0 && original && looksLikeBounce(mail, report)) {
-    const to = header(original, 'to')
-      .toLowerCase()
-      .match(/[^\s<>"',;:()]+@[^\s<>"',;:()]+/);
-    if (to) found = [{ email: to[0], block: report }];
+    const to = firstAddress(header(original, 'to'));
+    if (to) found = [{ email: to, block: report }];
   }
   // A failure reply with no address at all (some gateways): the recipient is unknown, the message may not be.
   if (found.length === 0 && looksLikeBounce(mail, report) && /^[ \t]*[45]\d\d\b/m.test(report))
@@ -237,10 +212,7 @@ function autoReply(
   verp: string | null,
   when: string | null,
 ): BounceReport {
-  const from =
-    header(mail, 'from')
-      .toLowerCase()
-      .match(/[^\s<>"',;:()]+@[^\s<>"',;:()]+/)?.[0] ?? null;
+  const from = firstAddress(header(mail, 'from'));
   const subject = header(mail, 'subject').replace(/\s+/g, ' ').slice(0, 200);
   // The diagnostic names it an auto-reply, so that the classifier says out of office wherever it runs.
   const evidence = {

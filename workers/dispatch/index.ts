@@ -4,8 +4,9 @@ import { dispatchQueue, startQueue } from '../../shared/queues';
 import { quarantineRules } from '../../shared/rules/quarantine-rules';
 import { startWorker } from '../../shared/worker';
 import { dispatchKinds } from '../reconcile/kinds';
-import type { RoleKit, RunningRole } from '../start/role-kit';
+import type { RoleKit, RoleModule, RunningRole } from '../start/role-kit';
 import { dispatchHandler } from './handler';
+import { listenForStops } from './stops';
 
 export function startDispatchRole(kit: RoleKit): RunningRole {
   const { deps, base, opts } = kit;
@@ -21,12 +22,15 @@ export function startDispatchRole(kit: RoleKit): RunningRole {
     opts,
   );
   const { transport, rateLimiter } = kit.mta();
+  const stops = listenForStops(deps.sql, deps.log);
   const handler = dispatchHandler({
     sql: deps.sql,
     transport,
     rateLimiter,
     now: deps.now,
     quarantine: quarantineRules(deps.config),
+    stops,
+    inFlight: deps.config.SMTP_POOL_SIZE,
   });
   const dispatch = startWorker(dispatchQueue, handler, base, {
     ...opts,
@@ -38,6 +42,12 @@ export function startDispatchRole(kit: RoleKit): RunningRole {
       { queue: startQueue, worker: start },
       { queue: dispatchQueue, worker: dispatch },
     ],
-    () => transport.close(),
+    async () => {
+      await stops.close();
+      await transport.close();
+    },
   );
 }
+
+/** The dispatch role: the queues it handles (the start-up check reads them) and its start. */
+export const dispatchRole: RoleModule = { queues: [startQueue, dispatchQueue], start: startDispatchRole };
