@@ -3,6 +3,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { readBounce } from '../shared/bounce';
 import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
@@ -39,6 +40,11 @@ function mailFor(name: string, messageId: string, replace: [string, string][] = 
   text = text.replace(/bounces\+[\d.]+abcdef=mail\.sender\.test@bounce\.sender\.test/g, verp);
   text = text.replace(/\d+\.\d+\.42\.abcdef@mail\.sender\.test/g, messageId);
   for (const [from, to] of replace) text = text.replace(from, to);
+  // The recipient a mail names is checked against the message's: the sample's becomes the test's (r<seq>@…).
+  const recipient = `r${messageId.split('.')[1]}@example.test`;
+  for (const r of readBounce(text).recipients)
+    if (r.email)
+      text = text.replace(new RegExp(r.email.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), recipient);
   const file = path.join(dir, `${messageId}-${name}`);
   writeFileSync(file, text);
   return file;

@@ -38,6 +38,7 @@ describe('SparkPost', () => {
       smtpCode: 550,
       diagnostic: '550 5.1.1 The email account that you tried to reach does not exist.',
       reason: 'user unknown', // bounce class 10, Invalid Recipient
+      recipient: 'recipient@example.com', // checked by the worker against the message's address
     });
   });
 
@@ -90,6 +91,7 @@ describe('Amazon SES', () => {
         enhancedStatus: '5.1.1',
         diagnostic: 'smtp; 550 5.1.1 <jane@example.com>... User',
         reason: 'not defined', // Permanent/General: the DSN's words decide
+        recipient: 'jane@example.com',
       },
     ]);
   });
@@ -127,6 +129,7 @@ describe('Amazon SES', () => {
         messageId: '1.2.3.abcdef@x.test',
         type: 'delivered',
         occurredAt: '2016-01-27T14:59:38.237Z',
+        recipient: 'jane@example.com',
       },
     ]);
   });
@@ -243,6 +246,7 @@ describe('RFC 3464 DSN', () => {
         enhancedStatus: '4.0.0',
         reason: 'unreachable',
         diagnostic: '426 connection timed out',
+        recipient: 'louisl@larry.slip.umd.edu',
       },
     ]);
     // The same report read twice is the same events.

@@ -1,4 +1,6 @@
 // MTA feedback through the real queue: DESIGN.md's two tables end to end, duplicates, order, dead letters.
+
+import { messageToken } from '../shared/message-id';
 import { feedbackQueue } from '../shared/queues';
 import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
@@ -175,7 +177,10 @@ describe('with EFS (DESIGN.md, second table)', () => {
 
   test('a retry succeeds: delivered % goes up, bounces + errors % goes down, log sent', async () => {
     // The retry's hand-off (next issue) gives the row attempt 2 and a new message id; played here in SQL.
-    const retryId = d.ids[2]!.replace(/^1\./, '2.');
+    // Attempt 2's id carries its own token (an HMAC under the delivery's key).
+    const [key] = await t.sql`select token, message_key from deliveries where id = ${d.id}`;
+    const token = messageToken({ token: key!.token, messageKey: key!.message_key }, d.id, 2, 2);
+    const retryId = d.ids[2]!.replace(/^1\.(\d+\.\d+\.)[0-9a-f]+@/, `2.$1${token}@`);
     await t.sql`update delivery_logs set attempts = 2, message_id = ${retryId}, retry_at = null where delivery_id = ${d.id} and seq = 2`;
     await feed([delivered(retryId, '2026-11-24T11:00:00Z')]);
     expect(await status(d.id)).toMatchObject({
