@@ -214,7 +214,7 @@ describe('delivery create', () => {
     const result = await cli(t.env, 'delivery', 'create', '--label', 'human', '--recipients', file);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(
-      /^delivery \d+ prepared: 2 to send\n {2}\(3 rows read, 1 duplicates removed, 0 quarantined excluded\)\n$/,
+      /^delivery \d+ prepared: 2 to send\n {2}\(3 rows read, 1 duplicate removed, 0 quarantined excluded\)\n$/,
     );
   });
 
@@ -483,7 +483,7 @@ describe('profile', () => {
     });
     const human = await cli(t.env, 'profile', 'profiled@example.com');
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/^profiled@example\.com: 1 deliveries; 1 errors, not quarantined\n/);
+    expect(human.stdout).toMatch(/^profiled@example\.com: 1 delivery; 1 error, not quarantined\n/);
     expect(human.stdout).toContain(`${id}\ttest\tfailed (soft: mailbox full)\tattempts 1`);
   });
 

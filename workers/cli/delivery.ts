@@ -1,5 +1,6 @@
 // `campaign delivery create` and `campaign confirm`: registering a delivery and asking to send it.
 import type { Command } from 'commander';
+import { count } from '../../shared/plural';
 import { readRecipients } from '../../shared/recipients';
 import { placeholders } from '../../shared/rules/template';
 import {
@@ -119,9 +120,9 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
         output(opts.json, { ...result, recurring: schedule !== null }, () =>
           [
             schedule
-              ? `recurring delivery ${result.id} created: ${result.toSend} recipients, "${schedule.cron}" (${schedule.timezone})`
+              ? `recurring delivery ${result.id} created: ${count(result.toSend, 'recipient')}, "${schedule.cron}" (${schedule.timezone})`
               : `delivery ${result.id} prepared: ${result.toSend} to send`,
-            `  (${result.rows} rows read, ${result.duplicates} duplicates removed, ${result.quarantined} quarantined excluded${byReason(result.excludedByReason)})`,
+            `  (${count(result.rows, 'row')} read, ${count(result.duplicates, 'duplicate')} removed, ${result.quarantined} quarantined excluded${byReason(result.excludedByReason)})`,
           ].join('\n'),
         );
       } catch (error) {
