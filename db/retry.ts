@@ -111,7 +111,8 @@ async function failUnsentTargets(tx: postgres.TransactionSql, deliveryId: string
 }
 
 /**
- * The end of the validity period, once: every message whose latest attempt soft-bounced becomes `failed`
+ * The end of the validity period, once: every message whose latest attempt soft-bounced, or never got past
+ * `delayed` (the MTA was still retrying it: it is not delivered, whatever the MTA says later), becomes `failed`
  * (without EFS, delivered % goes down here), pending retries are dropped, and the delivery is `finished`.
  * Returns 'not-yet' when the delivery is not ready (still sending, within an hour of the end), 'done' when
  * it was finished already, null when it does not exist.
@@ -146,16 +147,16 @@ export async function finalizeDelivery(
     const [moved] = await tx`
       with changed as (
         update delivery_logs set status = 'failed', retry_at = null, updated_at = ${now}
-        where delivery_id = ${deliveryId} and outcome_kind = 'soft' and outcome_attempt = attempts and status <> 'failed'
+        where delivery_id = ${deliveryId} and outcome_kind in ('soft', 'delayed') and outcome_attempt = attempts and status <> 'failed'
         returning 1
       ), cleared as (
         update delivery_logs set retry_at = null
-        where delivery_id = ${deliveryId} and retry_at is not null and not (outcome_kind = 'soft' and outcome_attempt = attempts and status <> 'failed')
+        where delivery_id = ${deliveryId} and retry_at is not null and not (outcome_kind in ('soft', 'delayed') and outcome_attempt = attempts and status <> 'failed')
         returning 1
       ), expired as (
         -- Read from the statement's snapshot, before the updates: messages still waiting for a retry.
         select count(*)::int as n from delivery_logs
-        where delivery_id = ${deliveryId} and (retry_at is not null or (outcome_kind = 'soft' and outcome_attempt = attempts))
+        where delivery_id = ${deliveryId} and (retry_at is not null or (outcome_kind in ('soft', 'delayed') and outcome_attempt = attempts))
       )
       select (select count(*) from changed)::int as failed, (select count(*) from cleared)::int as cleared,
         (select n from expired) as expired`;

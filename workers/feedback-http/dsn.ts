@@ -59,12 +59,14 @@ function verpOf(mail: ParsedMail): string | null {
   return null;
 }
 
-/** Action and status → the contract's type; `delayed` is the MTA retrying on its own: nothing to do. */
+/** Action and status → the contract's type; `delayed` is the MTA retrying on its own (no retry of ours). */
 function typeFor(action: string, status: string | undefined): ContractEvent['type'] | null {
   switch (action.toLowerCase()) {
     case 'failed':
       // A failure with a transient status (e.g. 4.4.7, the MTA's own retries ran out) is retried by us.
       return status?.startsWith('4.') ? 'soft_bounce' : 'hard_bounce';
+    case 'delayed':
+      return 'delayed';
     case 'delivered':
     case 'relayed':
     case 'expanded':
@@ -89,9 +91,14 @@ export async function translateDsn(raw: string | Buffer, verpMessageId?: string)
   const original = parts.find((a) =>
     /^(message\/(global-)?rfc822|text\/rfc822-headers)$/i.test(a.contentType),
   );
-  const messageId =
-    (original && messageIdInHeaders(original.content.toString('utf8'))) ?? verpMessageId ?? verpOf(mail);
   const [perMessage, ...recipients] = readDeliveryStatus(status.content.toString('utf8'));
+  // The ENVID the dispatch gave (RFC 3461) comes back as Original-Envelope-Id, even with no headers returned.
+  const envelopeId = perMessage?.get('original-envelope-id')?.trim();
+  const messageId =
+    (original && messageIdInHeaders(original.content.toString('utf8'))) ??
+    (envelopeId && parseMessageId(envelopeId) ? envelopeId : null) ??
+    verpMessageId ??
+    verpOf(mail);
   if (!perMessage || recipients.length === 0)
     throw new BadPayload('the delivery-status part has no per-recipient fields');
   // The report's own Message-ID names it: the same bounce mail fed twice is the same events.

@@ -4,7 +4,7 @@
 export interface ContractEvent {
   eventId: string;
   messageId: string;
-  type: 'delivered' | 'hard_bounce' | 'soft_bounce' | 'complaint';
+  type: 'delivered' | 'hard_bounce' | 'soft_bounce' | 'complaint' | 'delayed';
   occurredAt: string;
   smtpCode?: number;
   enhancedStatus?: string;
