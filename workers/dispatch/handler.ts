@@ -11,7 +11,7 @@ import {
 import { classifySmtp, parseSmtpResponse } from '../../shared/classify';
 import { nextAttemptAt, statusFor } from '../../shared/feedback-state';
 import { compileMessage, type MessageBuilder } from '../../shared/message';
-import { envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
+import { dsnRequest, envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
 import type { QuarantineRules } from '../../shared/quarantine-rules';
 import type { DispatchPayload } from '../../shared/queues';
 import type { JobContext } from '../../shared/worker';
@@ -119,6 +119,7 @@ export function dispatchHandler(deps: DispatchDeps) {
               {
                 from: envelopeSender(delivery.sender, delivery.returnPathDomain, messageId),
                 to: target.email,
+                dsn: dsnRequest(messageId, target.email, delivery.efs),
               },
               raw,
             ),

@@ -1,4 +1,5 @@
 // The MTA hand-off: pooled SMTP to MTA_URL with pre-built raw messages, and a dropping transport for benchmarks.
+import type { DsnRequest } from '../../shared/message-id';
 import { smtpConnectionPool } from './smtp-pool';
 
 /** What became of one hand-off. `temporary` failures (4xx, lost connection) are worth another try. */
@@ -8,7 +9,8 @@ export type HandOffResult =
 
 /** Hands raw messages to an MTA. */
 export interface MtaTransport {
-  send(envelope: { from: string; to: string }, raw: Buffer): Promise<HandOffResult>;
+  /** `dsn` is sent only where the MTA offers DSN (nodemailer leaves it out otherwise). */
+  send(envelope: { from: string; to: string; dsn?: DsnRequest }, raw: Buffer): Promise<HandOffResult>;
   close(): Promise<void>;
 }
 

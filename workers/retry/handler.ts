@@ -13,7 +13,7 @@ import {
   type RetryHandOff,
   recordRetries,
 } from '../../db/retry';
-import { envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
+import { dsnRequest, envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
 import { retriesExpiredTotal, retriesScheduledTotal, retriesSentTotal } from '../../shared/metrics';
 import type { AddressOutcome, QuarantineRules } from '../../shared/quarantine-rules';
 import {
@@ -118,7 +118,11 @@ export function retryHandler(deps: RetryDeps) {
               return;
             }
             const sent = await deps.transport.send(
-              { from: envelopeSender(delivery.sender, delivery.returnPathDomain, messageId), to: row.email },
+              {
+                from: envelopeSender(delivery.sender, delivery.returnPathDomain, messageId),
+                to: row.email,
+                dsn: dsnRequest(messageId, row.email, delivery.efs),
+              },
               build(row, messageId, now),
             );
             if (sent.ok) {
