@@ -38,6 +38,10 @@ export interface RunningRole {
   ready?: Promise<void>;
   /** The port it listens on, once ready. */
   httpPort?: () => number | null;
+  /** A role that serves SMTP (the bounce mailbox): its port, once ready. */
+  smtpPort?: () => number | null;
+  /** What the role adds to /readyz: each check `ok`, or why not. */
+  readiness?: () => Record<string, string>;
 }
 
 /** The pieces a role's `index.ts` assembles its workers from. */

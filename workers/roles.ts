@@ -21,6 +21,7 @@ import { startFeedbackHttpRole } from './feedback-http';
 import { startExporter } from './metrics';
 import { startRetryRole } from './retry';
 import { createRoleKit, type RoleDeps, type RoleKit, type RunningRole } from './role-kit';
+import { startBouncesRole } from './servers/bounces';
 import { startTrackingRole } from './tracking';
 
 export type { RoleDeps, RunningRole } from './role-kit';
@@ -34,6 +35,7 @@ export const ROLES = [
   'aggregate',
   'metrics',
   'feedback-http',
+  'bounces',
 ] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -51,6 +53,8 @@ const STARTERS: Record<Role, (kit: RoleKit) => RunningRole> = {
   },
   // Only produces (on mta-feedback and tracking-events), with its own connection: it handles no queue.
   'feedback-http': (kit) => startFeedbackHttpRole(kit.deps),
+  // The same for mail: the bounce mailbox produces on mta-feedback and handles no queue.
+  bounces: (kit) => startBouncesRole(kit.deps),
 };
 
 /** Starts one role's workers. */
@@ -68,6 +72,7 @@ export const ROLE_QUEUES: Record<Role, readonly QueueDeclaration[]> = {
   aggregate: [aggregationQueue, computeStatsQueue],
   metrics: [],
   'feedback-http': [],
+  bounces: [],
 };
 
 /** Refuses to start when a declared queue has no handler among the roles, or more than one. */
