@@ -9,7 +9,7 @@ import pino from 'pino';
 import type postgres from 'postgres';
 import { computeDeliveryStats, runAggregationTick } from '../db/aggregate';
 import { trackingQueue } from '../shared/queues';
-import { startProcess } from '../workers/process';
+import { startProcess } from '../workers/start/process';
 import { cpuSnapshot, cpuSplit } from './cpu';
 import { openBenchWorld } from './world';
 

@@ -13,8 +13,8 @@ import pino from 'pino';
 import { createDeliveryWithTargets } from '../db/import';
 import { confirmQueue } from '../shared/queues';
 import { readRecipients } from '../shared/recipients';
-import { droppingTransport } from '../workers/dispatch/transport';
-import { startProcess } from '../workers/process';
+import { droppingTransport } from '../workers/mta/transport';
+import { startProcess } from '../workers/start/process';
 import { cpuSnapshot, cpuSplit } from './cpu';
 import { openBenchWorld } from './world';
 

@@ -7,7 +7,7 @@ import { type Job, Queue } from 'bullmq';
 import pino from 'pino';
 import type postgres from 'postgres';
 import { feedbackQueue } from '../shared/queues';
-import { startProcess } from '../workers/process';
+import { startProcess } from '../workers/start/process';
 import { cpuSnapshot, cpuSplit } from './cpu';
 import { openBenchWorld } from './world';
 

@@ -6,8 +6,8 @@ import os from 'node:os';
 import pino from 'pino';
 import type postgres from 'postgres';
 import { readDatabaseFigures } from '../db/metrics';
-import { quarantineRules } from '../shared/quarantine-rules';
-import { startExporter } from '../workers/metrics';
+import { quarantineRules } from '../shared/rules/quarantine-rules';
+import { startExporter } from '../workers/servers/metrics';
 import { openBenchWorld } from './world';
 
 const TOKEN = 'bec0ffee0123';

@@ -1,7 +1,7 @@
 // Applies spam complaints set-wise: the audit row, an immediate "on denylist" quarantine and the KPI counter.
 // A complaint never touches the log row's status (DESIGN.md): the message was delivered, the person objected.
 import type postgres from 'postgres';
-import type { QuarantineRules } from '../shared/quarantine-rules';
+import type { QuarantineRules } from '../shared/rules/quarantine-rules';
 import { recordDeadLetters } from './dead-letters';
 import { type ClassifiedEvent, type EventOutcome, earlyEvents } from './feedback';
 import { lockKpiRows } from './kpi-rows';

@@ -1,5 +1,7 @@
 // SQL of the confirm step: the one conditional update that lets exactly one confirm win.
 import type postgres from 'postgres';
+import { type ConfirmableRow, deliveryRefusal, operatorRefusal } from '../shared/rules/confirm';
+import { operatorRoles } from './queries';
 
 /** The outcome of a confirm request against the database. */
 export type ConfirmOutcome =
@@ -59,11 +61,7 @@ export async function confirmDelivery(
       };
     }
     const [current] = await tx`
-      select state, confirm_job_id, confirmed_by, confirmed_at, valid_until, greatest(contact_date, confirmed_at) as start_at,
-        state_reason, occurrence_at + make_interval(secs => validity_seconds) as execution_ends,
-        (select s.next_occurrence_at from recurring_schedules s
-          where s.id = deliveries.schedule_id and occurrence_at is not null and s.confirm_each and not s.paused
-            and s.next_occurrence_at <= ${c.now}) as superseded_at
+      select state, confirm_job_id, valid_until, greatest(contact_date, confirmed_at) as start_at
       from deliveries where id = ${c.deliveryId}`;
     if (current && current.confirm_job_id === c.jobId) {
       // The winner's own retry (its completion was lost): resume; the follow-up steps are idempotent.
@@ -75,22 +73,54 @@ export async function confirmDelivery(
         resumed: true,
       };
     }
-    const reason = !current
-      ? `delivery ${c.deliveryId} not found`
-      : current.state === 'prepared' && current.superseded_at
-        ? `delivery ${c.deliveryId} is an execution whose next occurrence came at ${current.superseded_at.toISOString()}; it is never sent late, nothing was changed`
-        : current.state === 'prepared'
-          ? `delivery ${c.deliveryId} is an execution whose validity period ended at ${current.execution_ends.toISOString()}; nothing was changed`
-          : `delivery ${c.deliveryId} is not prepared (it is ${current.state}${
-              current.confirmed_by
-                ? `, confirmed by ${current.confirmed_by} at ${current.confirmed_at.toISOString()}`
-                : current.state_reason
-                  ? `: ${current.state_reason}`
-                  : ''
-            }); nothing was changed`;
+    const reason =
+      deliveryRefusal(c.deliveryId, await confirmableRow(tx, c.deliveryId, c.now), c.now) ??
+      `delivery ${c.deliveryId} could not be confirmed at ${c.now.toISOString()}; nothing was changed`;
     await recordConfirmAttempt(tx, { ...c, outcome: 'refused', reason });
     return { kind: 'refused', reason };
   });
+}
+
+/** The delivery's row as `deliveryRefusal` reads it; undefined when there is no such delivery. */
+export async function confirmableRow(
+  sql: postgres.Sql | postgres.TransactionSql,
+  deliveryId: string,
+  now: Date,
+): Promise<ConfirmableRow | undefined> {
+  const [row] = await sql`
+    select state, confirmed_by, confirmed_at, state_reason,
+      occurrence_at + make_interval(secs => validity_seconds) as execution_ends,
+      (select s.next_occurrence_at from recurring_schedules s
+        where s.id = deliveries.schedule_id and occurrence_at is not null and s.confirm_each and not s.paused
+          and s.next_occurrence_at <= ${now}) as superseded_at
+    from deliveries where id = ${deliveryId}`;
+  if (!row) return undefined;
+  return {
+    state: row.state,
+    confirmedBy: row.confirmed_by,
+    confirmedAt: row.confirmed_at,
+    stateReason: row.state_reason,
+    supersededAt: row.superseded_at,
+    executionEnds: row.execution_ends,
+  };
+}
+
+/**
+ * What the confirm worker would refuse, checked without changing anything (for `campaign confirm` before it
+ * enqueues): the operator's role, a recurring delivery's waiting execution, the delivery's state. Null when
+ * the confirm would be accepted now; the worker checks again, since the queue is the contract.
+ */
+export async function confirmRefusal(
+  sql: postgres.Sql,
+  deliveryId: string,
+  operator: string,
+  now: Date,
+): Promise<string | null> {
+  const refused = operatorRefusal(operator, await operatorRoles(sql, operator));
+  if (refused) return refused;
+  const target = await resolveConfirmTarget(sql, deliveryId, null);
+  if ('refused' in target) return target.refused;
+  return deliveryRefusal(target.id, await confirmableRow(sql, target.id, now), now);
 }
 
 /**

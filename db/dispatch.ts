@@ -1,6 +1,6 @@
 // SQL of the dispatch: planning batches, reading a batch's recipients, writing its logs exactly once.
 import type postgres from 'postgres';
-import type { QuarantineRules } from '../shared/quarantine-rules';
+import type { QuarantineRules } from '../shared/rules/quarantine-rules';
 import { recordAddressOutcomes } from './quarantine';
 
 /**

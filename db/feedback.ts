@@ -1,6 +1,6 @@
 // Applies a job's MTA events set-wise in one transaction: raw events, log rows and KPI counters together.
 import type postgres from 'postgres';
-import type { FailureReason, FailureType } from '../shared/classify';
+import type { FailureReason, FailureType } from '../shared/rules/classify';
 import {
   applyEvent,
   type FeedbackEvent,
@@ -8,8 +8,8 @@ import {
   type LogState,
   nextAttemptAt,
   type OutcomeKind,
-} from '../shared/feedback-state';
-import type { QuarantineRules } from '../shared/quarantine-rules';
+} from '../shared/rules/feedback-state';
+import type { QuarantineRules } from '../shared/rules/quarantine-rules';
 import { recordDeadLetters } from './dead-letters';
 import { lockKpiRows } from './kpi-rows';
 import { recordAddressOutcomes } from './quarantine';

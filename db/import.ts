@@ -2,8 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type postgres from 'postgres';
-import type { QuarantineRules } from '../shared/quarantine-rules';
 import type { RecipientRow, RowError } from '../shared/recipients';
+import type { QuarantineRules } from '../shared/rules/quarantine-rules';
 import { quarantinedCondition } from './quarantine';
 
 /** What a new delivery is made of, besides its recipients. */

@@ -2,8 +2,8 @@
 // delivery_logs (millions of rows, no status index on purpose) is never scanned: message counts by status
 // come from the delivery_kpis counters, which feedback keeps equal to a recount of the log statuses.
 import type postgres from 'postgres';
-import type { KpiCounters } from '../shared/kpi';
-import type { QuarantineRules } from '../shared/quarantine-rules';
+import type { KpiCounters } from '../shared/rules/kpi';
+import type { QuarantineRules } from '../shared/rules/quarantine-rules';
 import { quarantinedCondition } from './quarantine';
 import { deliveryState } from './schema';
 

@@ -9,7 +9,7 @@ import {
   type QuarantineRules,
   releaseTime,
   sameEntry,
-} from '../shared/quarantine-rules';
+} from '../shared/rules/quarantine-rules';
 
 type Sql = postgres.Sql | postgres.TransactionSql;
 

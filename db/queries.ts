@@ -1,10 +1,10 @@
 // Read and small write queries of the CLI, named by intent.
 import type postgres from 'postgres';
-import { type KpiTile, kpiTile } from '../shared/kpi';
-import type { QuarantineRules } from '../shared/quarantine-rules';
+import { type KpiTile, kpiTile } from '../shared/rules/kpi';
+import type { QuarantineRules } from '../shared/rules/quarantine-rules';
 import { quarantinedCondition } from './quarantine';
 
-/** `campaign status --json`, exactly as CONTRACT.md shows it (plus label). */
+/** `campaign status --json`, exactly as docs/CONTRACT.md shows it (plus label). */
 export interface DeliveryStatus extends KpiTile {
   id: string;
   label: string;

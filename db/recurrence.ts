@@ -1,14 +1,14 @@
 // Recurring deliveries: the schedule, and producing each occurrence's execution exactly once.
 import { randomBytes } from 'node:crypto';
 import type postgres from 'postgres';
-import type { QuarantineRules } from '../shared/quarantine-rules';
+import type { QuarantineRules } from '../shared/rules/quarantine-rules';
 import {
   type AggregationPeriod,
   nextOccurrence,
   occurrencesBetween,
   periodKey,
   type Recurrence,
-} from '../shared/recurrence';
+} from '../shared/rules/recurrence';
 import { quarantinedCondition } from './quarantine';
 
 /** A schedule as `delivery create --recurrence …` gives it. */

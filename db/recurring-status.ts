@@ -1,6 +1,6 @@
 // `campaign status` of a recurring delivery: its schedule, next occurrence and one line per execution.
 import type postgres from 'postgres';
-import { rate } from '../shared/kpi';
+import { rate } from '../shared/rules/kpi';
 
 /** One execution as the status shows it. */
 export interface ExecutionLine {

@@ -1,6 +1,6 @@
 // SQL of retries and of the end of the validity period.
 import type postgres from 'postgres';
-import { kpiCounts } from '../shared/feedback-state';
+import { kpiCounts } from '../shared/rules/feedback-state';
 import type { HandOff } from './dispatch';
 
 /** A soft-bounced message whose retry is due, locked by the transaction that will hand it over. */

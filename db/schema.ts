@@ -123,6 +123,10 @@ export const deliveries = pgTable(
     index('deliveries_schedule_idx').on(t.scheduleId),
     index('deliveries_parent_idx').on(t.parentId),
     uniqueIndex('deliveries_period_idx').on(t.scheduleId, t.periodKey),
+    // Deliveries whose validity end is still to come or overdue: the reconciler's finalize query.
+    index('deliveries_open_valid_until_idx')
+      .on(t.validUntil)
+      .where(sql`state in ('scheduled', 'sending', 'sent')`),
   ],
 );
 
@@ -194,6 +198,9 @@ export const deliveryLogs = pgTable(
     // Only soft-bounced rows waiting for a retry are in it; other feedback updates leave retry_at null
     // (unchanged), so they stay HOT.
     index('delivery_logs_retry_idx').on(t.deliveryId, t.retryAt).where(sql`retry_at is not null`),
+    // The same rows by due time: the sweep and the reconciler ask "which retries are due" without reading
+    // every waiting one. retry_at is indexed already, so this makes no update less HOT.
+    index('delivery_logs_retry_due_idx').on(t.retryAt).where(sql`retry_at is not null`),
   ],
 );
 

@@ -1,5 +1,5 @@
 // The demo's MTA: a loopback SMTP server that accepts every message, then reports on it the way a real MTA and
-// tracker would, later and in batches, on the public queues `mta-feedback` and `tracking-events` (CONTRACT.md).
+// tracker would, later and in batches, on the public queues `mta-feedback` and `tracking-events` (docs/CONTRACT.md).
 import type { AddressInfo } from 'node:net';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';

@@ -5,10 +5,10 @@ import { Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
 import { openDatabase } from '../db/client';
 import { loadConfig, redactUrl } from '../shared/config';
-import { parseDuration } from '../shared/duration';
 import { createWorkerConnection } from '../shared/redis';
-import { startProcess } from '../workers/process';
-import { ROLES } from '../workers/roles';
+import { parseDuration } from '../shared/rules/duration';
+import { startProcess } from '../workers/start/process';
+import { ROLES } from '../workers/start/roles';
 import { DEFAULT_RATES, type Rates } from './fate';
 import { DEFAULT_TIMING, startSimulatedMta } from './mta';
 import { tellStory } from './story';
@@ -173,7 +173,7 @@ function whereToLookNext(opts: Options, databaseUrl: string, id: string): void {
       : [
           '  (the demo removed its database and queues: run `npm run demo -- --keep` to keep them for these)',
         ]),
-    `  npx campaign status ${id}         the KPI tile (--json: CONTRACT.md's shape)`,
+    `  npx campaign status ${id}         the KPI tile (--json: docs/CONTRACT.md's shape)`,
     `  npx campaign logs ${id} --json    one line per recipient, with its failure reason`,
     '  npm start, then http://127.0.0.1:9464/deliveries (the tile page) and /metrics (Prometheus)',
   ];

@@ -10,7 +10,7 @@ import type postgres from 'postgres';
 import { type FailureCount, failuresByReason, softBouncedAfterTheEnd } from '../db/delivery-page';
 import { type DeliveryStatus, deliveryStatus } from '../db/queries';
 import { feedbackQueue, trackingQueue } from '../shared/queues';
-import { renderTile } from '../workers/cli/views';
+import { renderTile } from '../workers/cli/render';
 import { campaign } from './cli';
 import type { DeliveryDecisions, SimulatedMta } from './mta';
 import { bar, compactLine, LiveArea } from './screen';

@@ -1,4 +1,4 @@
-// loadConfig: CONTRACT.md's defaults, and one readable line per bad variable.
+// loadConfig: docs/CONTRACT.md's defaults, and one readable line per bad variable.
 import { ConfigError, loadConfig, redactUrl } from './config';
 
 function configErrorLines(env: Record<string, string>): string[] {
@@ -12,7 +12,7 @@ function configErrorLines(env: Record<string, string>): string[] {
 }
 
 describe('loadConfig', () => {
-  it('uses the defaults of CONTRACT.md when nothing is set', () => {
+  it('uses the defaults of docs/CONTRACT.md when nothing is set', () => {
     expect(loadConfig({})).toMatchObject({
       REDIS_URL: 'redis://127.0.0.1:6379',
       DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/campaign',

@@ -1,8 +1,8 @@
-// The process configuration: every environment variable of CONTRACT.md, parsed and validated once at start.
+// The process configuration: every environment variable of docs/CONTRACT.md, parsed and validated once at start.
 import { isIP } from 'node:net';
 import { validate as validCron } from 'node-cron';
 import { z } from 'zod';
-import { parseDuration } from './duration';
+import { parseDuration } from './rules/duration';
 
 const url = (protocols: string[]) =>
   z.string().refine(
@@ -34,6 +34,17 @@ const duration = z.string().transform((value, ctx) => {
   }
 });
 
+/** A duration, or `0` for none. */
+const durationOrNone = z.string().transform((value, ctx) => {
+  if (value.trim() === '0') return 0;
+  try {
+    return parseDuration(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not a duration; expected 0 (none) or e.g. 45s, 10m, 1h' });
+    return z.NEVER;
+  }
+});
+
 const schema = z.object({
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/campaign'),
@@ -58,6 +69,15 @@ const schema = z.object({
   QUARANTINE_SPACING: duration.default(24 * 3600 * 1000),
   /** An address quarantined for "mailbox full" is released by itself after this long. */
   QUARANTINE_MAILBOX_FULL_RELEASE: duration.default(30 * 86400 * 1000),
+  /**
+   * How often every process compares the work PostgreSQL records with the jobs Redis holds, and re-enqueues
+   * what Redis lost (a restart without persistence, a failover, an eviction): recovery takes at most this long.
+   */
+  RECONCILE_INTERVAL: duration
+    .refine((ms) => ms >= 1000 && ms <= 3_600_000, {
+      message: 'is out of range; expected a duration from 1s to 1h, e.g. 30s',
+    })
+    .default(30_000),
   /** How often due retries are looked for, besides the delayed job each soft bounce schedules. */
   RETRY_SWEEP_INTERVAL: duration.default(60_000),
   TRACKING_CONCURRENCY: int(1, 1000, 'a concurrency').default(4),
@@ -70,6 +90,8 @@ const schema = z.object({
     .default('0 * * * *'),
   /** How often recurring deliveries' due occurrences are looked for: an execution starts at most this late. */
   RECURRENCE_TICK: duration.default(5000),
+  /** `delivery create --recurrence` refuses a schedule more frequent than this without --allow-frequent; 0: no floor. */
+  RECURRENCE_MIN_INTERVAL: durationOrNone.default(3_600_000),
   /** How long a worker holds a job without renewing its lock; a killed worker's jobs return after it. */
   WORKER_LOCK_DURATION: duration.default(30000),
   /** Deliveries within their validity period that get per-delivery series (label delivery_id); the newest win. */
@@ -141,6 +163,9 @@ const schema = z.object({
   /** How long a graceful shutdown may take before the process exits anyway. */
   SHUTDOWN_TIMEOUT: duration.default(30000),
 });
+
+/** Every setting's name, as docs/CONTRACT.md lists them. */
+export const SETTINGS: readonly string[] = Object.keys(schema.shape);
 
 /** The validated, frozen configuration every process receives. */
 export type Config = Readonly<z.output<typeof schema>>;

@@ -1,6 +1,6 @@
 // Builds each recipient's RFC 5322 message from a template compiled once per delivery (no MIME library on the hot path).
 import { randomBytes } from 'node:crypto';
-import { type CompiledTemplate, compileTemplate, escapeHtml, render } from './template';
+import { type CompiledTemplate, compileTemplate, escapeHtml, render } from './rules/template';
 
 /** The content a delivery sends, before personalization. */
 export interface MessageContent {

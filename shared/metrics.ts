@@ -36,6 +36,14 @@ export const feedbackEventsTotal = new Counter({
   registers: [processRegistry],
 });
 
+/** Jobs Redis had lost and the reconciler put back from PostgreSQL, by kind: above 0, Redis lost data. */
+export const reconciledJobsTotal = new Counter({
+  name: 'campaign_reconciled_jobs_total',
+  help: 'Jobs (or job schedulers) missing from Redis that this process re-enqueued from PostgreSQL, by kind.',
+  labelNames: ['kind'] as const,
+  registers: [processRegistry],
+});
+
 /** How long each job took, by queue and how it ended: the throughput and latency of every worker. */
 export const jobDurationSeconds = new Histogram({
   name: 'campaign_job_duration_seconds',

@@ -14,7 +14,7 @@ const deliveryId = z
 /** A queue's contract: name, payload schema and the job options producers should use. */
 export interface QueueDeclaration<S extends z.ZodType = z.ZodType> {
   name: string;
-  /** Public queues are written by other systems (CONTRACT.md); their shape changes only by adding. */
+  /** Public queues are written by other systems (docs/CONTRACT.md); their shape changes only by adding. */
   visibility: 'public' | 'internal';
   payload: S;
   jobOptions: JobsOptions;
@@ -72,7 +72,7 @@ function eventFields(eventIdExample: string) {
   };
 }
 
-/** One MTA event as CONTRACT.md states it; validated one by one so that a bad event spoils nothing else. */
+/** One MTA event as docs/CONTRACT.md states it; validated one by one so that a bad event spoils nothing else. */
 export const feedbackEvent = z.object({
   ...eventFields('the MTA\'s unique id of the event, e.g. "mta-7f3a"'),
   // `complaint`: the recipient reported the message as spam (a feedback loop); the log keeps its status.
@@ -124,7 +124,7 @@ export const finalizeQueue = {
   jobOptions: { ...keepFailed, attempts: 10, backoff: { type: 'exponential', delay: 5000 } },
 } satisfies QueueDeclaration;
 
-/** One open or click as CONTRACT.md states it; validated one by one, like feedback events. */
+/** One open or click as docs/CONTRACT.md states it; validated one by one, like feedback events. */
 export const trackingEvent = z.object({
   ...eventFields('the tracker\'s unique id of the event, e.g. "trk-1"'),
   type: z.enum(['open', 'click'], { message: 'must be one of open, click' }),

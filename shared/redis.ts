@@ -1,5 +1,8 @@
 // Redis connections split by role, as BullMQ advises for production.
-import { Redis, type RedisOptions } from 'ioredis';
+import { type Cluster, Redis, type RedisOptions } from 'ioredis';
+
+/** A connection to Redis: one server, or a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
 
 /** Workers block on Redis and must ride out a restart: retry every command forever, reconnect with backoff. */
 export function createWorkerConnection(url: string, extra: RedisOptions = {}): Redis {

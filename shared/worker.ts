@@ -1,16 +1,18 @@
 // Builds a BullMQ worker from a queue declaration: validates payloads, dead-letters bad ones, binds logs.
-import { type Job, UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { DelayedError, type Job, UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
 import type postgres from 'postgres';
 import type { z } from 'zod';
 import type { Logger } from './logger';
 import { jobDurationSeconds } from './metrics';
 import { describeInvalid, type QueueDeclaration } from './queues';
+import type { RedisClient } from './redis';
 
 /** What a handler receives besides its payload. */
 export interface JobContext {
   job: Job;
   log: Logger;
+  /** The worker's lock token of the job: what `job.moveToDelayed` needs to postpone the job itself. */
+  token?: string;
 }
 
 /** A queue's handler: a plain function of the validated payload. */
@@ -31,22 +33,22 @@ function toJson(value: unknown): postgres.JSONValue {
 }
 
 /** Wraps a processor to time each job by queue and outcome (campaign_job_duration_seconds). */
-function timed(queue: string, processor: (job: Job) => Promise<unknown>) {
-  return async (job: Job): Promise<unknown> => {
+function timed(queue: string, processor: (job: Job, token?: string) => Promise<unknown>) {
+  return async (job: Job, token?: string): Promise<unknown> => {
     const end = jobDurationSeconds.startTimer({ queue });
     try {
-      const result = await processor(job);
+      const result = await processor(job, token);
       end({ status: 'completed' });
       return result;
     } catch (error) {
-      end({ status: 'failed' });
+      end({ status: error instanceof DelayedError ? 'postponed' : 'failed' });
       throw error;
     }
   };
 }
 
 export interface WorkerDeps {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   sql: postgres.Sql;
   log: Logger;
@@ -65,7 +67,7 @@ export function startWorker<S extends z.ZodType>(
   const queueLog = deps.log.child({ worker: declaration.name, queue: declaration.name });
   const worker = new Worker(
     declaration.name,
-    timed(declaration.name, async (job: Job) => {
+    timed(declaration.name, async (job: Job, token?: string) => {
       const parsed = declaration.payload.safeParse(job.data);
       if (!parsed.success) {
         const reason = `invalid payload: ${describeInvalid(parsed.error)}`;
@@ -80,7 +82,7 @@ export function startWorker<S extends z.ZodType>(
       }
       const deliveryId = (parsed.data as { deliveryId?: string }).deliveryId;
       const log = queueLog.child({ jobId: job.id, ...(deliveryId ? { deliveryId } : {}) });
-      return handler(parsed.data, { job, log });
+      return handler(parsed.data, { job, log, token });
     }),
     { connection: deps.connection, prefix: deps.prefix, autorun: true, ...options },
   );

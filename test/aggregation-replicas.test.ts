@@ -1,7 +1,7 @@
 // The hourly trigger with three replicas: every tick of the schedule runs once, and counts every event once.
 import { runAggregationTick } from '../db/aggregate';
 import { aggregationQueue, trackingQueue } from '../shared/queues';
-import type { PipelineProcess } from '../workers/process';
+import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
 import { addOperator, confirmedDelivery } from './helpers/fixtures';

@@ -2,8 +2,8 @@
 // Exim, a feedback loop (ARF) and an auto-responder send to the return path; the log and the tile are read back.
 import { connect } from 'node:net';
 import { dsnRequest } from '../shared/message-id';
-import { smtpTransport } from '../workers/dispatch/transport';
-import type { PipelineProcess } from '../workers/process';
+import { smtpTransport } from '../workers/mta/smtp-pool';
+import type { PipelineProcess } from '../workers/start/process';
 import {
   BOUNCE_DOMAIN,
   bounceMail,

@@ -1,4 +1,4 @@
-// The `campaign` command line of CONTRACT.md: every command, its --json and human forms, and its refusals.
+// The `campaign` command line of docs/CONTRACT.md: every command, its --json and human forms, and its refusals.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -51,7 +51,7 @@ async function rowCounts(): Promise<{ deliveries: number; targets: number; kpis:
   return row as unknown as { deliveries: number; targets: number; kpis: number };
 }
 
-/** A refusal as CONTRACT.md wants it: non-zero exit, nothing on stdout, one line on stderr. */
+/** A refusal as docs/CONTRACT.md wants it: non-zero exit, nothing on stdout, one line on stderr. */
 function expectOneLineRefusal(result: CliResult, ...mentions: (string | RegExp)[]): void {
   expect(result.code).not.toBe(0);
   expect(result.stdout).toBe('');
@@ -122,9 +122,10 @@ describe('operator add', () => {
   });
 
   it('adds roles to an existing operator without creating it twice', async () => {
-    const result = await cli(t.env, 'operator', 'add', 'alice', '--role', 'auditor', '--json');
-    expect(result.json()).toEqual({ login: 'alice', created: false, roles: ['auditor', 'start-deliveries'] });
-    const [row] = await t.sql`select count(*)::int as n from operators where login = 'alice'`;
+    await cli(t.env, 'operator', 'add', 'alice-2');
+    const result = await cli(t.env, 'operator', 'add', 'alice-2', '--role', 'start-deliveries', '--json');
+    expect(result.json()).toEqual({ login: 'alice-2', created: false, roles: ['start-deliveries'] });
+    const [row] = await t.sql`select count(*)::int as n from operators where login = 'alice-2'`;
     expect(row!.n).toBe(1);
   });
 
@@ -139,8 +140,19 @@ describe('operator add', () => {
   it.each([
     [['operator', 'add', 'bad login'], /login "bad login" is not valid/],
     [['operator', 'add', 'carol', '--role', 'Start Deliveries'], /role "Start Deliveries" is not valid/],
+    [
+      ['operator', 'add', 'carol', '--role', 'admin'],
+      /role "admin" is not valid; expected one of start-deliveries$/,
+    ],
   ])('refuses %j in one line', async (argv, reason) => {
     expectOneLineRefusal(await cli(t.env, ...argv), reason);
+  });
+
+  it('writes nothing for an unknown role, and lists the known roles in --help', async () => {
+    await cli(t.env, 'operator', 'add', 'carol', '--role', 'start-deliveries', '--role', 'admin');
+    expect(await t.sql`select 1 from operators where login = 'carol'`).toHaveLength(0);
+    const help = await cli(t.env, 'operator', 'add', '--help');
+    expect(help.stdout).toMatch(/--role <role\.\.\.>\s+roles to grant, one or more of: start-deliveries/);
   });
 });
 
@@ -338,7 +350,7 @@ describe('delivery create', () => {
 });
 
 describe('status', () => {
-  it('shows a new delivery as prepared with the shape of CONTRACT.md (--json)', async () => {
+  it('shows a new delivery as prepared with the shape of docs/CONTRACT.md (--json)', async () => {
     const file = await recipients('email\na@example.com\nb@example.com\nc@example.com\n');
     const { id } = await createDelivery(file, '--efs');
     const result = await cli(t.env, 'status', id, '--json');
@@ -512,7 +524,15 @@ describe('unreachable services', () => {
   });
 
   it('names Redis, its URL and how to start it when confirm cannot enqueue', async () => {
-    const result = await cli({ ...t.env, REDIS_URL: 'redis://127.0.0.1:1' }, 'confirm', '1', '--as', 'alice');
+    await cli(t.env, 'operator', 'add', 'redis-less', '--role', 'start-deliveries');
+    const { id } = await createDelivery(await recipients('email\nann@example.com\n'));
+    const result = await cli(
+      { ...t.env, REDIS_URL: 'redis://127.0.0.1:1' },
+      'confirm',
+      id,
+      '--as',
+      'redis-less',
+    );
     expectOneLineRefusal(result, 'Redis', 'redis://127.0.0.1:1', /start it with: redis-server/);
   });
 
@@ -528,9 +548,33 @@ describe('unreachable services', () => {
 
 describe('confirm', () => {
   it('enqueues a confirm job on the delivery-confirm queue (--json)', async () => {
-    const result = await cli(t.env, 'confirm', '42', '--as', 'alice', '--json');
+    await cli(t.env, 'operator', 'add', 'confirmer', '--role', 'start-deliveries');
+    const { id } = await createDelivery(await recipients('email\nann@example.com\n'));
+    const result = await cli(t.env, 'confirm', id, '--as', 'confirmer', '--json');
     expect(result.code).toBe(0);
-    expect(result.json()).toMatchObject({ jobId: expect.any(String), deliveryId: '42', operator: 'alice' });
+    expect(result.json()).toMatchObject({ jobId: expect.any(String), deliveryId: id, operator: 'confirmer' });
+  });
+
+  it('refuses, before enqueueing, an unknown delivery or an operator without the role', async () => {
+    await cli(t.env, 'operator', 'add', 'no-role');
+    const { id } = await createDelivery(await recipients('email\nann@example.com\n'));
+    expectOneLineRefusal(
+      await cli(t.env, 'confirm', id, '--as', 'no-role', '--json'),
+      'confirm refused: operator no-role lacks the role start-deliveries',
+    );
+    expectOneLineRefusal(
+      await cli(t.env, 'confirm', id, '--as', 'nobody-at-all'),
+      'operator nobody-at-all lacks the role start-deliveries (no such operator; create it with: campaign operator add nobody-at-all --role start-deliveries)',
+    );
+    expectOneLineRefusal(
+      await cli(t.env, 'confirm', '987654321', '--as', 'no-role'),
+      'operator no-role lacks the role',
+    );
+    await cli(t.env, 'operator', 'add', 'no-role', '--role', 'start-deliveries');
+    expectOneLineRefusal(
+      await cli(t.env, 'confirm', '987654321', '--as', 'no-role'),
+      'confirm refused: delivery 987654321 not found',
+    );
   });
 });
 

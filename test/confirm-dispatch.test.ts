@@ -1,6 +1,6 @@
 // From a confirm job to every message at a real loopback SMTP server, once.
 import { confirmQueue } from '../shared/queues';
-import type { PipelineProcess } from '../workers/process';
+import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
 import { addOperator, createDelivery } from './helpers/fixtures';
@@ -155,6 +155,37 @@ test('confirming a delivery that is not prepared is refused and changes nothing'
   const unknown = await confirm('999999', 'alice');
   expect(unknown.reason).toBe('delivery 999999 not found');
   expect(mta.received).toHaveLength(4);
+});
+
+test('campaign confirm without --wait refuses what the worker would refuse, in the same sentence', async () => {
+  const sent = await createDelivery(t, 2);
+  await confirm(sent, 'alice');
+  await waitFor(async () => (await status(sent)).state === 'sent', 20_000, 'delivery sent');
+  const prepared = await createDelivery(t, 2);
+  const cases: [string, string][] = [
+    [prepared, 'bob'], // no role
+    [prepared, 'nobody'], // no such operator
+    ['999999', 'alice'], // no such delivery
+    [sent, 'alice'], // not prepared any more
+  ];
+  for (const [id, operator] of cases) {
+    const worker = await confirm(id, operator);
+    expect(worker.state).toBe('failed');
+    const r = await cli(t.env, 'confirm', id, '--as', operator);
+    expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `campaign: confirm refused: ${worker.reason}\n`,
+    });
+  }
+  // Nothing was enqueued for those: the only failed jobs are the four enqueued directly above.
+  expect(await status(prepared)).toMatchObject({ state: 'prepared', sent: 0 });
+  const refusedByCli =
+    await t.sql`select count(*)::int as n from confirm_attempts where job_id is null and outcome = 'refused'`;
+  expect(refusedByCli[0]!.n).toBe(4);
+  const ok = await cli(t.env, 'confirm', prepared, '--as', 'alice');
+  expect(ok.stdout).toMatch(new RegExp(`^confirm of delivery ${prepared} queued \\(job \\S+\\)\n$`));
+  await waitFor(async () => (await status(prepared)).state === 'sent', 20_000, 'delivery sent');
 });
 
 test('two confirms racing on two replicas send every message once', async () => {

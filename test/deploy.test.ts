@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { processRegistry } from '../shared/metrics';
-import { startExporter } from '../workers/metrics';
+import { startExporter } from '../workers/servers/metrics';
 import { createTestEnv } from './helpers/env';
 import { debianTool } from './helpers/exposition';
 

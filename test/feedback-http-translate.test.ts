@@ -2,17 +2,17 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { envelopeSender, parseVerp } from '../shared/message-id';
-import { translateDsn } from '../workers/feedback-http/dsn';
-import { translateKumo } from '../workers/feedback-http/kumomta';
-import { translateSes } from '../workers/feedback-http/ses';
+import { translateDsn } from '../workers/servers/feedback-http/dsn';
+import { translateKumo } from '../workers/servers/feedback-http/kumomta';
+import { translateSes } from '../workers/servers/feedback-http/ses';
 import {
   allowedCertUrl,
   allowedSubscribeUrl,
   readSnsMessage,
   stringToSign,
-} from '../workers/feedback-http/sns';
-import { translateSparkPost } from '../workers/feedback-http/sparkpost';
-import { BadPayload } from '../workers/feedback-http/translate';
+} from '../workers/servers/feedback-http/sns';
+import { translateSparkPost } from '../workers/servers/feedback-http/sparkpost';
+import { BadPayload } from '../workers/servers/feedback-http/translate';
 
 const fixture = (name: string) =>
   readFileSync(path.join(__dirname, 'fixtures', 'feedback-http', name), 'utf8');

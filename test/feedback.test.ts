@@ -1,6 +1,6 @@
 // MTA feedback through the real queue: DESIGN.md's two tables end to end, duplicates, order, dead letters.
 import { feedbackQueue } from '../shared/queues';
-import type { PipelineProcess } from '../workers/process';
+import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
 import { addOperator, createDelivery } from './helpers/fixtures';

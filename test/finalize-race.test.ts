@@ -2,7 +2,7 @@
 // the finalization waits for it, so the message ends `failed`, never `sent` in a finished delivery.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { finalizeDelivery } from '../db/retry';
-import type { PipelineProcess } from '../workers/process';
+import type { PipelineProcess } from '../workers/start/process';
 import { createTestEnv, type TestEnv } from './helpers/env';
 import { addOperator, confirmedDelivery } from './helpers/fixtures';
 import { startPipeline } from './helpers/pipeline';

@@ -1,6 +1,6 @@
 // The MTA's own retries against the validity period: a message that never got past `delayed` (the MTA still
 // retrying it) is not delivered at the validity end, in both modes, and the MTA's later word changes nothing.
-import type { PipelineProcess } from '../workers/process';
+import type { PipelineProcess } from '../workers/start/process';
 import { bounceMail, deliverBounce, type Sent, sentDelivery } from './helpers/bounce-mail';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';

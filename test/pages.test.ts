@@ -5,7 +5,7 @@ import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { deliveryStatus } from '../db/queries';
 import { feedbackQueue } from '../shared/queues';
-import type { PipelineProcess } from '../workers/process';
+import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
 import { addOperator, createDelivery } from './helpers/fixtures';
@@ -131,7 +131,7 @@ test('the tile refreshes while the delivery is sending and ends with the figures
   await page.screenshot({ path: path.join(ARTIFACTS, 'tile.png'), fullPage: true });
 });
 
-test('the JSON behind the tile is the status of CONTRACT.md; an unknown delivery is a 404', async () => {
+test('the JSON behind the tile is the status of docs/CONTRACT.md; an unknown delivery is a 404', async () => {
   const id = await createDelivery(t, 2);
   const response = await fetch(`${base}/deliveries/${id}.json`);
   expect(response.status).toBe(200);

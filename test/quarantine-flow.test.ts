@@ -1,6 +1,6 @@
 // Quarantine fed by the pipeline: feedback and hand-off refusals count, retries of quarantined addresses stop.
 import { feedbackQueue } from '../shared/queues';
-import type { PipelineProcess } from '../workers/process';
+import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
 import { addOperator, confirmedDelivery } from './helpers/fixtures';

@@ -16,7 +16,7 @@ import {
   isQuarantined,
   type QuarantineRules,
   quarantineRules,
-} from '../shared/quarantine-rules';
+} from '../shared/rules/quarantine-rules';
 import { type CliResult, cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
 

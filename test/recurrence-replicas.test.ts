@@ -1,5 +1,5 @@
 // Three replicas of the confirm process: each occurrence of a recurring delivery produces one execution.
-import type { PipelineProcess } from '../workers/process';
+import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
 import { recipientsCsv } from './helpers/fixtures';
@@ -34,6 +34,7 @@ test('three replicas: every occurrence produces exactly one execution, sent once
     recipientsCsv(3),
     '--recurrence',
     '*/2 * * * * *',
+    '--allow-frequent',
     '--validity',
     '1h',
     '--json',

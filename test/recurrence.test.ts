@@ -1,5 +1,5 @@
 // Recurring deliveries with an injected clock: executions, confirm-each, skipping, periods, pause, audience.
-import type { PipelineProcess } from '../workers/process';
+import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
 import { addOperator, recipientsCsv } from './helpers/fixtures';
@@ -224,7 +224,7 @@ test('the next execution leaves out addresses quarantined by then, and takes a r
 
 test('pause stops the recurrence; resume goes on from the next occurrence after now', async () => {
   clock = null;
-  const id = await recurring(1, '--recurrence', '*/2 * * * * *', '--validity', '1h');
+  const id = await recurring(1, '--recurrence', '*/2 * * * * *', '--allow-frequent', '--validity', '1h');
   await waitFor(async () => (await status(id)).executions.length >= 1, 10_000, 'a first execution');
   expect((await cli(t.env, 'delivery', 'pause', id, '--json')).json()).toMatchObject({ paused: true });
   const paused = (await status(id)).executions.length;
@@ -316,6 +316,18 @@ test('bad schedules are refused at create time with the reason', async () => {
     ],
     [['--confirm-each'], '--confirm-each is an option of recurring deliveries; give --recurrence too'],
     [['--recurrence', '0 9 * * 1', '--until', '2020-01-01T00:00:00Z'], 'is in the past'],
+    // An empty or blank schedule once mailed every minute (cron-parser reads "" as "* * * * *").
+    [['--recurrence', ''], '--recurrence is empty; give a cron expression'],
+    [['--recurrence', '   '], '--recurrence is empty; give a cron expression'],
+    [
+      ['--recurrence', 'every monday'],
+      '--recurrence "every monday" is not a cron expression: it has 2 fields, and a cron expression has five',
+    ],
+    [
+      ['--recurrence', '* * * * *'],
+      '--recurrence "* * * * *" runs every 1m, more often than once every 1h (RECURRENCE_MIN_INTERVAL); give --allow-frequent',
+    ],
+    [['--allow-frequent'], '--allow-frequent is an option of recurring deliveries'],
   ];
   for (const [options, reason] of cases) {
     const r = await create(...options);
@@ -326,4 +338,23 @@ test('bad schedules are refused at create time with the reason', async () => {
     { n: number },
   ];
   expect(n).toBe(0);
+  // Asked for explicitly, or with the floor set lower, a frequent schedule is accepted.
+  const allowed = await create('--recurrence', '*/10 * * * *', '--allow-frequent', '--json');
+  expect(allowed.code).toBe(0);
+  const lowered = await cli(
+    { ...t.env, RECURRENCE_MIN_INTERVAL: '5m' },
+    'delivery',
+    'create',
+    '--label',
+    'x',
+    '--recipients',
+    recipientsCsv(1),
+    '--recurrence',
+    '*/10 * * * *',
+  );
+  expect(lowered.code).toBe(0);
+  for (const r of [allowed, lowered]) {
+    const id = /(\d+)/.exec(r.stdout)![1]!;
+    await cli(t.env, 'delivery', 'pause', id);
+  }
 });

@@ -3,7 +3,7 @@ import postgres from 'postgres';
 import { runAggregationTick } from '../db/aggregate';
 import { processRegistry } from '../shared/metrics';
 import { aggregationQueue, jobIds, trackingQueue } from '../shared/queues';
-import type { PipelineProcess } from '../workers/process';
+import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, serverUrl, type TestEnv } from './helpers/env';
 import { addOperator, confirmedDelivery } from './helpers/fixtures';

@@ -1,6 +1,6 @@
 // `node dist/workers/run.js ROLE`: one Procfile process type, running that role alone.
-import { startFromEnvironment } from './entry';
-import { ROLES, type Role } from './roles';
+import { startFromEnvironment } from './start/entry';
+import { ROLES, type Role } from './start/roles';
 
 const role = process.argv[2] as Role;
 if (!ROLES.includes(role)) {

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import type { PipelineProcess } from '../../workers/process';
+import type { PipelineProcess } from '../../workers/start/process';
 import { cli } from './cli';
 import type { TestEnv } from './env';
 import { createDelivery } from './fixtures';

@@ -4,9 +4,9 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { loadConfig } from '../../shared/config';
-import type { MtaTransport } from '../../workers/dispatch/transport';
-import { type PipelineProcess, startProcess } from '../../workers/process';
-import { ROLES, type Role } from '../../workers/roles';
+import type { MtaTransport } from '../../workers/mta/transport';
+import { type PipelineProcess, startProcess } from '../../workers/start/process';
+import { ROLES, type Role } from '../../workers/start/roles';
 import type { TestEnv } from './env';
 
 /** Starts a process with the given roles against the test's database, prefix and MTA. */

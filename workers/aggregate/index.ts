@@ -1,7 +1,8 @@
 // The aggregate role: the hourly open and click run (node-cron trigger and worker), and compute-stats.
 import { aggregationQueue, computeStatsQueue } from '../../shared/queues';
 import { startWorker } from '../../shared/worker';
-import type { RoleKit, RunningRole } from '../role-kit';
+import { aggregationKind } from '../reconcile/kinds';
+import type { RoleKit, RunningRole } from '../start/role-kit';
 import { aggregationHandler, computeStatsHandler } from './handler';
 import { startAggregationTrigger } from './trigger';
 
@@ -18,6 +19,15 @@ export function startAggregateRole(kit: RoleKit): RunningRole {
     kit.queue(aggregationQueue.name),
     deps.config.AGGREGATION_SCHEDULE,
     deps.log,
+  );
+  kit.reconcile(
+    aggregationKind(
+      deps.sql,
+      kit.queue(aggregationQueue.name),
+      deps.config.AGGREGATION_SCHEDULE,
+      deps.now(),
+      kit.grace,
+    ),
   );
   const running = kit.running([
     { queue: aggregationQueue, worker: aggregation },

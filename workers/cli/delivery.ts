@@ -1,12 +1,17 @@
 // `campaign delivery create` and `campaign confirm`: registering a delivery and asking to send it.
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { parseDuration } from '../../shared/duration';
 import { readRecipients } from '../../shared/recipients';
-import { placeholders } from '../../shared/template';
+import { placeholders } from '../../shared/rules/template';
+import {
+  assertRecipientsFile,
+  durationOption,
+  parseContactDate,
+  parseSchedule,
+  type RecurringOptions,
+} from './arguments';
 import { type CliContext, output, UserError } from './context';
-import { parseSchedule, type RecurringOptions, registerRecurringCommands } from './recurring';
+import { registerRecurringCommands } from './recurring';
+import { byReason } from './render';
 import { waitForDelivery } from './wait';
 
 interface CreateOptions extends RecurringOptions {
@@ -22,59 +27,6 @@ interface CreateOptions extends RecurringOptions {
   from: string;
   returnPathDomain?: string;
   json?: boolean;
-}
-
-/** Durations longer than a year are refused: they are typos, and they overflow the seconds column. */
-const MAX_DURATION_SECONDS = 366 * 86_400;
-
-function durationOption(name: string, value: string): number {
-  let seconds: number;
-  try {
-    seconds = Math.round(parseDuration(value) / 1000);
-  } catch (error) {
-    throw new UserError(`${name}: ${(error as Error).message}`);
-  }
-  if (seconds > MAX_DURATION_SECONDS)
-    throw new UserError(`${name} "${value}" is longer than a year; give at most 366d`);
-  return seconds;
-}
-
-/** ": 2 user unknown, 1 on denylist", most first; nothing when none was excluded. */
-function byReason(counts: Record<string, number>): string {
-  const entries = Object.entries(counts).sort(([a, m], [b, n]) => n - m || a.localeCompare(b));
-  return entries.length === 0 ? '' : `: ${entries.map(([reason, n]) => `${n} ${reason}`).join(', ')}`;
-}
-
-/** Parses an ISO 8601 date-time, refusing dates that do not exist (2030-02-30) instead of rolling them over. */
-export function parseContactDate(text: string): Date {
-  const match =
-    /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(
-      text,
-    );
-  const date = new Date(text);
-  const [, y, m, d] = match ?? [];
-  const calendar = match ? new Date(Date.UTC(Number(y), Number(m) - 1, Number(d))) : null;
-  if (
-    !match ||
-    Number.isNaN(date.getTime()) ||
-    calendar?.getUTCDate() !== Number(d) ||
-    calendar?.getUTCMonth() !== Number(m) - 1
-  ) {
-    throw new UserError(`--contact-date "${text}" is not an ISO 8601 date; e.g. 2026-12-01T09:00:00Z`);
-  }
-  return date;
-}
-
-/** Refuses a recipients file that cannot be read, before anything is written. */
-export async function assertRecipientsFile(flag: string, file: string): Promise<void> {
-  const readable = await access(file, constants.R_OK)
-    .then(() => stat(file))
-    .then(
-      (s) => s.isFile(),
-      () => false,
-    );
-  if (!readable)
-    throw new UserError(`${flag}: cannot read "${file}"; give the path of a CSV or JSON lines file`);
 }
 
 export function registerDeliveryCommands(program: Command, ctx: () => CliContext): void {
@@ -102,6 +54,10 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
     .option('--aggregate <period>', 'none (each execution its own delivery), day, week or month')
     .option('--confirm-each', 'each execution waits for a confirm (needs --aggregate none)')
     .option(
+      '--allow-frequent',
+      'accept a --recurrence more frequent than RECURRENCE_MIN_INTERVAL (default: once an hour)',
+    )
+    .option(
       '--return-path-domain <domain>',
       'envelope sender becomes bounces+<message id>@DOMAIN (VERP), so bounce mail names its message',
     )
@@ -111,7 +67,7 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
       if (label === '') throw new UserError('--label is empty; give the delivery a name');
       const validitySeconds = durationOption('--validity', opts.validity);
       const retryIntervalSeconds = durationOption('--retry-interval', opts.retryInterval);
-      const schedule = parseSchedule(opts, new Date());
+      const schedule = parseSchedule(opts, new Date(), ctx().config.RECURRENCE_MIN_INTERVAL);
       const contactDate = opts.contactDate !== undefined ? parseContactDate(opts.contactDate) : null;
       if (!/^[^\s@<>"]+@[^\s@<>"]+$/.test(opts.from)) {
         throw new UserError(`--from "${opts.from}" is not an address; e.g. news@example.com`);
@@ -203,7 +159,9 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
 
   program
     .command('confirm')
-    .description('Confirm a prepared delivery: enqueue the same job upstream services enqueue.')
+    .description(
+      'Confirm a prepared delivery: check what the worker would refuse, then enqueue the job upstream services enqueue.',
+    )
     .argument('<id>', 'delivery id')
     .requiredOption('--as <login>', 'the operator confirming; needs the role start-deliveries')
     .option('--wait', 'wait, with a progress bar, until every message is handed to the MTA')
@@ -214,6 +172,20 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
       const timeoutMs = durationOption('--timeout', opts.timeout) * 1000;
       const { enqueueConfirm } = await import('./enqueue');
       const context = ctx();
+      // What the worker would refuse is refused here, with its sentence, instead of a "queued" that means no.
+      const { confirmRefusal, recordConfirmAttempt } = await import('../../db/confirm');
+      const sql = await context.sql();
+      const reason = await confirmRefusal(sql, id, opts.as, new Date());
+      if (reason) {
+        await recordConfirmAttempt(sql, {
+          deliveryId: id,
+          operator: opts.as,
+          outcome: 'refused',
+          reason,
+          jobId: null,
+        });
+        throw new UserError(`confirm refused: ${reason}`);
+      }
       const jobId = await enqueueConfirm(context, { deliveryId: id, operator: opts.as });
       if (!opts.wait) {
         output(

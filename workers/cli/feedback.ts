@@ -29,9 +29,9 @@ export function registerFeedbackCommands(program: Command, ctx: () => CliContext
     .option('--json', 'machine-readable output: {accepted, ignored, jobIds}')
     .action(async (file: string, opts: { json?: boolean }) => {
       const raw = await readInput(file);
-      const { translateDsn } = await import('../feedback-http/dsn');
-      const { BadPayload } = await import('../feedback-http/translate');
-      const { enqueueTranslation } = await import('../feedback-http/enqueue');
+      const { translateDsn } = await import('../servers/feedback-http/dsn');
+      const { BadPayload } = await import('../servers/feedback-http/translate');
+      const { enqueueTranslation } = await import('../servers/feedback-http/enqueue');
       let translation: Awaited<ReturnType<typeof translateDsn>>;
       try {
         translation = await translateDsn(raw);

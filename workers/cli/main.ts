@@ -1,5 +1,6 @@
-// The `campaign` command line: operators, deliveries, confirmation and the views of CONTRACT.md.
+// The `campaign` command line: operators, deliveries, confirmation and the views of docs/CONTRACT.md.
 import { Command, CommanderError } from 'commander';
+import { OPERATOR_ROLES } from '../../shared/rules/confirm';
 import { CliContext, describeError, output, UserError } from './context';
 import { registerDeadLetterCommands } from './dead-letters';
 import { registerDeliveryCommands } from './delivery';
@@ -33,17 +34,19 @@ export async function runCli(
     .command('add')
     .description('Create an operator (or add roles to an existing one).')
     .argument('<login>', 'the operator login')
-    .option('--role <role...>', 'roles to grant, e.g. start-deliveries', [])
+    .option(
+      '--role <role...>',
+      `roles to grant, one or more of: ${OPERATOR_ROLES.join(', ')} (confirm deliveries)`,
+      [],
+    )
     .option('--json', 'machine-readable output')
     .action(async (login: string, opts: { role: string[]; json?: boolean }) => {
       if (!/^[A-Za-z0-9._@-]{1,64}$/.test(login)) {
         throw new UserError(`login "${login}" is not valid; use 1-64 letters, digits, . _ @ or -`);
       }
       for (const role of opts.role) {
-        if (!/^[a-z][a-z0-9-]*$/.test(role))
-          throw new UserError(
-            `role "${role}" is not valid; use lower-case words joined by -, e.g. start-deliveries`,
-          );
+        if (!OPERATOR_ROLES.includes(role))
+          throw new UserError(`role "${role}" is not valid; expected one of ${OPERATOR_ROLES.join(', ')}`);
       }
       const { addOperator } = await import('../../db/queries');
       const result = await addOperator(await ctx().sql(), login, opts.role);

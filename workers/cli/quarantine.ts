@@ -1,8 +1,8 @@
 // `campaign quarantine list|show|release`: which addresses are excluded from deliveries, why, and letting one back in.
 import type { Command } from 'commander';
 import type { QuarantineView } from '../../db/quarantine';
-import { quarantineRules } from '../../shared/quarantine-rules';
 import { normalizeEmail } from '../../shared/recipients';
+import { quarantineRules } from '../../shared/rules/quarantine-rules';
 import { type CliContext, output, UserError } from './context';
 
 function emailArgument(raw: string): string {

@@ -1,66 +1,8 @@
-// Recurring deliveries on the command line: create's schedule options, audience replacement, pause/resume.
+// Recurring deliveries on the command line: audience replacement, pause and resume.
 import type { Command } from 'commander';
-import type { ScheduleInput } from '../../db/recurrence';
-import type { RecurringStatus } from '../../db/recurring-status';
 import { readRecipients } from '../../shared/recipients';
-import { AGGREGATION_PERIODS, type AggregationPeriod, recurrenceProblem } from '../../shared/recurrence';
+import { assertRecipientsFile, deliveryIdArgument } from './arguments';
 import { type CliContext, output, UserError } from './context';
-import { deliveryIdArgument } from './views';
-
-/** The schedule options of `delivery create`. */
-export interface RecurringOptions {
-  recurrence?: string;
-  timezone?: string;
-  until?: string;
-  aggregate?: string;
-  confirmEach?: boolean;
-  contactDate?: string;
-}
-
-/** Reads and checks the schedule options; null for a one-off delivery. */
-export function parseSchedule(opts: RecurringOptions, now: Date): ScheduleInput | null {
-  if (opts.recurrence === undefined) {
-    const stray = (['timezone', 'until', 'aggregate', 'confirmEach'] as const).find(
-      (k) => opts[k] !== undefined,
-    );
-    if (stray) {
-      const flag = `--${stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-      throw new UserError(
-        `${flag} is an option of recurring deliveries; give --recurrence too, e.g. --recurrence "0 9 * * 1"`,
-      );
-    }
-    return null;
-  }
-  if (opts.contactDate !== undefined)
-    throw new UserError(
-      '--contact-date does not apply to a recurring delivery: each occurrence is its contact date',
-    );
-  const aggregate = (opts.aggregate ?? 'none') as AggregationPeriod;
-  if (!AGGREGATION_PERIODS.includes(aggregate))
-    throw new UserError(
-      `--aggregate "${opts.aggregate}" is not accepted; expected one of ${AGGREGATION_PERIODS.join(', ')}`,
-    );
-  if (opts.confirmEach && aggregate !== 'none')
-    throw new UserError(
-      `--confirm-each needs --aggregate none: confirmation before each send is only possible when each execution is a delivery of its own, not added to the delivery of a ${aggregate}`,
-    );
-  let until: Date | null = null;
-  if (opts.until !== undefined) {
-    until = new Date(opts.until);
-    if (!/^\d{4}-\d{2}-\d{2}/.test(opts.until) || Number.isNaN(until.getTime()))
-      throw new UserError(`--until "${opts.until}" is not an ISO 8601 date; e.g. 2027-06-30T00:00:00Z`);
-  }
-  const schedule = {
-    cron: opts.recurrence.trim(),
-    timezone: opts.timezone ?? 'UTC',
-    until,
-    aggregate,
-    confirmEach: opts.confirmEach === true,
-  };
-  const problem = recurrenceProblem(schedule, now);
-  if (problem) throw new UserError(problem);
-  return schedule;
-}
 
 export function registerRecurringCommands(delivery: Command, ctx: () => CliContext): void {
   delivery
@@ -71,7 +13,6 @@ export function registerRecurringCommands(delivery: Command, ctx: () => CliConte
     .option('--json', 'machine-readable output')
     .action(async (rawId: string, opts: { replace: string; json?: boolean }) => {
       const id = deliveryIdArgument(rawId);
-      const { assertRecipientsFile } = await import('./delivery');
       await assertRecipientsFile('--replace', opts.replace);
       const sql = await ctx().sql();
       const [template] = await sql`select state, columns from deliveries where id = ${id}`;
@@ -127,24 +68,4 @@ export function registerRecurringCommands(delivery: Command, ctx: () => CliConte
         );
       });
   }
-}
-
-/** The recurring status as lines of text. */
-export function renderRecurring(s: RecurringStatus): string {
-  const r = s.recurrence;
-  const lines = [
-    `delivery ${s.id} "${s.label}"  recurring${r.paused ? ' (paused)' : ''}  (EFS ${s.efs ? 'on' : 'off'})`,
-    `  recurrence        "${r.cron}" ${r.timezone}${r.until ? ` until ${r.until}` : ''}, aggregate ${r.aggregate}${r.confirmEach ? ', confirm each' : ''}`,
-    `  recipients        ${s.recipients}`,
-    `  next occurrence   ${s.nextOccurrence ?? (r.paused ? 'none while paused' : 'none (the schedule has ended)')}`,
-    `  executions        ${s.executions.length}`,
-  ];
-  for (const e of s.executions) {
-    lines.push(
-      `    ${(e.id ?? '-').padEnd(8)} ${e.occurrenceAt}  ${e.state.padEnd(9)} sent ${String(e.sent).padEnd(7)} delivered ${(e.deliveredRate * 100).toFixed(2)} %${
-        e.periodDeliveryId ? `  (in delivery ${e.periodDeliveryId})` : ''
-      }${e.reason ? `  ${e.reason}` : ''}`,
-    );
-  }
-  return lines.join('\n');
 }

@@ -1,11 +1,12 @@
 // `campaign compute-stats`: recount a delivery's KPIs now, as the tile's "Compute statistics" button does.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
-import { parseDuration } from '../../shared/duration';
 import { computeStatsQueue } from '../../shared/queues';
+import { parseDuration } from '../../shared/rules/duration';
+import { deliveryIdArgument } from './arguments';
 import { type CliContext, output, UserError } from './context';
 import { openQueue } from './enqueue';
-import { deliveryIdArgument, renderTile } from './views';
+import { renderTile } from './render';
 
 const POLL_MS = 200;
 

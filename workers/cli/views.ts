@@ -1,34 +1,9 @@
 // `campaign status`, `logs` and `profile`: what an operator reads.
 import type { Command } from 'commander';
-import type { DeliveryStatus } from '../../db/queries';
 import { normalizeEmail } from '../../shared/recipients';
+import { deliveryIdArgument } from './arguments';
 import { type CliContext, output, UserError } from './context';
-
-export function deliveryIdArgument(id: string): string {
-  if (!/^\d+$/.test(id)) throw new UserError(`delivery id "${id}" is not valid; it is a number, e.g. 42`);
-  return id;
-}
-
-const percent = (fraction: number) => `${(fraction * 100).toFixed(2)} %`;
-
-/** The KPI tile, as the reference product lays it out. */
-export function renderTile(s: DeliveryStatus): string {
-  const width = 30;
-  const filled = Math.round(s.progress * width);
-  return [
-    `delivery ${s.id} "${s.label}"  ${s.state}${s.stateReason ? `: ${s.stateReason}` : ''}  (EFS ${s.efs ? 'on' : 'off'})`,
-    `  progress          [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.round(s.progress * 100)} %`,
-    `  to send           ${s.toSend}`,
-    `  sent              ${s.sent}`,
-    `  delivered         ${s.delivered}  (${percent(s.deliveredRate)})`,
-    `  bounces + errors  ${s.bouncesAndErrors}  (${percent(s.bouncesAndErrorsRate)})`,
-    `  opens             ${s.opens}  (${percent(s.openRate)})`,
-    `  clicks            ${s.clicks}  (${percent(s.clickRate)})`,
-    `  complaints        ${s.complaints}  (${percent(s.complaintRate)})`,
-    `  valid until       ${s.validUntil ?? '(set at confirmation)'}`,
-    `  stats computed    ${s.statsComputedAt ?? 'never'}`,
-  ].join('\n');
-}
+import { renderRecurring, renderTile } from './render';
 
 export function registerViewCommands(program: Command, ctx: () => CliContext): void {
   program
@@ -40,7 +15,6 @@ export function registerViewCommands(program: Command, ctx: () => CliContext): v
       const id = deliveryIdArgument(rawId);
       const { deliveryStatus } = await import('../../db/queries');
       const { recurringStatus } = await import('../../db/recurring-status');
-      const { renderRecurring } = await import('./recurring');
       const sql = await ctx().sql();
       const recurring = await recurringStatus(sql, id);
       if (recurring) return output(opts.json, recurring, () => renderRecurring(recurring));
@@ -68,14 +42,14 @@ export function registerViewCommands(program: Command, ctx: () => CliContext): v
       for await (const line of deliveryLogs(sql, id)) {
         const text = opts.json
           ? `${first ? '' : ','}\n${JSON.stringify(line)}`
-          : [
+          : `${[
               line.email,
               line.status,
               line.failureType ?? '-',
               line.failureReason ?? '-',
               line.attempts,
               line.messageId,
-            ].join('\t') + '\n';
+            ].join('\t')}\n`;
         first = false;
         if (!process.stdout.write(text))
           await new Promise((resolve) => process.stdout.once('drain', resolve));

@@ -9,10 +9,9 @@ import {
 } from '../../db/confirm';
 import { operatorRoles } from '../../db/queries';
 import type { ConfirmPayload } from '../../shared/queues';
+import { operatorRefusal } from '../../shared/rules/confirm';
 import type { JobContext } from '../../shared/worker';
 import type { DispatchPlanner } from '../dispatch/plan';
-
-export const START_ROLE = 'start-deliveries';
 
 export interface ConfirmDeps {
   sql: postgres.Sql;
@@ -24,12 +23,8 @@ export function confirmHandler(deps: ConfirmDeps) {
   return async (payload: ConfirmPayload, { job, log }: JobContext) => {
     const { deliveryId, operator } = payload;
     const jobId = job.id ?? null;
-    const roles = await operatorRoles(deps.sql, operator);
-    if (roles === null || !roles.includes(START_ROLE)) {
-      const reason =
-        roles === null
-          ? `operator ${operator} lacks the role ${START_ROLE} (no such operator; create it with: campaign operator add ${operator} --role ${START_ROLE})`
-          : `operator ${operator} lacks the role ${START_ROLE}`;
+    const reason = operatorRefusal(operator, await operatorRoles(deps.sql, operator));
+    if (reason) {
       await recordConfirmAttempt(deps.sql, { deliveryId, operator, outcome: 'refused', reason, jobId });
       log.warn({ operator, reason }, 'Refused a confirm.');
       throw new UnrecoverableError(reason);

@@ -1,9 +1,11 @@
 // The confirm role: confirms deliveries, and produces the recurring deliveries' occurrences.
-import { quarantineRules } from '../../shared/quarantine-rules';
+
 import { confirmQueue, recurrenceQueue } from '../../shared/queues';
+import { quarantineRules } from '../../shared/rules/quarantine-rules';
 import { startWorker } from '../../shared/worker';
+import { recurrenceKind } from '../reconcile/kinds';
 import { recurrenceHandler } from '../recurrence/handler';
-import type { RoleKit, RunningRole } from '../role-kit';
+import type { RoleKit, RunningRole } from '../start/role-kit';
 import { confirmHandler } from './handler';
 
 export function startConfirmRole(kit: RoleKit): RunningRole {
@@ -24,6 +26,9 @@ export function startConfirmRole(kit: RoleKit): RunningRole {
     data: { sweep: true },
     opts: recurrenceQueue.jobOptions,
   });
+  kit.reconcile(
+    recurrenceKind(deps.sql, kit.queue(recurrenceQueue.name), deps.config.RECURRENCE_TICK, kit.grace),
+  );
   return kit.running([
     { queue: confirmQueue, worker: confirm },
     { queue: recurrenceQueue, worker: recurrence },

@@ -1,22 +1,16 @@
 // The dispatch handler: hands one batch of a delivery to the MTA and logs every message exactly once.
 import { UnrecoverableError } from 'bullmq';
 import type postgres from 'postgres';
-import {
-  type DispatchDelivery,
-  type HandOff,
-  loadDispatchDelivery,
-  pendingBatchTargets,
-  recordHandOffs,
-} from '../../db/dispatch';
-import { classifySmtp, parseSmtpResponse } from '../../shared/classify';
-import { nextAttemptAt, statusFor } from '../../shared/feedback-state';
-import { compileMessage, type MessageBuilder } from '../../shared/message';
+import { type HandOff, loadDispatchDelivery, pendingBatchTargets, recordHandOffs } from '../../db/dispatch';
 import { dsnRequest, envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
-import type { QuarantineRules } from '../../shared/quarantine-rules';
 import type { DispatchPayload } from '../../shared/queues';
+import { statusFor } from '../../shared/rules/feedback-state';
+import type { QuarantineRules } from '../../shared/rules/quarantine-rules';
 import type { JobContext } from '../../shared/worker';
-import type { RateLimiter } from './rate-limit';
-import type { HandOffResult, MtaTransport } from './transport';
+import { BuilderCache } from '../mta/builders';
+import type { RateLimiter } from '../mta/rate-limit';
+import { refusal } from '../mta/refusal';
+import type { MtaTransport } from '../mta/transport';
 
 export interface DispatchDeps {
   sql: postgres.Sql;
@@ -35,46 +29,6 @@ const CHUNK = 100;
  * 1,000 → 27.9k).
  */
 const LOG_EVERY = 500;
-
-/** Compiled messages of the deliveries this process is sending, so a template is parsed once per delivery. */
-export class BuilderCache {
-  private readonly builders = new Map<string, MessageBuilder>();
-  get(delivery: DispatchDelivery): MessageBuilder {
-    let builder = this.builders.get(delivery.id);
-    if (!builder) {
-      if (this.builders.size >= 100) this.builders.delete(this.builders.keys().next().value!);
-      builder = compileMessage(delivery);
-      this.builders.set(delivery.id, builder);
-    }
-    return builder;
-  }
-}
-
-/** How a refused hand-off is logged: the classified reason decides hard or soft, as a bounce's would. */
-export function refusal(
-  result: Extract<HandOffResult, { ok: false }>,
-  final: boolean,
-  delivery: DispatchDelivery,
-  now: Date,
-): Pick<HandOff, 'status' | 'failureType' | 'failureReason' | 'retryAt'> & { outcomeKind: 'soft' | 'hard' } {
-  const parsed = parseSmtpResponse(result.response);
-  const classification = classifySmtp({
-    smtpCode: result.code ?? parsed.smtpCode,
-    enhancedStatus: parsed.enhancedStatus,
-    diagnostic: result.response,
-  });
-  const kind = (result.temporary && final) || classification.type !== 'hard' ? 'soft' : 'hard';
-  return {
-    status: statusFor({ attempt: 1, kind, occurredAt: now.getTime(), eventId: 'hand-off' }, delivery.efs),
-    failureType: kind,
-    failureReason: classification.reason,
-    outcomeKind: kind,
-    retryAt:
-      kind === 'soft'
-        ? nextAttemptAt(now.getTime(), delivery.retryIntervalSeconds, delivery.validUntil)
-        : null,
-  };
-}
 
 export function dispatchHandler(deps: DispatchDeps) {
   const builders = new BuilderCache();

@@ -1,8 +1,10 @@
 // The dispatch role: starts deliveries at their contact date and hands their batches to the MTA.
-import { quarantineRules } from '../../shared/quarantine-rules';
+
 import { dispatchQueue, startQueue } from '../../shared/queues';
+import { quarantineRules } from '../../shared/rules/quarantine-rules';
 import { startWorker } from '../../shared/worker';
-import type { RoleKit, RunningRole } from '../role-kit';
+import { dispatchKinds } from '../reconcile/kinds';
+import type { RoleKit, RunningRole } from '../start/role-kit';
 import { dispatchHandler } from './handler';
 
 export function startDispatchRole(kit: RoleKit): RunningRole {
@@ -30,6 +32,7 @@ export function startDispatchRole(kit: RoleKit): RunningRole {
     ...opts,
     concurrency: deps.config.DISPATCH_CONCURRENCY,
   });
+  kit.reconcile(...dispatchKinds(deps.sql, { dispatch: kit.q.dispatch, start: kit.q.start }, kit.grace));
   return kit.running(
     [
       { queue: startQueue, worker: start },

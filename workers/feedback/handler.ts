@@ -4,8 +4,6 @@ import type postgres from 'postgres';
 import { applyComplaints, COMPLAINT_REASON } from '../../db/complaints';
 import { type DeadLetterEntry, recordDeadLetters } from '../../db/dead-letters';
 import { applyFeedbackBatch, type ClassifiedEvent, type EventOutcome } from '../../db/feedback';
-import { classifyBounce } from '../../shared/classify';
-import type { OutcomeKind } from '../../shared/feedback-state';
 import { parseMessageId } from '../../shared/message-id';
 import {
   complaintsTotal,
@@ -13,7 +11,6 @@ import {
   feedbackEventsTotal,
   retriesScheduledTotal,
 } from '../../shared/metrics';
-import type { QuarantineRules } from '../../shared/quarantine-rules';
 import {
   describeInvalid,
   type FeedbackPayload,
@@ -22,6 +19,9 @@ import {
   jobIds,
   retryQueue,
 } from '../../shared/queues';
+import { classifyBounce } from '../../shared/rules/classify';
+import type { OutcomeKind } from '../../shared/rules/feedback-state';
+import type { QuarantineRules } from '../../shared/rules/quarantine-rules';
 import type { JobContext } from '../../shared/worker';
 
 /**

@@ -1,8 +1,9 @@
 // The feedback role: applies the MTA's events to the logs, the KPIs and the quarantine.
-import { quarantineRules } from '../../shared/quarantine-rules';
+
 import { feedbackQueue } from '../../shared/queues';
+import { quarantineRules } from '../../shared/rules/quarantine-rules';
 import { startWorker } from '../../shared/worker';
-import type { RoleKit, RunningRole } from '../role-kit';
+import type { RoleKit, RunningRole } from '../start/role-kit';
 import { feedbackHandler } from './handler';
 
 export function startFeedbackRole(kit: RoleKit): RunningRole {

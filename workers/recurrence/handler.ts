@@ -2,7 +2,7 @@
 import type postgres from 'postgres';
 import { confirmDelivery } from '../../db/confirm';
 import { produceDueOccurrences, unstartedAutoExecutions } from '../../db/recurrence';
-import type { QuarantineRules } from '../../shared/quarantine-rules';
+import type { QuarantineRules } from '../../shared/rules/quarantine-rules';
 import type { JobContext } from '../../shared/worker';
 import { startConfirmed } from '../confirm/handler';
 import type { DispatchPlanner } from '../dispatch/plan';

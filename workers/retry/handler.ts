@@ -2,7 +2,7 @@
 // and the finalize handler that ends the validity period.
 
 import type { Queue } from 'bullmq';
-import { UnrecoverableError } from 'bullmq';
+import { DelayedError, UnrecoverableError } from 'bullmq';
 import type postgres from 'postgres';
 import { loadDispatchDelivery } from '../../db/dispatch';
 import { quarantinedCondition, recordAddressOutcomes } from '../../db/quarantine';
@@ -15,18 +15,13 @@ import {
 } from '../../db/retry';
 import { dsnRequest, envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
 import { retriesExpiredTotal, retriesScheduledTotal, retriesSentTotal } from '../../shared/metrics';
-import type { AddressOutcome, QuarantineRules } from '../../shared/quarantine-rules';
-import {
-  type FinalizePayload,
-  finalizeQueue,
-  jobIds,
-  type RetryPayload,
-  retryQueue,
-} from '../../shared/queues';
+import { type FinalizePayload, jobIds, type RetryPayload, retryQueue } from '../../shared/queues';
+import type { AddressOutcome, QuarantineRules } from '../../shared/rules/quarantine-rules';
 import type { JobContext } from '../../shared/worker';
-import { BuilderCache, refusal } from '../dispatch/handler';
-import type { RateLimiter } from '../dispatch/rate-limit';
-import type { MtaTransport } from '../dispatch/transport';
+import { BuilderCache } from '../mta/builders';
+import type { RateLimiter } from '../mta/rate-limit';
+import { refusal } from '../mta/refusal';
+import type { MtaTransport } from '../mta/transport';
 
 export interface RetryDeps {
   sql: postgres.Sql;
@@ -179,8 +174,8 @@ export function retryHandler(deps: RetryDeps) {
   };
 }
 
-export function finalizeHandler(deps: { sql: postgres.Sql; finalizeQueue: Queue; now: () => Date }) {
-  return async ({ deliveryId }: FinalizePayload, { log }: JobContext) => {
+export function finalizeHandler(deps: { sql: postgres.Sql; now: () => Date }) {
+  return async ({ deliveryId }: FinalizePayload, { job, log, token }: JobContext) => {
     let expired = 0;
     const result = await finalizeDelivery(deps.sql, deliveryId, deps.now(), (n) => {
       expired = n;
@@ -188,17 +183,12 @@ export function finalizeHandler(deps: { sql: postgres.Sql; finalizeQueue: Queue;
     if (result === null) throw new UnrecoverableError(`delivery ${deliveryId} not found`);
     if (result === 'done') return { already: true };
     if (result === 'not-yet') {
-      // Still sending at the end of its validity (or the clock is early): look again in a minute.
-      await deps.finalizeQueue.add(
-        'finalize',
-        { deliveryId },
-        {
-          ...finalizeQueue.jobOptions,
-          jobId: `${jobIds.finalize(deliveryId)}-${deps.now().getTime()}`,
-          delay: 60_000,
-        },
-      );
-      return { postponed: true };
+      // Still sending at the end of its validity (or the clock is early): look again in a minute. The job
+      // keeps its id while it waits, so the reconciler can tell a waiting finalization from a lost one.
+      if (!token) throw new Error('a finalization cannot be postponed without its job lock');
+      await job.moveToDelayed(Date.now() + 60_000, token);
+      log.info('Validity end reached while the delivery is still sending: finalization postponed a minute.');
+      throw new DelayedError();
     }
     retriesExpiredTotal.inc(expired);
     log.info(

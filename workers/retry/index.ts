@@ -1,8 +1,10 @@
 // The retry role: retries soft bounces until the validity end, and finalizes deliveries at that end.
-import { quarantineRules } from '../../shared/quarantine-rules';
+
 import { finalizeQueue, retryQueue } from '../../shared/queues';
+import { quarantineRules } from '../../shared/rules/quarantine-rules';
 import { startWorker } from '../../shared/worker';
-import type { RoleKit, RunningRole } from '../role-kit';
+import { retryKinds } from '../reconcile/kinds';
+import type { RoleKit, RunningRole } from '../start/role-kit';
 import { finalizeHandler, retryHandler } from './handler';
 
 export function startRetryRole(kit: RoleKit): RunningRole {
@@ -17,18 +19,14 @@ export function startRetryRole(kit: RoleKit): RunningRole {
     now: deps.now,
   });
   const retry = startWorker(retryQueue, handler, base, { ...opts, concurrency: 2 });
-  const finalize = startWorker(
-    finalizeQueue,
-    finalizeHandler({ sql: deps.sql, finalizeQueue: kit.q.finalize, now: deps.now }),
-    base,
-    opts,
-  );
+  const finalize = startWorker(finalizeQueue, finalizeHandler({ sql: deps.sql, now: deps.now }), base, opts);
   // The sweep finds retries whose delayed job a crash lost.
   kit.every(kit.q.retry, 'retry-sweep', deps.config.RETRY_SWEEP_INTERVAL, {
     name: 'sweep',
     data: { sweep: true },
     opts: { removeOnComplete: true, removeOnFail: 100 },
   });
+  kit.reconcile(...retryKinds(deps.sql, { retry: kit.q.retry, finalize: kit.q.finalize }, kit.grace));
   return kit.running(
     [
       { queue: retryQueue, worker: retry },

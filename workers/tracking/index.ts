@@ -1,7 +1,7 @@
 // The tracking role: stores opens and clicks, once per event id.
 import { trackingQueue } from '../../shared/queues';
 import { startWorker } from '../../shared/worker';
-import type { RoleKit, RunningRole } from '../role-kit';
+import type { RoleKit, RunningRole } from '../start/role-kit';
 import { trackingHandler } from './handler';
 
 export function startTrackingRole(kit: RoleKit): RunningRole {

@@ -2,7 +2,7 @@
 import { Queue } from 'bullmq';
 import { feedbackQueue } from '../../../shared/queues';
 import { createWorkerConnection } from '../../../shared/redis';
-import type { RoleDeps, RunningRole } from '../../role-kit';
+import type { RoleDeps, RunningRole } from '../../start/role-kit';
 import { type BounceServer, startBounceServer } from './server';
 
 /** Starts the mailbox; `ready` resolves once it listens, `smtpPort` then names its port. */

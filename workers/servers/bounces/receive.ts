@@ -6,9 +6,9 @@ import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type postgres from 'postgres';
 import { recordDeadLetters } from '../../../db/dead-letters';
-import { translateDsn } from '../../feedback-http/dsn';
-import { enqueueTranslation } from '../../feedback-http/enqueue';
-import type { Translation } from '../../feedback-http/translate';
+import { translateDsn } from '../feedback-http/dsn';
+import { enqueueTranslation } from '../feedback-http/enqueue';
+import type { Translation } from '../feedback-http/translate';
 import { verpMessageId } from './recipients';
 
 /** The dead letters' queue name for mails of the bounce mailbox (`campaign dead-letters --queue bounces`). */

@@ -1,0 +1,2 @@
+CREATE INDEX "deliveries_open_valid_until_idx" ON "deliveries" USING btree ("valid_until") WHERE state in ('scheduled', 'sending', 'sent');--> statement-breakpoint
+CREATE INDEX "delivery_logs_retry_due_idx" ON "delivery_logs" USING btree ("retry_at") WHERE retry_at is not null;

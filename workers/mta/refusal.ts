@@ -1,0 +1,31 @@
+// How a refused hand-off is logged, for first attempts (dispatch) and retries alike.
+import type { DispatchDelivery, HandOff } from '../../db/dispatch';
+import { classifySmtp, parseSmtpResponse } from '../../shared/rules/classify';
+import { nextAttemptAt, statusFor } from '../../shared/rules/feedback-state';
+import type { HandOffResult } from './transport';
+
+/** How a refused hand-off is logged: the classified reason decides hard or soft, as a bounce's would. */
+export function refusal(
+  result: Extract<HandOffResult, { ok: false }>,
+  final: boolean,
+  delivery: DispatchDelivery,
+  now: Date,
+): Pick<HandOff, 'status' | 'failureType' | 'failureReason' | 'retryAt'> & { outcomeKind: 'soft' | 'hard' } {
+  const parsed = parseSmtpResponse(result.response);
+  const classification = classifySmtp({
+    smtpCode: result.code ?? parsed.smtpCode,
+    enhancedStatus: parsed.enhancedStatus,
+    diagnostic: result.response,
+  });
+  const kind = (result.temporary && final) || classification.type !== 'hard' ? 'soft' : 'hard';
+  return {
+    status: statusFor({ attempt: 1, kind, occurredAt: now.getTime(), eventId: 'hand-off' }, delivery.efs),
+    failureType: kind,
+    failureReason: classification.reason,
+    outcomeKind: kind,
+    retryAt:
+      kind === 'soft'
+        ? nextAttemptAt(now.getTime(), delivery.retryIntervalSeconds, delivery.validUntil)
+        : null,
+  };
+}

@@ -1,0 +1,255 @@
+// The feedback receiver: POST /feedback/{sparkpost,ses,kumomta,generic}, authenticated as each provider does,
+// translated into the contract's events and enqueued in batches. 2xx only once the batch is in Redis.
+import { timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Queue } from 'bullmq';
+import type postgres from 'postgres';
+import { recordDeadLetters } from '../../../db/dead-letters';
+import type { Config } from '../../../shared/config';
+import type { Logger } from '../../../shared/logger';
+import { Coalescer, enqueueTranslation } from './enqueue';
+import { translateGeneric } from './generic';
+import { readKumoRecords, translateKumo } from './kumomta';
+import { translateSes } from './ses';
+import {
+  allowedCertUrl,
+  allowedSubscribeUrl,
+  BadSignature,
+  readSnsMessage,
+  type SnsMessage,
+  verifySignature,
+} from './sns';
+import { translateSparkPost } from './sparkpost';
+import { BadPayload, type Translation } from './translate';
+
+const PROVIDERS = ['sparkpost', 'ses', 'kumomta', 'generic'];
+
+/** A provider's body is refused above this size; SparkPost batches stay far below it. */
+const MAX_BODY_BYTES = 10 * 1024 * 1024;
+/** An SNS message is at most 256 KB; SES bodies are read before they are authenticated, so keep them small. */
+const MAX_SNS_BODY_BYTES = 300 * 1024;
+/** Certificates kept; SNS uses a handful, and each distinct URL costs a fetch. */
+const MAX_CERTIFICATES = 16;
+
+export interface FeedbackServerDeps {
+  config: Config;
+  log: Logger;
+  sql: postgres.Sql;
+  feedbackQueue: Queue;
+  trackingQueue: Queue;
+  /** GETs a URL SNS named (certificate, SubscribeURL); only called for URLs `allowedSnsUrl` accepts. */
+  fetchText?: (url: string) => Promise<string>;
+}
+
+export interface FeedbackServer {
+  port(): number;
+  close(): Promise<void>;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function defaultFetch(url: string): Promise<string> {
+  const response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(10_000) });
+  if (!response.ok) throw new Error(`GET ${new URL(url).host} answered ${response.status}`);
+  return response.text();
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        // Stop keeping it; the 413 is answered with Connection: close, then the socket goes.
+        req.removeAllListeners('data');
+        reject(new HttpError(413, `the body is over ${limit} bytes`));
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function parseJson(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    throw new BadPayload('the body is not JSON');
+  }
+}
+
+const same = (a: string, b: string) => {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+};
+
+/** The shared token as a bearer token, a basic-auth password (any user) or an X-Feedback-Token header. */
+function checkToken(req: IncomingMessage, token: string | undefined): void {
+  if (!token) throw new HttpError(401, 'FEEDBACK_TOKEN is not set: this endpoint accepts nobody');
+  const auth = req.headers.authorization ?? '';
+  const given = [String(req.headers['x-feedback-token'] ?? '')];
+  if (/^bearer /i.test(auth)) given.push(auth.slice(7).trim());
+  if (/^basic /i.test(auth)) {
+    const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
+    given.push(decoded.slice(decoded.indexOf(':') + 1));
+  }
+  if (!given.some((g) => g !== '' && same(g, token))) throw new HttpError(401, 'missing or wrong token');
+}
+
+/** Resolves once the jobs are in Redis; the answer names them, so a sender can follow its batch. */
+const enqueue = async (coalescer: Coalescer, t: Translation) => ({
+  ...summary(t),
+  jobIds: await coalescer.submit(t),
+});
+
+/** SES through SNS: verify, answer the subscription handshake, translate notifications. */
+async function handleSns(
+  deps: FeedbackServerDeps,
+  coalescer: Coalescer,
+  body: string,
+  cert: (url: string) => Promise<string>,
+) {
+  // An envelope that is no SNS message is refused, not kept: it is not authenticated, and anyone could send it.
+  let m: SnsMessage;
+  try {
+    m = readSnsMessage(JSON.parse(body));
+  } catch (error) {
+    throw new HttpError(400, error instanceof BadPayload ? error.message : 'the body is not JSON');
+  }
+  const topics = deps.config.SNS_TOPIC_ARNS?.split(',') ?? [];
+  if (!topics.includes(m.TopicArn))
+    throw new BadSignature(
+      topics.length === 0
+        ? 'no SNS topic is accepted; set SNS_TOPIC_ARNS to the ARN of your SES feedback topic'
+        : `topic ${m.TopicArn} is not one of SNS_TOPIC_ARNS`,
+    );
+  const testHosts = deps.config.SNS_TEST_HOSTS?.split(',') ?? [];
+  if (!allowedCertUrl(m.SigningCertURL, testHosts))
+    throw new BadSignature(
+      'SigningCertURL is not an SNS certificate (https://sns.<region>.amazonaws.com/SimpleNotificationService-….pem)',
+    );
+  verifySignature(m, await cert(m.SigningCertURL));
+  if (m.Type === 'SubscriptionConfirmation') {
+    if (!m.SubscribeURL || !allowedSubscribeUrl(m.SubscribeURL, testHosts))
+      throw new BadSignature('SubscribeURL is not on an SNS host');
+    await (deps.fetchText ?? defaultFetch)(m.SubscribeURL);
+    deps.log.info({ topicArn: m.TopicArn }, 'SNS subscription confirmed.');
+    return { confirmed: true };
+  }
+  if (m.Type !== 'Notification') return { ignored: 1 }; // UnsubscribeConfirmation
+  return enqueue(coalescer, translateSes(parseJson(m.Message), m.MessageId));
+}
+
+const summary = (t: Translation) => ({
+  accepted: t.feedback.length,
+  tracking: t.tracking.length,
+  ignored: t.ignored,
+});
+
+export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<FeedbackServer> {
+  const coalescer = new Coalescer((t) =>
+    enqueueTranslation({ feedback: deps.feedbackQueue, tracking: deps.trackingQueue }, t),
+  );
+  const certificates = new Map<string, Promise<string>>();
+  const certFile = deps.config.SNS_CERT_FILE;
+  const cert = (url: string) => {
+    // Certificates are cached per URL; SNS rotates them by publishing a new URL.
+    let pem = certificates.get(url);
+    if (!pem) {
+      if (certificates.size >= MAX_CERTIFICATES) certificates.delete(certificates.keys().next().value!);
+      pem = certFile ? readFile(certFile, 'utf8') : (deps.fetchText ?? defaultFetch)(url);
+      pem.catch(() => certificates.delete(url));
+      certificates.set(url, pem);
+    }
+    return pem;
+  };
+
+  async function route(req: IncomingMessage, provider: string): Promise<object> {
+    if (!PROVIDERS.includes(provider))
+      throw new HttpError(404, `no provider "${provider}"; expected ${PROVIDERS.join(', ')}`);
+    // Refused before the body is read or kept: only authenticated senders can fill the dead letters.
+    if (provider !== 'ses') checkToken(req, deps.config.FEEDBACK_TOKEN);
+    const body = await readBody(req, provider === 'ses' ? MAX_SNS_BODY_BYTES : MAX_BODY_BYTES);
+    try {
+      switch (provider) {
+        case 'ses':
+          return await handleSns(deps, coalescer, body, cert);
+        default: {
+          const translation =
+            provider === 'sparkpost'
+              ? translateSparkPost(parseJson(body))
+              : provider === 'kumomta'
+                ? translateKumo(readKumoRecords(body))
+                : await translateGeneric(body, String(req.headers['content-type'] ?? ''));
+          return await enqueue(coalescer, translation);
+        }
+      }
+    } catch (error) {
+      if (error instanceof BadPayload) {
+        // Kept with its reason so that nothing a provider sent is lost, even what we could not read.
+        await recordDeadLetters(deps.sql, [
+          {
+            queue: `feedback-http/${provider}`,
+            jobId: null,
+            reason: `bad ${provider} body: ${error.message}`,
+            payload: { contentType: req.headers['content-type'] ?? null, body },
+          },
+        ]);
+        throw new HttpError(400, error.message);
+      }
+      if (error instanceof BadSignature) throw new HttpError(403, error.message);
+      throw error;
+    }
+  }
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const reply = (status: number, value: object) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(value));
+    };
+    const match = /^\/feedback\/([a-z]+)\/?(?:\?.*)?$/.exec(req.url ?? '');
+    if (!match) return reply(404, { error: 'not found; POST /feedback/{sparkpost,ses,kumomta,generic}' });
+    if (req.method !== 'POST') return reply(405, { error: 'only POST is accepted' });
+    const provider = match[1]!;
+    try {
+      reply(200, await route(req, provider));
+    } catch (error) {
+      if (error instanceof HttpError) {
+        deps.log.warn({ provider, status: error.status, reason: error.message }, 'Feedback request refused.');
+        if (error.status === 413) {
+          res.setHeader('connection', 'close');
+          res.once('finish', () => req.destroy());
+        }
+        return reply(error.status, { error: error.message });
+      }
+      // Redis or PostgreSQL unreachable: the provider retries later, nothing was acknowledged.
+      deps.log.error({ provider, err: (error as Error).message }, 'Feedback request failed.');
+      reply(503, { error: 'feedback could not be stored; retry later' });
+    }
+  };
+
+  const server: Server = createServer((req, res) => void handle(req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(deps.config.FEEDBACK_PORT, resolve);
+  });
+  return {
+    port: () => (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections?.();
+      }),
+  };
+}

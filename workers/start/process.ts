@@ -1,0 +1,169 @@
+// One pipeline process: serves health, waits for PostgreSQL, starts its roles, and shuts down in one path.
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Database, openDatabase } from '../../db/client';
+import { migrationsFolder, prepareDatabase } from '../../db/migrate';
+import type { Config } from '../../shared/config';
+import type { Logger } from '../../shared/logger';
+import { createWorkerConnection, type RedisClient } from '../../shared/redis';
+import { isConnectionError, ServiceUnavailable } from '../../shared/services';
+import { type Reconciler, startReconciler } from '../reconcile';
+import { createRegistry, startHealthServer } from '../servers/health';
+import { deliveryPages, type PageRoutes } from '../servers/pages';
+import { type Role, type RoleDeps, type RunningRole, startRole } from './roles';
+
+/** A running process: `stop` is the one shutdown path (workers, queues, Redis, PostgreSQL, HTTP). */
+export interface PipelineProcess {
+  ready: Promise<void>;
+  stop(): Promise<void>;
+  port(): number;
+  /** The feedback receiver's port, when this process runs the feedback-http role. */
+  feedbackPort(): number | null;
+  /** The bounce mailbox's SMTP port, when this process runs the bounces role. */
+  bouncePort(): number | null;
+  /** Runs a reconciliation pass now (tests, benchmarks); the timer runs them every RECONCILE_INTERVAL. */
+  reconcile(): Promise<Record<string, number>>;
+}
+
+function expectedMigrations(): number {
+  const journal = JSON.parse(readFileSync(path.join(migrationsFolder, 'meta', '_journal.json'), 'utf8'));
+  return journal.entries.length;
+}
+
+/** Creates and migrates the database, retrying with backoff while PostgreSQL is down: no crash loop. */
+async function waitForDatabase(config: Config, log: Logger, stopped: () => boolean): Promise<boolean> {
+  for (let attempt = 1; !stopped(); attempt++) {
+    try {
+      await prepareDatabase(config.DATABASE_URL);
+      return true;
+    } catch (error) {
+      if (!isConnectionError(error)) throw error;
+      const delay = Math.min(500 * 2 ** Math.min(attempt, 6), 30_000);
+      log.warn(
+        { retryInMs: delay },
+        new ServiceUnavailable('PostgreSQL', config.DATABASE_URL, error).message,
+      );
+      await sleep(delay);
+    }
+  }
+  return false;
+}
+
+export async function startProcess(
+  roles: readonly Role[],
+  config: Config,
+  log: Logger,
+  overrides: Partial<Pick<RoleDeps, 'transport' | 'now'>> = {},
+): Promise<PipelineProcess> {
+  let stopping = false;
+  let database: Database | null = null;
+  const running: RunningRole[] = [];
+  let reconciler: Reconciler | null = null;
+  // The delivery tile pages belong with the shared figures: served by the process running the metrics role.
+  let pages: PageRoutes | undefined;
+  const redis: RedisClient = createWorkerConnection(config.REDIS_URL);
+  let lastRedisWarning = 0;
+  redis.on('error', (error) => {
+    // ioredis reports every reconnection attempt; one line every 30 s is enough to be found.
+    if (Date.now() - lastRedisWarning > 30_000) {
+      lastRedisWarning = Date.now();
+      log.warn(new ServiceUnavailable('Redis', config.REDIS_URL, error).message);
+    }
+  });
+  const server: Server = await startHealthServer(
+    config.METRICS_PORT,
+    {
+      sql: () => database?.sql ?? null,
+      redis,
+      expectedMigrations: expectedMigrations(),
+      roles: () => Object.assign({}, ...running.map((r) => r.readiness?.() ?? {})),
+    },
+    // The process's own counters, and the shared figures of a metrics role once it runs.
+    () => [createRegistry(), ...running.flatMap((r) => (r.registry ? [r.registry] : []))],
+    () => pages,
+  );
+
+  const ready = (async () => {
+    if (!(await waitForDatabase(config, log, () => stopping))) return;
+    database = openDatabase(config.DATABASE_URL);
+    if (roles.includes('metrics')) pages = deliveryPages(database.sql, log);
+    const deps: RoleDeps = {
+      config,
+      log,
+      sql: database.sql,
+      redis,
+      now: overrides.now ?? (() => new Date()),
+      transport: overrides.transport,
+    };
+    for (const role of roles) running.push(startRole(role, deps));
+    await Promise.all(running.map((r) => r.ready));
+    // Each role declared its queues' pending work: this process restores it when Redis has lost it.
+    reconciler = startReconciler({
+      redis,
+      kinds: running.flatMap((r) => r.reconcile?.kinds ?? []),
+      schedulers: running.flatMap((r) => r.reconcile?.schedulers ?? []),
+      intervalMs: config.RECONCILE_INTERVAL,
+      log,
+      now: deps.now,
+    });
+    log.info({ roles, port: (server.address() as { port: number }).port }, 'Pipeline process started.');
+  })();
+
+  const stop = async () => {
+    stopping = true;
+    await ready.catch(() => {});
+    // The reconciler first (it adds jobs), then workers (each finishes its active jobs), their queues and
+    // Redis, then PostgreSQL.
+    await reconciler?.stop();
+    await Promise.all(running.map((r) => r.close()));
+    await redis.quit().catch(() => redis.disconnect());
+    await database?.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections?.();
+  };
+  return {
+    ready,
+    stop,
+    port: () => (server.address() as { port: number }).port,
+    feedbackPort: () => running.map((r) => r.httpPort?.() ?? null).find((p) => p !== null) ?? null,
+    bouncePort: () => running.map((r) => r.smtpPort?.() ?? null).find((p) => p !== null) ?? null,
+    reconcile: async () => {
+      await ready;
+      return reconciler ? reconciler.runNow() : {};
+    },
+  };
+}
+
+/** Exits gracefully on SIGTERM or SIGINT, forced after the timeout; a second signal exits at once. */
+export function handleSignals(proc: PipelineProcess, timeoutMs: number, log: Logger): void {
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      log.warn({ signal }, 'Second signal: exiting now.');
+      process.exit(130);
+    }
+    signalled = true;
+    log.info({ signal, timeoutMs }, 'Shutting down: finishing active jobs.');
+    const force = setTimeout(() => {
+      log.error(
+        'Shutdown took too long: exiting; unfinished jobs return to the queue when their locks expire.',
+      );
+      process.exit(1);
+    }, timeoutMs);
+    force.unref();
+    proc.stop().then(
+      () => {
+        log.info('Shut down cleanly.');
+        process.exit(0);
+      },
+      (error: Error) => {
+        log.error({ err: error.message }, 'Shutdown failed.');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
