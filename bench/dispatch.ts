@@ -1,46 +1,28 @@
-// `npm run bench -- dispatch`: confirm to `sent` for 100,000 and 1,000,000 recipients, through a dropping
-// transport and a loopback SMTP sink; prints messages/s, peak RSS and the CPU split.
+// `npm run bench -- dispatch [recipients]`: confirm to `sent` through a loopback SMTP sink and through a
+// dropping transport, each beside its limit measured in the same run: the same count of pre-built messages
+// blasted over as many pipelined SMTP connections (no database, no queue), and a bare `unnest` insert of
+// the same log rows in transactions of the same size. Three rounds, interleaved.
 
-import { type ChildProcess, fork } from 'node:child_process';
-import { once } from 'node:events';
-import { createWriteStream, mkdirSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { createDeliveryWithTargets } from '../db/import';
+import { compileMessage } from '../shared/message';
+import { envelopeSender, formatMessageId, messageIdDomain } from '../shared/message-id';
 import { confirmQueue } from '../shared/queues';
-import { readRecipients } from '../shared/recipients';
 import { droppingTransport } from '../workers/mta/transport';
 import { startProcess } from '../workers/start/process';
 import { cpuSnapshot, cpuSplit } from './cpu';
+import { addBenchOperator, CONTENT, prepareDelivery, startSink, writeRecipients } from './delivery-kit';
+import { interleave, machine, rateFigure } from './limits';
+import { type SampledStatement, samplePostgres } from './pg-sampler';
+import { blastSmtp, toWire } from './smtp-blast';
 import { openBenchWorld } from './world';
 
-const TMP = path.join(__dirname, 'tmp');
-
-async function writeRecipients(count: number): Promise<string> {
-  mkdirSync(TMP, { recursive: true });
-  const file = path.join(TMP, `recipients-${count}.csv`);
-  const out = createWriteStream(file);
-  out.write('email,first,city\n');
-  for (let i = 0; i < count; i++) {
-    if (!out.write(`user${i}@example${i % 97}.test,First${i},City${i % 500}\n`)) await once(out, 'drain');
-  }
-  out.end();
-  await once(out, 'finish');
-  return file;
-}
-
-async function startSink(): Promise<{ child: ChildProcess; url: string }> {
-  const child = fork(path.join(__dirname, 'smtp-sink.ts'), [], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
-  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
-  return { child, url: `smtp://127.0.0.1:${line.toString().trim()}` };
-}
+const CONCURRENCY = Number(process.env.DISPATCH_CONCURRENCY ?? 4);
+const CONNECTIONS = Number(process.env.SMTP_POOL_SIZE ?? 8);
+/** Log rows a dispatch transaction writes (LOG_EVERY in workers/dispatch/handler.ts). */
+const LOG_ROWS = 500;
 
 export interface DispatchRun {
   recipients: number;
@@ -49,37 +31,27 @@ export interface DispatchRun {
   messagesPerSecond: number;
   peakRssMb: number;
   cpu: ReturnType<typeof cpuSplit>;
+  postgres: SampledStatement[];
 }
 
-async function runOnce(count: number, transport: 'smtp' | 'dropping', file: string): Promise<DispatchRun> {
+async function pipelineRun(
+  count: number,
+  transport: 'smtp' | 'dropping',
+  file: string,
+): Promise<DispatchRun> {
   const sink = transport === 'smtp' ? await startSink() : null;
   const world = await openBenchWorld(`dispatch-${count}-${transport}`, {
-    DISPATCH_CONCURRENCY: process.env.DISPATCH_CONCURRENCY ?? '4',
-    SMTP_POOL_SIZE: process.env.SMTP_POOL_SIZE ?? '8',
+    DISPATCH_CONCURRENCY: String(CONCURRENCY),
+    SMTP_POOL_SIZE: String(CONNECTIONS),
     MTA_URL: sink?.url ?? 'smtp://127.0.0.1:1',
   });
   const { sql, config } = world;
   const log = pino({ level: 'warn' }, pino.destination(2));
   try {
-    await sql`insert into operators (login) values ('bench')`;
-    await sql`insert into operator_roles (operator_id, role) select id, 'start-deliveries' from operators`;
-    const { id } = await createDeliveryWithTargets(
-      sql,
-      {
-        label: `bench ${count}`,
-        efs: false,
-        validitySeconds: 86_400,
-        retryIntervalSeconds: 3600,
-        contactDate: null,
-        sender: 'bench@example.test',
-        subject: 'Hello {{first}}',
-        textBody: 'Dear {{first}},\nthe weather in {{city}} is fine.\n'.repeat(8),
-        htmlBody: '<p>Dear {{first}},</p><p>the weather in {{city}} is fine.</p>'.repeat(8),
-        columns: ['first', 'city'],
-      },
-      readRecipients(file, ['first', 'city']),
-      { now: Date.now(), quarantine: { mailboxFullReleaseMs: config.QUARANTINE_MAILBOX_FULL_RELEASE } },
-    );
+    await addBenchOperator(sql);
+    const { id } = await prepareDelivery(sql, file, `bench ${count}`, {
+      mailboxFullReleaseMs: config.QUARANTINE_MAILBOX_FULL_RELEASE,
+    });
     const proc = await startProcess(
       ['confirm', 'dispatch'],
       config,
@@ -92,24 +64,20 @@ async function runOnce(count: number, transport: 'smtp' | 'dropping', file: stri
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
     }, 100);
     const named: Record<string, number> = sink?.child.pid ? { sink: sink.child.pid } : {};
+    const pgSampler = samplePostgres(sql, world.database);
     const cpuBefore = cpuSnapshot(named);
     const started = performance.now();
     const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
     const queue = new Queue(confirmQueue.name, { connection, prefix: config.QUEUE_PREFIX });
     await queue.add('confirm', { deliveryId: id, operator: 'bench' });
-    let lastShown = 0;
     for (;;) {
-      const [row] =
-        await sql`select d.state, k.sent from deliveries d join delivery_kpis k on k.delivery_id = d.id where d.id = ${id}`;
+      const [row] = await sql`select state from deliveries where id = ${id}`;
       if (row!.state === 'sent') break;
-      if (performance.now() - lastShown > 5000) {
-        lastShown = performance.now();
-        process.stderr.write(`  ${transport} ${count}: ${row!.sent} sent…\n`);
-      }
-      await sleep(100);
+      await sleep(50);
     }
     const seconds = (performance.now() - started) / 1000;
     const cpu = cpuSplit(cpuBefore, cpuSnapshot(named), seconds);
+    const postgres = await pgSampler.stop();
     clearInterval(sampler);
     await queue.close();
     connection.disconnect();
@@ -121,52 +89,121 @@ async function runOnce(count: number, transport: 'smtp' | 'dropping', file: stri
       messagesPerSecond: Math.round(count / seconds),
       peakRssMb: Math.round(peakRss / 1024 / 1024),
       cpu,
+      postgres,
     };
   } finally {
-    sink?.child.kill('SIGTERM');
+    await sink?.stop();
+    await world.close();
+  }
+}
+
+/** The same content's messages, built before the clock starts (1,000 of them, cycled). */
+function wireMessages() {
+  const build = compileMessage(CONTENT);
+  const domain = messageIdDomain(CONTENT.sender);
+  return Array.from({ length: 1000 }, (_, i) => {
+    const messageId = formatMessageId({ deliveryId: '1', seq: i, attempt: 1, token: 'bec0ffee0123' }, domain);
+    const email = `user${i}@example${i % 97}.test`;
+    const raw = build({ email, data: { first: `First${i}`, city: `City${i % 500}` } }, messageId, new Date());
+    return toWire(envelopeSender(CONTENT.sender, null, messageId), email, raw);
+  });
+}
+
+async function smtpLimitRun(count: number): Promise<number> {
+  const messages = wireMessages();
+  const sink = await startSink();
+  try {
+    return (await blastSmtp(sink.port, CONNECTIONS, messages, count)).messagesPerSecond;
+  } finally {
+    await sink.stop();
+  }
+}
+
+/** The dispatch's log rows, inserted bare: `CONCURRENCY` writers, 500 rows a transaction, no KPI, no queue. */
+async function dbLimitRun(count: number): Promise<number> {
+  const world = await openBenchWorld(`dispatch-db-${count}`, {}, { sqlMax: CONCURRENCY });
+  const { sql } = world;
+  try {
+    const [d] = await sql`
+      insert into deliveries (label, efs, validity_seconds, retry_interval_seconds, sender, subject, token, state)
+      values ('bench limit', false, 86400, 3600, 'bench@example.test', 's', 'bec0ffee0123', 'sending')
+      returning id`;
+    const id = String(d!.id);
+    const domain = messageIdDomain(CONTENT.sender);
+    const chunks: { seqs: number[]; emails: string[]; ids: string[] }[] = [];
+    for (let first = 0; first < count; first += LOG_ROWS) {
+      const seqs = Array.from({ length: Math.min(LOG_ROWS, count - first) }, (_, i) => first + i);
+      chunks.push({
+        seqs,
+        emails: seqs.map((s) => `user${s}@example${s % 97}.test`),
+        ids: seqs.map((s) =>
+          formatMessageId({ deliveryId: id, seq: s, attempt: 1, token: 'bec0ffee0123' }, domain),
+        ),
+      });
+    }
+    let next = 0;
+    const now = new Date();
+    const started = performance.now();
+    const writer = async () => {
+      while (next < chunks.length) {
+        const c = chunks[next++]!;
+        await sql.begin(
+          (tx) => tx`
+          insert into delivery_logs (delivery_id, seq, email, status, attempts, message_id, handed_off_at, updated_at)
+          select ${id}, u.seq, u.email, 'sent', 1, u.message_id, ${now}, ${now}
+          from unnest(${c.seqs}::int[], ${c.emails}::text[], ${c.ids}::text[]) as u(seq, email, message_id)`,
+        );
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, writer));
+    return count / ((performance.now() - started) / 1000);
+  } finally {
     await world.close();
   }
 }
 
 export async function benchDispatch(sizes: number[]): Promise<Record<string, unknown>> {
+  const count = sizes[0] ?? 200_000;
+  const file = await writeRecipients(count);
   const runs: DispatchRun[] = [];
-  for (const count of sizes) {
-    const file = await writeRecipients(count);
-    for (const transport of (process.env.BENCH_TRANSPORTS ?? 'dropping,smtp').split(',') as (
-      | 'smtp'
-      | 'dropping'
-    )[]) {
-      // A fresh process per run would be fairer for RSS; here runs are sequential in one process,
-      // so each peak is read after the previous run's memory was released (gc when exposed).
-      (globalThis as { gc?: () => void }).gc?.();
-      const run = await runOnce(count, transport, file);
-      runs.push(run);
-      console.log(
-        `${transport.padEnd(8)} ${String(count).padStart(9)} recipients: ${run.messagesPerSecond} msg/s in ${run.seconds} s, ` +
-          `peak RSS ${run.peakRssMb} MB, CPU cores: ${Object.entries(run.cpu)
-            .map(([k, v]) => `${k} ${v.cores}`)
-            .join(', ')}`,
-      );
-    }
-  }
-  const find = (t: string, n: number) => runs.find((r) => r.transport === t && r.recipients === n);
-  const largest = Math.max(...sizes);
-  const smallest = Math.min(...sizes);
+  const pipeline = (transport: 'smtp' | 'dropping') => async () => {
+    const run = await pipelineRun(count, transport, file);
+    runs.push(run);
+    return run.messagesPerSecond;
+  };
+  const v = await interleave([
+    ['smtpLimit', () => smtpLimitRun(count)],
+    ['smtp', pipeline('smtp')],
+    ['dbLimit', () => dbLimitRun(count)],
+    ['dropping', pipeline('dropping')],
+  ]);
+  const smtp = rateFigure('dispatch through SMTP', 'msg/s', v.smtp, 'smtpLimitPerSecond', v.smtpLimit, {
+    of: 'share',
+    atLeast: 0.8,
+  });
+  const dropping = rateFigure(
+    'dispatch, dropping transport',
+    'msg/s',
+    v.dropping,
+    'dbLimitRowsPerSecond',
+    v.dbLimit,
+  );
   return {
-    smtpMessagesPerSecond: find('smtp', largest)?.messagesPerSecond ?? null,
-    droppingMessagesPerSecond: find('dropping', largest)?.messagesPerSecond ?? null,
-    peakRssMb100k: Math.max(
-      find('smtp', smallest)?.peakRssMb ?? 0,
-      find('dropping', smallest)?.peakRssMb ?? 0,
-    ),
-    peakRssMb1M: Math.max(find('smtp', largest)?.peakRssMb ?? 0, find('dropping', largest)?.peakRssMb ?? 0),
-    cores: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model,
-    node: process.version,
+    recipients: count,
+    smtpMessagesPerSecond: smtp.value.median,
+    smtpLimitPerSecond: smtp.limit!.median,
+    smtpShareOfLimit: smtp.share!.median,
+    droppingMessagesPerSecond: dropping.value.median,
+    dbLimitRowsPerSecond: dropping.limit!.median,
+    droppingShareOfLimit: dropping.share!.median,
+    peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)),
+    figures: [smtp, dropping],
+    ...machine(),
     settings: {
       batchSize: 1000,
-      dispatchConcurrency: Number(process.env.DISPATCH_CONCURRENCY ?? 4),
-      smtpPoolSize: Number(process.env.SMTP_POOL_SIZE ?? 8),
+      dispatchConcurrency: CONCURRENCY,
+      smtpConnections: CONNECTIONS,
+      logRows: LOG_ROWS,
     },
     runs,
   };

@@ -1,12 +1,17 @@
 // `npm run bench -- feedback-http [events]`: SparkPost-shaped webhook batches of 100 events POSTed to the receiver,
-// run as the Procfile runs it (a feedback-http process and a feedback process), until every event is applied.
+// run as the Procfile runs it (a feedback-http process and a feedback process), until every event is applied;
+// beside it, its limit in the same round: the same requests POSTed to a bare node:http server in its own
+// process that parses each body and answers 200 (bench/http-sink.ts). Three rounds, interleaved.
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import os from 'node:os';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cpuSnapshot, cpuSplit } from './cpu';
-import { seed, TOKEN } from './feedback';
+import { seed, TOKEN } from './feedback-stream';
+import { interleave, machine, rateFigure } from './limits';
 import { openBenchWorld } from './world';
 
 const REQUEST_EVENTS = 100;
@@ -42,7 +47,8 @@ function startRole(role: string, env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', 'run.ts'), role], {
     cwd: ROOT,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    // Its log (warn and above: LOG_LEVEL of the world) goes to our stderr, so a failed start says why.
+    stdio: ['ignore', 2, 'inherit'],
   });
 }
 
@@ -58,10 +64,70 @@ async function waitForPort(port: number): Promise<void> {
   throw new Error(`the receiver did not listen on ${port}`);
 }
 
-export async function benchFeedbackHttp(sizes: number[]): Promise<Record<string, unknown>> {
-  const total = Math.ceil((sizes[0] ?? 200_000) / REQUEST_EVENTS) * REQUEST_EVENTS;
+/** A port nobody listens on now (the OS picks it), for this round's receiver. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** POSTs every body, `IN_FLIGHT` at a time; returns the seconds it took and the requests refused. */
+async function postAll(port: number, bodies: string[]): Promise<{ seconds: number; refused: number }> {
+  let next = 0;
+  let refused = 0;
+  const started = performance.now();
+  const sender = async () => {
+    while (next < bodies.length) {
+      const body = bodies[next++]!;
+      const res = await fetch(`http://127.0.0.1:${port}/feedback/sparkpost`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${SECRET}` },
+      });
+      await res.arrayBuffer();
+      if (res.status !== 200) refused++;
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, sender));
+  return { seconds: (performance.now() - started) / 1000, refused };
+}
+
+const bodiesOf = (total: number, perDelivery: number) => {
+  const bodies: string[] = [];
+  for (let first = 0; first < total; first += REQUEST_EVENTS) bodies.push(batchBody(first, perDelivery));
+  return bodies;
+};
+
+async function limitRun(total: number): Promise<number> {
+  const bodies = bodiesOf(total, Math.round(total / 2));
+  const child = fork(path.join(__dirname, 'http-sink.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  try {
+    const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+    const { seconds } = await postAll(Number(line.toString().trim()), bodies);
+    return total / seconds;
+  } finally {
+    child.kill('SIGTERM');
+    if (child.exitCode === null) await once(child, 'exit');
+  }
+}
+
+interface ReceiverRun {
+  refused: number;
+  eventsPerSecond: number;
+  acceptedEventsPerSecond: number;
+  seconds: number;
+  outcomes: Record<string, number>;
+  cpu: ReturnType<typeof cpuSplit>;
+}
+
+async function receiverRun(total: number): Promise<ReceiverRun> {
   const perDelivery = Math.round(total / 2);
-  const port = 20000 + (process.pid % 20000);
+  const port = await freePort();
   const world = await openBenchWorld('fbhttp', {
     FEEDBACK_PORT: String(port),
     FEEDBACK_TOKEN: SECRET,
@@ -70,65 +136,34 @@ export async function benchFeedbackHttp(sizes: number[]): Promise<Record<string,
   const { sql, env } = world;
   const children: ChildProcess[] = [];
   try {
-    console.log(`seeding ${perDelivery * 2} sent messages…`);
     await seed(sql, perDelivery);
-    const bodies: string[] = [];
-    for (let first = 0; first < total; first += REQUEST_EVENTS) bodies.push(batchBody(first, perDelivery));
+    const bodies = bodiesOf(total, perDelivery);
     children.push(startRole('feedback-http', { ...env, METRICS_PORT: '0' }));
     children.push(startRole('feedback', { ...env, METRICS_PORT: '0' }));
     await waitForPort(port);
-    console.log(`posting ${total} events in ${bodies.length} requests…`);
-
     const named = { receiver: children[0]!.pid!, worker: children[1]!.pid! };
     const cpuBefore = cpuSnapshot(named);
     const started = performance.now();
-    let next = 0;
-    let refused = 0;
-    const sender = async () => {
-      while (next < bodies.length) {
-        const body = bodies[next++]!;
-        const res = await fetch(`http://127.0.0.1:${port}/feedback/sparkpost`, {
-          method: 'POST',
-          body,
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${SECRET}` },
-        });
-        await res.arrayBuffer();
-        if (res.status !== 200) refused++;
-      }
-    };
-    await Promise.all(Array.from({ length: IN_FLIGHT }, sender));
-    const acceptedSeconds = (performance.now() - started) / 1000;
+    const { seconds: acceptedSeconds, refused } = await postAll(port, bodies);
     for (;;) {
       const [{ n }] = (await sql`select count(*)::int as n from feedback_events`) as unknown as [
         { n: number },
       ];
       if (n >= total) break;
-      await sleep(200);
+      await sleep(100);
     }
     const wall = (performance.now() - started) / 1000;
     const cpu = cpuSplit(cpuBefore, cpuSnapshot(named), wall);
     const outcomes =
       await sql`select outcome, count(*)::int as n from feedback_events group by outcome order by outcome`;
-    const result = {
-      events: total,
-      requests: bodies.length,
-      requestEvents: REQUEST_EVENTS,
+    return {
       refused,
       eventsPerSecond: Math.round(total / wall),
       acceptedEventsPerSecond: Math.round(total / acceptedSeconds),
       seconds: Math.round(wall * 100) / 100,
       outcomes: Object.fromEntries(outcomes.map((r) => [r.outcome, r.n])),
       cpu,
-      cores: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model,
-      node: process.version,
-      settings: { inFlight: IN_FLIGHT, feedbackConcurrency: Number(env.FEEDBACK_CONCURRENCY) },
     };
-    console.log(
-      `${total} events in ${result.seconds} s: ${result.eventsPerSecond} events/s applied ` +
-        `(${result.acceptedEventsPerSecond} events/s accepted by the receiver)`,
-    );
-    return result;
   } finally {
     for (const child of children) child.kill('SIGTERM');
     await Promise.all(
@@ -138,4 +173,43 @@ export async function benchFeedbackHttp(sizes: number[]): Promise<Record<string,
     );
     await world.close();
   }
+}
+
+export async function benchFeedbackHttp(sizes: number[]): Promise<Record<string, unknown>> {
+  const total = Math.ceil((sizes[0] ?? 200_000) / REQUEST_EVENTS) * REQUEST_EVENTS;
+  const runs: ReceiverRun[] = [];
+  const v = await interleave([
+    ['limit', () => limitRun(total)],
+    [
+      'receiver',
+      async () => {
+        const run = await receiverRun(total);
+        runs.push(run);
+        return run.acceptedEventsPerSecond;
+      },
+    ],
+  ]);
+  const figure = rateFigure(
+    'feedback receiver (HTTP), accepted',
+    'events/s',
+    v.receiver,
+    'bareHttpEventsPerSecond',
+    v.limit,
+  );
+  return {
+    events: total,
+    requests: total / REQUEST_EVENTS,
+    requestEvents: REQUEST_EVENTS,
+    refused: runs.reduce((n, r) => n + r.refused, 0),
+    acceptedEventsPerSecond: figure.value.median,
+    bareHttpEventsPerSecond: figure.limit!.median,
+    shareOfLimit: figure.share!.median,
+    appliedEventsPerSecond: [...runs.map((r) => r.eventsPerSecond)].sort((a, b) => a - b)[
+      Math.floor((runs.length - 1) / 2)
+    ],
+    figures: [figure],
+    ...machine(),
+    settings: { inFlight: IN_FLIGHT, feedbackConcurrency: Number(process.env.FEEDBACK_CONCURRENCY ?? 4) },
+    runs,
+  };
 }

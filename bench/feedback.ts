@@ -1,7 +1,8 @@
-// `npm run bench -- feedback`: 1,000,000 MTA events over a 1,000,000-message delivery pair (half EFS),
-// in jobs of 1,000, with 10 % duplicates and 5 % out of order; events/s, p99 job time, recount check.
+// `npm run bench -- feedback [events]`: MTA events over a sent delivery pair (half EFS), in jobs of 1,000 with
+// 10 % duplicates and 5 % out of order, through the feedback worker; beside it, its limit measured in the same
+// run: the same rows updated and the same events inserted by bare set-based SQL, in transactions of the same
+// size and as many at once. Three rounds, interleaved; events/s, p99 job time, recount check.
 
-import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Job, Queue } from 'bullmq';
 import pino from 'pino';
@@ -9,204 +10,189 @@ import type postgres from 'postgres';
 import { feedbackQueue } from '../shared/queues';
 import { startProcess } from '../workers/start/process';
 import { cpuSnapshot, cpuSplit } from './cpu';
+import { type Ev, JOB_EVENTS, jobs, seed } from './feedback-stream';
+import { interleave, machine, percentile, rateFigure } from './limits';
+import { type SampledStatement, samplePostgres } from './pg-sampler';
 import { openBenchWorld } from './world';
 
-const JOB_EVENTS = 1000;
-export const TOKEN = 'bec0ffee0123';
+const CONCURRENCY = Number(process.env.FEEDBACK_CONCURRENCY ?? 4);
+/** Events a feedback transaction applies (TRANSACTION_EVENTS in workers/feedback/handler.ts). */
+const TRANSACTION_EVENTS = 500;
 
-/** A deterministic generator, so that two runs replay the same story. */
-function random(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
-/** Two deliveries of `perDelivery` sent messages each, written as the dispatch writes them. */
-export async function seed(sql: postgres.Sql, perDelivery: number) {
-  for (const [id, efs] of [
-    [1, true],
-    [2, false],
-  ] as const) {
-    await sql`
-      insert into deliveries (id, label, state, efs, validity_seconds, retry_interval_seconds, sender, subject, token,
-        to_send, valid_until, confirmed_at, sending_at, sent_at)
-      values (${id}, ${`bench ${efs ? 'EFS' : 'no EFS'}`}, 'sent', ${efs}, 259200, 3600, 'bench@bench.test', 's',
-        ${TOKEN}, ${perDelivery}, now() + interval '3 days', now(), now(), now())`;
-    await sql`
-      insert into delivery_logs (delivery_id, seq, email, status, attempts, message_id, handed_off_at, updated_at)
-      select ${id}, g, 'user' || g || '-' || ${id} || '@bench.test', ${efs ? 'pending' : 'sent'}::log_status, 1,
-             '1.' || g || '.' || ${id} || '.' || ${TOKEN} || '@bench.test', now(), now()
-      from generate_series(0, ${perDelivery - 1}) g`;
-    await sql`insert into delivery_kpis (delivery_id, sent, delivered) values (${id}, ${perDelivery}, ${efs ? 0 : perDelivery})`;
-  }
-  await sql`vacuum analyze delivery_logs`;
-}
-
-type Ev = {
-  eventId: string;
-  messageId: string;
-  type: string;
-  occurredAt: string;
-  smtpCode?: number;
-  enhancedStatus?: string;
-  diagnostic?: string;
-};
-
-/** The event stream: one event for most messages, a second (sent first) for 5 %, then 10 % duplicates. */
-function* jobs(perDelivery: number, total: number): Generator<Ev[]> {
-  const rnd = random(42);
-  const messages = perDelivery * 2;
-  const duplicates = Math.round(total * 0.1);
-  const outOfOrder = Math.round(total * 0.05);
-  const primaries = total - duplicates - outOfOrder;
-  const at = (minute: number) => new Date(Date.UTC(2026, 10, 24, 10, minute)).toISOString();
-  let n = 0;
-  const recent: Ev[] = [];
-  let batch: Ev[] = [];
-  let count = 0;
-  const push = function* (e: Ev) {
-    count++;
-    batch.push(e);
-    if (recent.length < 50_000) recent.push(e);
-    else recent[Math.floor(rnd() * recent.length)] = e;
-    if (batch.length === JOB_EVENTS) {
-      yield batch;
-      batch = [];
+/** Enqueues the stream as feedback jobs; returns how many jobs and events. */
+export async function enqueueStream(queue: Queue, perDelivery: number, total: number) {
+  let events = 0;
+  let jobCount = 0;
+  let pending: { name: string; data: { events: Ev[] }; opts: typeof feedbackQueue.jobOptions }[] = [];
+  for (const batch of jobs(perDelivery, total)) {
+    events += batch.length;
+    jobCount++;
+    pending.push({ name: 'fb', data: { events: batch }, opts: feedbackQueue.jobOptions });
+    if (pending.length === 50) {
+      await queue.addBulk(pending);
+      pending = [];
     }
-  };
-  // Messages in send order, the two deliveries interleaved, as an MTA reports them (mostly in order).
-  for (let i = 0; i < primaries; i++) {
-    const m = i % messages;
-    const deliveryId = m % 2 === 0 ? 1 : 2;
-    const seq = Math.floor(m / 2);
-    const messageId = `1.${seq}.${deliveryId}.${TOKEN}@bench.test`;
-    const r = rnd();
-    if (i % 20 === 7 && i / 20 < outOfOrder) {
-      // Out of order: the later "delivered" arrives before the earlier soft bounce of the same attempt.
-      yield* push({ eventId: `ev-${n++}`, messageId, type: 'delivered', occurredAt: at(30) });
-      yield* push({
-        eventId: `ev-${n++}`,
-        messageId,
-        type: 'soft_bounce',
-        occurredAt: at(5),
-        smtpCode: 452,
-        enhancedStatus: '4.2.2',
-        diagnostic: 'mailbox full',
-      });
-    } else if (r < 0.8) {
-      yield* push({ eventId: `ev-${n++}`, messageId, type: 'delivered', occurredAt: at(10) });
-    } else if (r < 0.9) {
-      yield* push({
-        eventId: `ev-${n++}`,
-        messageId,
-        type: 'hard_bounce',
-        occurredAt: at(10),
-        smtpCode: 550,
-        enhancedStatus: '5.1.1',
-        diagnostic: 'user unknown',
-      });
-    } else {
-      yield* push({
-        eventId: `ev-${n++}`,
-        messageId,
-        type: 'soft_bounce',
-        occurredAt: at(10),
-        smtpCode: 421,
-        enhancedStatus: '4.7.0',
-        diagnostic: 'try again later',
-      });
-    }
-    if (i % 9 === 8 && recent.length > 0) yield* push(recent[Math.floor(rnd() * recent.length)]!);
   }
-  // Top up with repeats so that the stream holds exactly `total` events.
-  while (count < total) yield* push(recent[Math.floor(rnd() * recent.length)]!);
-  if (batch.length > 0) yield batch;
+  if (pending.length) await queue.addBulk(pending);
+  return { events, jobCount };
 }
 
-export async function benchFeedback(sizes: number[]): Promise<Record<string, unknown>> {
-  const total = sizes[0] ?? 1_000_000;
+interface PipelineRun {
+  events: number;
+  seconds: number;
+  eventsPerSecond: number;
+  p99JobMs: number;
+  medianJobMs: number;
+  failedJobs: number;
+  recountEqual: boolean;
+  cpu: ReturnType<typeof cpuSplit>;
+  postgres: SampledStatement[];
+}
+
+async function pipelineRun(total: number): Promise<PipelineRun> {
   const perDelivery = Math.round(total / 2);
-  const world = await openBenchWorld('fb', {
-    FEEDBACK_CONCURRENCY: process.env.FEEDBACK_CONCURRENCY ?? '4',
-  });
+  const world = await openBenchWorld('fb', { FEEDBACK_CONCURRENCY: String(CONCURRENCY) });
   const { sql, config } = world;
   const queue = new Queue(feedbackQueue.name, { connection: world.redis, prefix: config.QUEUE_PREFIX });
   try {
-    console.log(`seeding ${perDelivery * 2} sent messages…`);
     await seed(sql, perDelivery);
-    console.log('enqueueing events…');
-    let events = 0;
-    let jobCount = 0;
-    let pending: { name: string; data: { events: Ev[] }; opts: typeof feedbackQueue.jobOptions }[] = [];
-    for (const batch of jobs(perDelivery, total)) {
-      events += batch.length;
-      jobCount++;
-      pending.push({ name: 'fb', data: { events: batch }, opts: feedbackQueue.jobOptions });
-      if (pending.length === 50) {
-        await queue.addBulk(pending);
-        pending = [];
-      }
-    }
-    if (pending.length) await queue.addBulk(pending);
-
+    const { events, jobCount } = await enqueueStream(queue, perDelivery, total);
     const proc = await startProcess(['feedback'], config, pino({ level: 'warn' }, pino.destination(2)));
     await proc.ready;
+    const sampler = samplePostgres(sql, world.database);
     const cpuBefore = cpuSnapshot();
     const started = performance.now();
     for (;;) {
-      const counts = await queue.getJobCounts('completed', 'failed', 'waiting', 'active', 'delayed');
+      const counts = await queue.getJobCounts('completed', 'failed');
       if ((counts.completed ?? 0) + (counts.failed ?? 0) >= jobCount) break;
-      await sleep(200);
+      await sleep(100);
     }
     const wall = (performance.now() - started) / 1000;
     const cpu = cpuSplit(cpuBefore, cpuSnapshot(), wall);
+    const postgres = await sampler.stop();
     await proc.stop();
-
     const done: Job[] = await queue.getJobs(['completed'], 0, jobCount);
-    const durations = done.map((j) => (j.finishedOn ?? 0) - (j.processedOn ?? 0)).sort((a, b) => a - b);
-    const p99 = durations[Math.min(durations.length - 1, Math.floor(durations.length * 0.99))] ?? 0;
-    const outcomes: Record<string, number> = {};
-    for (const j of done)
-      for (const [k, v] of Object.entries(j.returnvalue as Record<string, number>))
-        outcomes[k] = (outcomes[k] ?? 0) + v;
+    const durations = done.map((j) => (j.finishedOn ?? 0) - (j.processedOn ?? 0));
     const recount = await sql`
-      select k.delivery_id, k.delivered, k.failed,
+      select k.delivered, k.failed,
              (select count(*) from delivery_logs l where l.delivery_id = k.delivery_id and l.status = 'sent')::int as sent_rows,
              (select count(*) from delivery_logs l where l.delivery_id = k.delivery_id and l.status = 'failed')::int as failed_rows
       from delivery_kpis k order by k.delivery_id`;
-    const recountEqual = recount.every((r) => r.delivered === r.sent_rows && r.failed === r.failed_rows);
-    const result = {
+    return {
       events,
-      jobs: jobCount,
-      failedJobs: jobCount - done.length,
-      eventsPerSecond: Math.round(events / wall),
-      p99JobMs: p99,
-      medianJobMs: durations[Math.floor(durations.length / 2)] ?? 0,
-      recountEqual,
-      outcomes,
       seconds: Math.round(wall * 100) / 100,
+      eventsPerSecond: Math.round(events / wall),
+      p99JobMs: percentile(durations, 0.99),
+      medianJobMs: percentile(durations, 0.5),
+      failedJobs: jobCount - done.length,
+      recountEqual: recount.every((r) => r.delivered === r.sent_rows && r.failed === r.failed_rows),
       cpu,
-      cores: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model,
-      node: process.version,
-      settings: {
-        jobEvents: JOB_EVENTS,
-        feedbackConcurrency: config.FEEDBACK_CONCURRENCY,
-        transactionEvents: 500,
-      },
-      recount,
+      postgres,
     };
-    console.log(
-      `${events} events in ${result.seconds} s: ${result.eventsPerSecond} events/s, p99 job ${p99} ms, recount ${recountEqual ? 'equal' : 'DIFFERENT'}; ` +
-        `CPU cores: ${Object.entries(cpu)
-          .map(([k, v]) => `${k} ${v.cores}`)
-          .join(', ')}`,
-    );
-    return result;
   } finally {
     await queue.close();
     await world.close();
   }
+}
+
+const STATUS: Record<string, string> = { delivered: 'sent', hard_bounce: 'failed', soft_bounce: 'pending' };
+
+/** One transaction of the limit: the rows updated and the events inserted, each by one set-based statement. */
+async function bareTransaction(sql: postgres.Sql, events: Ev[], now: Date) {
+  const rows = new Map<string, Ev & { deliveryId: number; seq: number }>();
+  for (const e of events) {
+    const [, seq, deliveryId] = e.messageId.split('.');
+    rows.set(`${deliveryId}:${seq}`, { ...e, deliveryId: Number(deliveryId), seq: Number(seq) });
+  }
+  // Locked in one order (as the worker does), so concurrent transactions never deadlock.
+  const list = [...rows.values()].sort((a, b) => a.deliveryId - b.deliveryId || a.seq - b.seq);
+  const sorted = [...new Map(events.map((e) => [e.eventId, e])).values()].sort((a, b) =>
+    a.eventId < b.eventId ? -1 : 1,
+  );
+  await sql.begin(async (tx) => {
+    await tx`
+      update delivery_logs l set status = u.status::log_status, outcome_attempt = 1, outcome_kind = u.kind,
+        outcome_at = u.at, outcome_event_id = u.event_id, updated_at = ${now}
+      from unnest(${list.map((r) => r.deliveryId)}::bigint[], ${list.map((r) => r.seq)}::int[],
+        ${list.map((r) => STATUS[r.type]!)}::text[], ${list.map((r) => r.type)}::text[],
+        ${list.map((r) => r.occurredAt)}::timestamptz[], ${list.map((r) => r.eventId)}::text[])
+        as u(delivery_id, seq, status, kind, at, event_id)
+      where l.delivery_id = u.delivery_id and l.seq = u.seq`;
+    await tx`
+      insert into feedback_events (event_id, message_id, delivery_id, seq, attempt, type, occurred_at, smtp_code,
+        enhanced_status, diagnostic, outcome, received_at)
+      select u.*, 'applied', ${now}::timestamptz from unnest(
+        ${sorted.map((e) => e.eventId)}::text[], ${sorted.map((e) => e.messageId)}::text[],
+        ${sorted.map((e) => Number(e.messageId.split('.')[2]))}::bigint[],
+        ${sorted.map((e) => Number(e.messageId.split('.')[1]))}::int[], ${sorted.map(() => 1)}::smallint[],
+        ${sorted.map((e) => e.type)}::text[], ${sorted.map((e) => e.occurredAt)}::timestamptz[],
+        ${sorted.map((e) => e.smtpCode ?? null) as number[]}::smallint[],
+        ${sorted.map((e) => e.enhancedStatus ?? null) as string[]}::text[],
+        ${sorted.map((e) => e.diagnostic ?? null) as string[]}::text[]) as u
+      on conflict (event_id) do nothing`;
+  });
+}
+
+/** The limit: the stream's events applied by bare SQL, `CONCURRENCY` transactions of 500 at once. */
+async function limitRun(total: number): Promise<number> {
+  const perDelivery = Math.round(total / 2);
+  const world = await openBenchWorld('fb-limit', {}, { sqlMax: CONCURRENCY });
+  const { sql } = world;
+  try {
+    await seed(sql, perDelivery);
+    const chunks: Ev[][] = [];
+    let events = 0;
+    for (const job of jobs(perDelivery, total)) {
+      events += job.length;
+      for (let i = 0; i < job.length; i += TRANSACTION_EVENTS)
+        chunks.push(job.slice(i, i + TRANSACTION_EVENTS));
+    }
+    let next = 0;
+    const now = new Date();
+    const started = performance.now();
+    const writer = async () => {
+      while (next < chunks.length) await bareTransaction(sql, chunks[next++]!, now);
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, writer));
+    return events / ((performance.now() - started) / 1000);
+  } finally {
+    await world.close();
+  }
+}
+
+export async function benchFeedback(sizes: number[]): Promise<Record<string, unknown>> {
+  const total = sizes[0] ?? 300_000;
+  const runs: PipelineRun[] = [];
+  const v = await interleave([
+    ['limit', () => limitRun(total)],
+    [
+      'pipeline',
+      async () => {
+        const run = await pipelineRun(total);
+        runs.push(run);
+        return run.eventsPerSecond;
+      },
+    ],
+  ]);
+  const figure = rateFigure('feedback', 'events/s', v.pipeline, 'dbLimitEventsPerSecond', v.limit, {
+    of: 'share',
+    atLeast: 0.6,
+  });
+  return {
+    events: total,
+    eventsPerSecond: figure.value.median,
+    dbLimitEventsPerSecond: figure.limit!.median,
+    shareOfLimit: figure.share!.median,
+    recountEqual: runs.every((r) => r.recountEqual),
+    failedJobs: runs.reduce((n, r) => n + r.failedJobs, 0),
+    p99JobMs: Math.max(...runs.map((r) => r.p99JobMs)),
+    figures: [figure],
+    ...machine(),
+    settings: {
+      jobEvents: JOB_EVENTS,
+      feedbackConcurrency: CONCURRENCY,
+      transactionEvents: TRANSACTION_EVENTS,
+    },
+    runs,
+  };
 }

@@ -10,6 +10,8 @@ const SERVER = 'postgres://postgres@127.0.0.1:5432';
 /** What a benchmark runs against; `close` drops its database and deletes every key under its prefix. */
 export interface BenchWorld {
   env: Record<string, string>;
+  /** The database's name, for reads of pg_stat_activity. */
+  database: string;
   config: Config;
   sql: postgres.Sql;
   redis: Redis;
@@ -38,6 +40,7 @@ export async function openBenchWorld(
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   return {
     env,
+    database,
     config,
     sql,
     redis,

@@ -46,7 +46,7 @@ export async function failuresByReason(sql: postgres.Sql, deliveryId: string): P
 }
 
 /**
- * Messages still `sent` whose latest attempt's soft bounce came after the delivery finished: DESIGN.md keeps
+ * Messages still `sent` whose latest attempt's soft failure (by its reason, whatever the event's declared type) came after the delivery finished: DESIGN.md keeps
  * them as they were (without EFS, counted delivered). The demo names them, since its simulator bounced them.
  */
 export async function softBouncedAfterTheEnd(sql: postgres.Sql, deliveryId: string): Promise<number> {
@@ -55,6 +55,6 @@ export async function softBouncedAfterTheEnd(sql: postgres.Sql, deliveryId: stri
     where l.delivery_id = ${deliveryId} and l.status = 'sent' and exists (
       select 1 from feedback_events e
       where e.delivery_id = l.delivery_id and e.seq = l.seq and e.attempt = l.attempts
-        and e.type = 'soft_bounce' and e.outcome = 'after-finish')`;
+        and e.failure_type = 'soft' and e.outcome = 'after-finish')`;
   return row!.n as number;
 }

@@ -2,6 +2,7 @@
 // Producers, workers and the CLI import these declarations; the schema is the documentation.
 import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
+import { FAILURE_REASONS } from './rules/classify';
 
 const deliveryId = z
   .union([
@@ -91,6 +92,8 @@ export const feedbackEvent = z.object({
     .regex(/^[245]\.\d{1,3}\.\d{1,3}$/, { message: 'must be an RFC 3463 status such as 5.1.1' })
     .optional(),
   diagnostic: z.string().max(2000).optional(),
+  // A provider that classifies bounces itself says so here (translated by its own documented table).
+  reason: z.enum(FAILURE_REASONS, { message: `must be one of ${FAILURE_REASONS.join(', ')}` }).optional(),
 });
 
 /** The MTA reports what became of each message: one event or thousands a job. */

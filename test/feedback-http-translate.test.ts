@@ -37,6 +37,7 @@ describe('SparkPost', () => {
       occurredAt: '2016-04-18T14:25:07.000Z',
       smtpCode: 550,
       diagnostic: '550 5.1.1 The email account that you tried to reach does not exist.',
+      reason: 'user unknown', // bounce class 10, Invalid Recipient
     });
   });
 
@@ -62,10 +63,10 @@ describe('SparkPost', () => {
     expect(translateSparkPost([{ msys: { message_event: event } }]).feedback[0]!.type).toBe(type);
   });
 
-  test('an auto-reply (class 60) says so in the diagnostic, which the classifier ignores', () => {
+  test('an auto-reply (class 60) is an out-of-office reason, which the classifier ignores', () => {
     const event = { ...batch[1].msys.message_event, bounce_class: '60' };
-    expect(translateSparkPost([{ msys: { message_event: event } }]).feedback[0]!.diagnostic).toMatch(
-      /^auto-reply: /,
+    expect(translateSparkPost([{ msys: { message_event: event } }]).feedback[0]!.reason).toBe(
+      'out of office',
     );
   });
 
@@ -88,11 +89,12 @@ describe('Amazon SES', () => {
         occurredAt: '2016-01-27T14:59:38.237Z',
         enhancedStatus: '5.1.1',
         diagnostic: 'smtp; 550 5.1.1 <jane@example.com>... User',
+        reason: 'not defined', // Permanent/General: the DSN's words decide
       },
     ]);
   });
 
-  test('a transient bounce is soft; its subtype speaks when there is no diagnostic', () => {
+  test('a transient bounce is soft; its subtype names the reason', () => {
     const bounce = {
       ...n.bounce,
       bounce: {
@@ -104,7 +106,8 @@ describe('Amazon SES', () => {
     };
     expect(translateSes(bounce, 'sns-1').feedback[0]).toMatchObject({
       type: 'soft_bounce',
-      diagnostic: 'mailbox full',
+      reason: 'mailbox full',
+      diagnostic: 'SES Transient bounce, subtype MailboxFull',
     });
   });
 

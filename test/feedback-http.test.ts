@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { envelopeSender } from '../shared/message-id';
 import { feedbackQueue } from '../shared/queues';
 import { type SnsMessage, stringToSign } from '../workers/servers/feedback-http/sns';
 import type { PipelineProcess } from '../workers/start/process';
@@ -318,8 +319,8 @@ describe('Amazon SES through SNS', () => {
 });
 
 describe('KumoMTA', () => {
-  test('Delivery, Bounce and Feedback log records as JSON lines (EFS on)', async () => {
-    const d = await sentDelivery(3, '--efs');
+  test('Delivery, Bounce, OOB and Feedback log records as JSON lines (EFS on)', async () => {
+    const d = await sentDelivery(4, '--efs');
     const { delivery } = json('kumomta-log-records.json');
     const headers = (i: number) => ({ 'X-Campaign-Message-Id': d.ids[i] });
     const bounce = {
@@ -327,29 +328,49 @@ describe('KumoMTA', () => {
       enhanced_code: { class: 5, subject: 1, detail: 1 },
       content: 'No such user here',
     };
+    const overQuota = {
+      code: 552,
+      enhanced_code: { class: 5, subject: 2, detail: 2 },
+      content: '5.2.2 over quota',
+    };
     const records = [
       { ...delivery, id: 'a1', headers: headers(0) },
       { ...delivery, id: 'a2', type: 'Bounce', response: bounce, headers: headers(1) },
+      // Records of incoming mail carry that mail's headers: an ARF report names our message in its embedded
+      // original, an out-of-band bounce by the VERP address it was sent to (the record's `sender`).
       {
         ...delivery,
         id: 'a3',
         type: 'Feedback',
-        feedback_report: { feedback_type: 'abuse' },
-        headers: headers(2),
+        feedback_report: {
+          feedback_type: 'abuse',
+          original_message: `X-Campaign-Message-Id: ${d.ids[2]}\nSubject: hi\n\nbody\n`,
+        },
+        headers: { Subject: 'FW: abuse report' },
+      },
+      {
+        ...delivery,
+        id: 'a4',
+        type: 'OOB',
+        sender: envelopeSender('news@x.test', 'bounces.x.test', d.ids[3]!),
+        response: overQuota,
+        headers: {},
       },
       { ...delivery, id: 'a1', type: 'TransientFailure', headers: headers(0) },
     ];
     const res = await post('kumomta', records.map((r) => JSON.stringify(r)).join('\n'), {
       'x-feedback-token': TOKEN,
     });
-    expect(res).toMatchObject({ status: 200, body: { accepted: 3, ignored: 1 } });
-    await waitRecorded(d.id, 3);
-    expect((await logs(d.id)).map((l) => [l.status, l.failureReason])).toEqual([
-      ['sent', null],
-      ['failed', 'user unknown'],
-      ['pending', null],
+    expect(res).toMatchObject({ status: 200, body: { accepted: 4, ignored: 1 } });
+    await waitRecorded(d.id, 4);
+    // The out-of-band 552 5.2.2 over quota is a soft failure: failed under EFS, with a retry due.
+    expect((await logs(d.id)).map((l) => [l.status, l.failureType, l.failureReason])).toEqual([
+      ['sent', null, null],
+      ['failed', 'hard', 'user unknown'],
+      ['pending', null, null],
+      ['failed', 'soft', 'mailbox full'],
     ]);
-    expect(await status(d.id)).toMatchObject({ delivered: 1, bouncesAndErrors: 1, complaints: 1 });
+    expect(await status(d.id)).toMatchObject({ delivered: 1, bouncesAndErrors: 2, complaints: 1 });
   });
 });
 

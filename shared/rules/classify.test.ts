@@ -35,7 +35,7 @@ const bounceLines: BounceLine[] = [
   { proves: 'Gmail 4.7.28 rate limiting is a soft refused', line: '421-4.7.28 [1.2.3.4] Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited.', type: 'soft', reason: 'refused' },
   { proves: 'Gmail 5.2.3 is a hard message too large', line: "552-5.2.3 Your message exceeded Google's message size limits.", type: 'hard', reason: 'message too large' },
   // Outlook / Office 365
-  { proves: "Outlook 5.5.0 'mailbox unavailable' without 5.1.x stays not defined (hard from class 5)", line: '550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302). [AM5EUR03FT020.eop-EUR03.prod.protection.outlook.com]', type: 'hard', reason: 'not defined' },
+  { proves: "Outlook.com 5.5.0 'mailbox unavailable' is its reply for an address it does not have: hard user unknown", line: '550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302). [AM5EUR03FT020.eop-EUR03.prod.protection.outlook.com]', type: 'hard', reason: 'user unknown' },
   { proves: 'Outlook 5.7.1 blocked using Spamhaus is a soft spam rejection', line: '550 5.7.1 Service unavailable, Client host [1.2.3.4] blocked using Spamhaus. To request removal from this list see https://www.spamhaus.org/query/ip/1.2.3.4 (AS3130). [BN1NAM02FT034.eop-nam02.prod.protection.outlook.com]', type: 'soft', reason: 'spam rejection' },
   { proves: 'Office 365 RecipNotFound 5.1.1 is a hard user unknown', line: '550 5.1.1 RESOLVER.ADR.RecipNotFound; not found', type: 'hard', reason: 'user unknown' },
   { proves: 'Office 365 5.4.4 nonexistent domain: x.4.x text may name an invalid domain', line: '550 5.4.4 SMTPSEND.DNS.NonExistentDomain; nonexistent domain', type: 'hard', reason: 'invalid domain' },
@@ -65,11 +65,11 @@ const bounceLines: BounceLine[] = [
   { proves: 'Exim 552 message size exceeds maximum is a hard message too large', line: '552 Message size exceeds maximum permitted', type: 'hard', reason: 'message too large' },
   { proves: 'Exim/cPanel 550 No Such User Here is a hard user unknown', line: '550 No Such User Here', type: 'hard', reason: 'user unknown' },
   { proves: "Exim 451 'please try later' is a soft refused", line: '451 Temporary local problem - please try later', type: 'soft', reason: 'refused' },
-  { proves: 'Exim 550 administrative prohibition is not defined, hard from class 5', line: '550 Administrative prohibition', type: 'hard', reason: 'not defined' },
+  { proves: "Exim 550 administrative prohibition (its ACL 'deny' text) is a soft refused", line: '550 Administrative prohibition', type: 'soft', reason: 'refused' },
   // Mimecast
   { proves: 'Mimecast 550 Invalid Recipient is a hard user unknown', line: '550 Invalid Recipient - https://community.mimecast.com/docs/DOC-1369#550 [aBcD123.uk1]', type: 'hard', reason: 'user unknown' },
   { proves: 'Mimecast 550 envelope blocked is a soft spam rejection', line: '550 Envelope blocked - User Entry - https://community.mimecast.com/docs/DOC-1369#550 [aBcD123.uk1]', type: 'soft', reason: 'spam rejection' },
-  { proves: "Mimecast 554 'security policies' without 5.7.1 is not defined, hard from class 5", line: '554 Email rejected due to security policies - https://community.mimecast.com/docs/DOC-1369#554 [aBcD123.us1]', type: 'hard', reason: 'not defined' },
+  { proves: "Mimecast 554 'rejected due to security policies' is a soft refused: the policy, not the address", line: '554 Email rejected due to security policies - https://community.mimecast.com/docs/DOC-1369#554 [aBcD123.us1]', type: 'soft', reason: 'refused' },
   { proves: 'Mimecast 451 resource unavailable is not defined, soft from class 4', line: '451 Internal resource temporarily unavailable - https://community.mimecast.com/docs/DOC-1369#451', type: 'soft', reason: 'not defined' },
   // Vague codes and answers
   { proves: "5.1.0 with 'mailbox unavailable' is a hard user unknown", line: '550 5.1.0 Address rejected: mailbox unavailable', type: 'hard', reason: 'user unknown' },
@@ -93,7 +93,20 @@ describe('classifySmtp on structured fields', () => {
   // biome-ignore format: one case per row reads as a table
   test.each([
     { proves: 'the enhanced status alone picks the reason', failure: { enhancedStatus: '5.1.1' }, type: 'hard', reason: 'user unknown' },
-    { proves: 'an explicit status wins over the one inside the diagnostic', failure: { enhancedStatus: '4.2.2', diagnostic: '550 5.1.1 user unknown' }, type: 'soft', reason: 'mailbox full' },
+    { proves: "the server's own status in the diagnostic wins over a report's status", failure: { enhancedStatus: '5.1.1', diagnostic: "550 5.7.1 Service unavailable; client [192.0.2.1] blocked using zen.spamhaus.org" }, type: 'soft', reason: 'spam rejection' },
+    { proves: "a report's vague 5.0.0 gives way to the server's 5.2.2", failure: { enhancedStatus: '5.0.0', diagnostic: '552 5.2.2 Mailbox full' }, type: 'soft', reason: 'mailbox full' },
+    { proves: "the server's vague 5.0.0 gives way to a report's specific 5.1.1", failure: { enhancedStatus: '5.1.1', diagnostic: '550 5.0.0 rejected' }, type: 'hard', reason: 'user unknown' },
+    { proves: "a transient server reply stays soft under a report's permanent status", failure: { enhancedStatus: '5.4.7', diagnostic: '451 4.4.1 Connection timed out' }, type: 'soft', reason: 'unreachable' },
+    { proves: "SES's summary before the server's quoted reply gives way to it", failure: { enhancedStatus: '5.0.0', diagnostic: "5.1.0 - Unknown address error 550-'5.2.2 <a@b.example>... Mailbox Full' (delivery attempts: 0)" }, type: 'soft', reason: 'mailbox full' },
+    { proves: 'a version number in the text is no status (subjects are 0 to 7)', failure: { enhancedStatus: '5.1.1', diagnostic: 'delivered by Exim 4.92.3: no such user' }, type: 'hard', reason: 'user unknown' },
+    { proves: "a user unknown in reply to DATA is a filter: the address passed RCPT TO", failure: { enhancedStatus: '5.0.0', diagnostic: '550 Unknown user', command: 'DATA' }, type: 'soft', reason: 'refused' },
+    { proves: "Postfix's '(in reply to end of DATA command)' counts as the command", failure: { diagnostic: 'host mx.example[192.0.2.1] said: 550 5.1.1 User unknown (in reply to end of DATA command)' }, type: 'soft', reason: 'refused' },
+    { proves: 'x.3.x is the receiving system at fault: soft unreachable', failure: { enhancedStatus: '5.3.5', diagnostic: '550 system incorrectly configured' }, type: 'soft', reason: 'unreachable' },
+    { proves: 'x.5.x protocol trouble is a soft refused', failure: { diagnostic: '504 5.5.4 Command parameter not implemented' }, type: 'soft', reason: 'refused' },
+    { proves: "a sender refusal under a recipient status is the sender's: refused", failure: { diagnostic: '553 5.1.8 <news@x.example>: Sender address rejected: Domain not found' }, type: 'soft', reason: 'refused' },
+    { proves: 'a blocklist named under 5.1.1 is about the sender: spam rejection', failure: { enhancedStatus: '5.1.1', diagnostic: '553 http://www.spamhaus.org/query/bl?ip=192.0.2.1' }, type: 'soft', reason: 'spam rejection' },
+    { proves: 'words of an unknown user overrule a policy status (Yandex 5.7.1)', failure: { diagnostic: '550 5.7.1 No such user!' }, type: 'hard', reason: 'user unknown' },
+    { proves: "Microsoft 365's 5.4.1 'Recipient address rejected: Access denied' is its directory not knowing the address", failure: { diagnostic: '550 5.4.1 Recipient address rejected: Access denied. AS(201806281) [DB5EUR03FT013.eop-EUR03.prod.protection.outlook.com]' }, type: 'hard', reason: 'user unknown' },
     { proves: 'a malformed status is ignored and the code decides the class', failure: { smtpCode: 550, enhancedStatus: 'five.one.one' }, type: 'hard', reason: 'not defined' },
     { proves: "a '#'-prefixed status with spaces is read", failure: { enhancedStatus: ' #5.1.2 ' }, type: 'hard', reason: 'invalid domain' },
     { proves: 'a success code is no failure class: vague, soft', failure: { smtpCode: 250 }, type: 'soft', reason: 'not defined' },
@@ -118,38 +131,68 @@ describe('classifySmtp on structured fields', () => {
   });
 });
 
-describe('classifyBounce: the event type wins, the conflict is described', () => {
-  test('a soft_bounce carrying 5.1.1 is soft, still user unknown, with a disagreement naming the status', () => {
-    const result = classifyBounce('soft_bounce', {
-      smtpCode: 550,
-      enhancedStatus: '5.1.1',
-      diagnostic: '<a@b.example>: user unknown',
-    });
-    expect(result).toEqual({
+describe('classifyBounce: the reason decides the type, the declared type only a not-defined reason', () => {
+  test("docs/CONTRACT.md's example: a hard_bounce with 552 5.2.2 mailbox full is soft, and says why", () => {
+    expect(
+      classifyBounce('hard_bounce', { smtpCode: 552, enhancedStatus: '5.2.2', diagnostic: 'mailbox full' }),
+    ).toEqual({
       type: 'soft',
-      reason: 'user unknown',
+      reason: 'mailbox full',
       disagreement:
-        "The MTA reported a soft bounce but SMTP status 5.1.1 is permanent (class 5); the event's type was kept.",
+        "The MTA reported a hard bounce, but the reason 'mailbox full' (SMTP status 5.2.2) makes it soft.",
     });
   });
 
   // biome-ignore format: one case per row reads as a table
   test.each([
-    { proves: 'a hard_bounce with 4.2.2 stays hard (mailbox full)', eventType: 'hard_bounce', failure: { smtpCode: 452, enhancedStatus: '4.2.2' }, type: 'hard', reason: 'mailbox full', disagrees: true },
-    { proves: 'a soft_bounce with only a 5xx code disagrees', eventType: 'soft_bounce', failure: { smtpCode: 554 }, type: 'soft', reason: 'not defined', disagrees: true },
-    { proves: 'the code inside the diagnostic counts as evidence', eventType: 'soft_bounce', failure: { diagnostic: 'smtp; 550 5.1.1 <a@b.example>: Recipient address rejected: User unknown' }, type: 'soft', reason: 'user unknown', disagrees: true },
+    { proves: 'a soft_bounce carrying 5.1.1 user unknown is hard', eventType: 'soft_bounce', failure: { smtpCode: 550, enhancedStatus: '5.1.1', diagnostic: '<a@b.example>: user unknown' }, type: 'hard', reason: 'user unknown', disagrees: true },
+    { proves: 'a hard_bounce with 4.2.2 is soft (mailbox full)', eventType: 'hard_bounce', failure: { smtpCode: 452, enhancedStatus: '4.2.2' }, type: 'soft', reason: 'mailbox full', disagrees: true },
+    { proves: 'a hard_bounce with a 4xx user unknown is soft: a 4xx is never hard', eventType: 'hard_bounce', failure: { smtpCode: 450, enhancedStatus: '4.1.1' }, type: 'soft', reason: 'user unknown', disagrees: true },
+    { proves: 'a hard_bounce with a 4xx and no reason is soft: a 4xx is never hard', eventType: 'hard_bounce', failure: { smtpCode: 451 }, type: 'soft', reason: 'not defined', disagrees: true },
+    { proves: 'a hard_bounce refused by policy (5.7.1 relay denied) is soft', eventType: 'hard_bounce', failure: { diagnostic: '554 5.7.1 <a@b.example>: Relay access denied' }, type: 'soft', reason: 'refused', disagrees: true },
+    { proves: 'a soft_bounce with only a 5xx code keeps its declared type: the reason is not defined', eventType: 'soft_bounce', failure: { smtpCode: 554 }, type: 'soft', reason: 'not defined', disagrees: false },
+    { proves: 'a hard_bounce with only a 5xx code is hard', eventType: 'hard_bounce', failure: { smtpCode: 554 }, type: 'hard', reason: 'not defined', disagrees: false },
+    { proves: 'the code inside the diagnostic counts as evidence', eventType: 'soft_bounce', failure: { diagnostic: 'smtp; 550 5.1.1 <a@b.example>: Recipient address rejected: User unknown' }, type: 'hard', reason: 'user unknown', disagrees: true },
     { proves: 'a hard_bounce with 5.1.1 agrees', eventType: 'hard_bounce', failure: { smtpCode: 550, enhancedStatus: '5.1.1' }, type: 'hard', reason: 'user unknown', disagrees: false },
     { proves: 'a soft_bounce with 4.2.2 agrees', eventType: 'soft_bounce', failure: { smtpCode: 452, enhancedStatus: '4.2.2' }, type: 'soft', reason: 'mailbox full', disagrees: false },
-    { proves: 'a hard_bounce with 5.2.2 stays hard: the class agrees, the event decides', eventType: 'hard_bounce', failure: { smtpCode: 552, enhancedStatus: '5.2.2' }, type: 'hard', reason: 'mailbox full', disagrees: false },
     { proves: 'a hard_bounce without evidence is a hard not defined', eventType: 'hard_bounce', failure: {}, type: 'hard', reason: 'not defined', disagrees: false },
     { proves: 'a soft_bounce without evidence is a soft not defined', eventType: 'soft_bounce', failure: {}, type: 'soft', reason: 'not defined', disagrees: false },
+    { proves: "a provider's own reason decides (SES MailboxFull on a hard_bounce): soft", eventType: 'hard_bounce', failure: { reason: 'mailbox full' }, type: 'soft', reason: 'mailbox full', disagrees: true },
+    { proves: "a provider's reason wins over vaguer evidence", eventType: 'hard_bounce', failure: { reason: 'user unknown', diagnostic: '550 5.4.1 Access denied' }, type: 'hard', reason: 'user unknown', disagrees: false },
+    { proves: "a provider's hard reason on a 4xx reply is still soft", eventType: 'hard_bounce', failure: { reason: 'user unknown', smtpCode: 450 }, type: 'soft', reason: 'user unknown', disagrees: true },
+    { proves: "a provider's 'not defined' leaves the reason to the evidence", eventType: 'hard_bounce', failure: { reason: 'not defined', diagnostic: '552 5.2.2 over quota' }, type: 'soft', reason: 'mailbox full', disagrees: true },
     { proves: 'an out-of-office hard_bounce is ignored', eventType: 'hard_bounce', failure: { smtpCode: 550, diagnostic: 'Automatic reply: out of office' }, type: 'ignored', reason: 'out of office', disagrees: false },
     { proves: 'an out-of-office soft_bounce is ignored', eventType: 'soft_bounce', failure: { diagnostic: 'I am on vacation' }, type: 'ignored', reason: 'out of office', disagrees: false },
+    { proves: "an out-of-office text is ignored whatever the provider's reason", eventType: 'hard_bounce', failure: { reason: 'user unknown', diagnostic: 'auto-reply: back on Monday' }, type: 'ignored', reason: 'out of office', disagrees: false },
   ] as const)('$proves', ({ eventType, failure, type, reason, disagrees }) => {
     const result = classifyBounce(eventType, failure);
     expect({ type: result.type, reason: result.reason }).toEqual({ type, reason });
     expect(result.disagreement !== undefined).toBe(disagrees);
     expect(result.disagreement ?? '').not.toContain('@');
+  });
+
+  test("the type is always the reason's own, whatever the declared type (4xx never hard)", () => {
+    const failure = fc.record(
+      {
+        smtpCode: fc.integer({ min: 400, max: 599 }),
+        enhancedStatus: fc.constantFrom('5.1.1', '5.2.2', '4.2.2', '5.7.1', '5.0.0', '4.4.7', '5.3.4'),
+        diagnostic: fc.constantFrom('user unknown', 'mailbox full', 'spam', 'over quota', '', 'rejected'),
+      },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(failure, (input) => {
+        const hard = classifyBounce('hard_bounce', input);
+        const soft = classifyBounce('soft_bounce', input);
+        if (hard.reason !== 'not defined')
+          expect(hard).toMatchObject({ type: soft.type, reason: soft.reason });
+        expect(hard.reason).toBe(soft.reason);
+        const smtp = classifySmtp(input);
+        if (smtp.reason !== 'not defined') expect(hard.type).toBe(smtp.type);
+        const transient = input.smtpCode !== undefined && input.smtpCode < 500;
+        if (transient && !input.enhancedStatus?.startsWith('5')) expect(hard.type).not.toBe('hard');
+      }),
+    );
   });
 });
 

@@ -1,9 +1,11 @@
-// Failure classification: an SMTP failure's type (hard, soft, ignored) and reason, named as the reference product does.
+// Failure classification: an SMTP failure's reason, and the type (hard, soft, ignored) that the reason decides.
 //
-// Each reason has one default type. The SMTP class decides the type only of 'not defined' (5 → hard, 4 → soft,
-// no code → soft), with one exception: a transient (class 4) code never yields 'hard'. The server itself says the
-// condition may pass, and e.g. Postfix's `450 4.1.1 ... unverified address: Connection timed out` must not
-// quarantine a good address at once as a hard 'user unknown' would.
+// The reason decides the type, whatever the source claims (DESIGN.md, docs/CONTRACT.md): a `hard_bounce` event whose
+// server said `552 5.2.2 mailbox full` is a soft failure, retried and counted as one; a `soft_bounce` carrying
+// `550 5.1.1 user unknown` is hard and final. The event's declared type decides only where the reason is
+// 'not defined'. A transient (class 4) reply never yields 'hard': the server itself says the condition may pass,
+// and e.g. Postfix's `450 4.1.1 ... unverified address: Connection timed out` must not quarantine a good address
+// at once as a hard 'user unknown' would.
 //
 // | reason            | type    | why                                                            |
 // |-------------------|---------|----------------------------------------------------------------|
@@ -13,11 +15,22 @@
 // | message too large | hard    | the same message is refused again on every retry               |
 // | on denylist       | hard    | the recipient complained about us: never send again            |
 // | mailbox full      | soft    | mailboxes empty out, so even 5.2.2 is soft                     |
-// | unreachable       | soft    | network or routing trouble (x.4.x)                             |
-// | refused           | soft    | policy, relay, throttling, greylisting (x.7.x)                 |
+// | unreachable       | soft    | network, routing or the receiving system's trouble (x.3, x.4)  |
+// | refused           | soft    | policy, authentication, relay, throttling (x.5, x.6, x.7)      |
 // | spam rejection    | soft    | the sender's reputation, not the address, is at fault          |
 // | out of office     | ignored | an answer, not a failure of the address                        |
-// | not defined       | class   | 5 → hard, 4 → soft, no code → soft                             |
+// | not defined       | event   | the declared type; without one, by class: 5 → hard, else soft  |
+//
+// The receiving server's own reply (in the diagnostic) is believed over a report's vaguer summary: a DSN's
+// `Status: 5.0.0`, or a `Status: 5.1.1` above the server's `550 5.7.1 ... IP blacklisted`.
+import {
+  COMPLAINT,
+  OUT_OF_OFFICE,
+  reasonInText,
+  ruleForStatus,
+  unavailableMailbox,
+  vagueStatusReason,
+} from './failure-text';
 
 /** Hard: the address is bad; soft: a temporary refusal; ignored: an answer that is no failure of the address. */
 export type FailureType = 'hard' | 'soft' | 'ignored';
@@ -45,13 +58,21 @@ export interface SmtpFailure {
   smtpCode?: number;
   enhancedStatus?: string;
   diagnostic?: string;
+  /** The SMTP command the reply answered, where the report names it ('RCPT', 'DATA', …). */
+  command?: string;
+}
+
+/** A failure as a feedback event reports it: the SMTP evidence, and the reason a provider that classifies bounces itself gave. */
+export interface ReportedFailure extends SmtpFailure {
+  /** The provider's own classification, translated by its documented table; 'not defined' leaves it to the evidence. */
+  reason?: FailureReason;
 }
 
 /** A failure's type and reason. */
 export interface Classification {
   type: FailureType;
   reason: FailureReason;
-  /** set when the code's class and the event type disagree */
+  /** set when the reason overruled the event's declared type: one sentence, no address in it */
   disagreement?: string;
 }
 
@@ -70,94 +91,49 @@ const DEFAULT_TYPE: Record<KnownReason, FailureType> = {
   'out of office': 'ignored',
 };
 
-// Checked before any code: auto-replies and complaints come with whatever code the MTA picked.
-const OUT_OF_OFFICE = /out of (?:the )?office|auto[- ]?reply|automatic(?:ally)? repl|\bvacation\b/i;
-const COMPLAINT = /\b(?:spam|abuse) (?:complaint|report)|\bcomplained\b|\bfeedback loop\b/i;
-
-const INVALID_DOMAIN =
-  /domain (?:name )?(?:not found|does ?n(?:o|['’])t exist)|host (?:or domain name )?not found|non-?existent domain|\bno mx\b|\bnull mx\b|unroute?able/i;
-const USER_UNKNOWN =
-  /user unknown|unknown user|does ?n(?:o|['’])t exist|no such (?:user|mailbox|recipient)|recipient rejected|unknown recipient|invalid recipient|(?:user|mailbox|recipient) not found|does ?n(?:o|['’])t have an? \S+ account/i;
-const MAILBOX_FULL =
-  /mailbox (?:is )?full|over ?quota|quota exceeded|exceeded (?:the )?(?:storage|quota)|insufficient storage|mailbox size limit/i;
-const ACCOUNT_DISABLED = /(?:account|mailbox|user) (?:is |has been )?disabled|\binactive\b|\bsuspended\b/i;
-const MESSAGE_TOO_LARGE =
-  /message (?:is )?too (?:large|big)|size limit|size exceeds|exceeds (?:the )?maximum (?:message )?size/i;
-const SPAM =
-  /spam|\bblocked\b|(?<!not )\blisted\b|black ?list|block ?list|deny ?list|\brbl\b|dnsbl|reputation|unsolicited/i;
-// 5.7.1 is "delivery not authorized": with these words it is a verdict on the sender, otherwise a plain refusal.
-const SPAM_OR_POLICY = new RegExp(`${SPAM.source}|\\bpolicy\\b|\\bpolicies\\b`, 'i');
-const UNREACHABLE =
-  /connection (?:timed out|refused)|timed out|unable to connect|host unreachable|network is unreachable|no route to host/i;
-const THROTTLING =
-  /gr[ae]y ?list|try (?:again )?later|later time|rate limit|rate-limit|too many|too quickly|receiving mail at a rate|temporarily deferred|throttl/i;
-// RFC 5321's stock text for 550: "mailbox not found, no access, or command rejected for policy reasons".
-const MAILBOX_UNAVAILABLE = /mailbox unavailable/i;
-
-// Where the code is vague, the first of these that matches decides; most specific first.
-const TEXT_RULES: ReadonlyArray<readonly [KnownReason, RegExp]> = [
-  ['invalid domain', INVALID_DOMAIN],
-  ['user unknown', USER_UNKNOWN],
-  ['mailbox full', MAILBOX_FULL],
-  ['account disabled', ACCOUNT_DISABLED],
-  ['message too large', MESSAGE_TOO_LARGE],
-  ['spam rejection', SPAM],
-  ['unreachable', UNREACHABLE],
-  ['refused', THROTTLING],
-];
-
-/** What an RFC 3463 subject.detail says, and which text may overrule it. */
-interface StatusRule {
-  reason: KnownReason;
-  unless?: readonly [KnownReason, RegExp];
+interface Status {
+  text: string;
+  smtpClass: 4 | 5;
+  subject: number;
+  detail: number;
 }
 
-const STATUS_RULES: Readonly<Record<string, StatusRule>> = {
-  '1.1': { reason: 'user unknown' },
-  '1.2': { reason: 'invalid domain' },
-  '1.3': { reason: 'user unknown' }, // bad mailbox syntax
-  '1.6': { reason: 'user unknown' }, // mailbox moved, no forwarding address
-  '1.7': { reason: 'refused' }, // bad sender address
-  '1.8': { reason: 'refused' },
-  '1.10': { reason: 'invalid domain' }, // null MX (RFC 7505)
-  // Gmail answers 4.2.1 when the recipient receives mail too fast: throttling, not a closed account.
-  '2.1': { reason: 'account disabled', unless: ['refused', THROTTLING] },
-  '2.2': { reason: 'mailbox full' },
-  '2.3': { reason: 'message too large' },
-  '3.4': { reason: 'message too large' },
-};
-
-function ruleForStatus(subject: number, detail: number): StatusRule | undefined {
-  // x.4.x is network and routing; Office 365 reports a missing domain as 5.4.4 or 5.4.310.
-  if (subject === 4) return { reason: 'unreachable', unless: ['invalid domain', INVALID_DOMAIN] };
-  if (subject === 7) {
-    return detail === 1
-      ? { reason: 'refused', unless: ['spam rejection', SPAM_OR_POLICY] }
-      : { reason: 'refused' };
-  }
-  return STATUS_RULES[`${subject}.${detail}`]; // x.0.0, x.1.0, x.5.x, …: vague, the text decides
-}
-
-/** The failure's evidence, normalized: the diagnostic's own reply fills in a missing code or status. */
+/** The failure's evidence, normalized: the receiving server's reply first, the report's fields after it. */
 interface Evidence {
-  status?: { text: string; smtpClass: 4 | 5; subject: number; detail: number };
+  status?: Status;
   code?: number;
   smtpClass?: 4 | 5;
   text: string;
+  /** The reply came after the message data, so the recipient itself had been accepted at RCPT TO. */
+  afterData: boolean;
 }
 
 const STATUS_SHAPE = /^#?([45])\.(\d{1,3})\.(\d{1,3})$/;
 
 function readEvidence(failure: SmtpFailure): Evidence {
   const text = failure.diagnostic ?? '';
-  const parsed = text ? parseSmtpResponse(text) : {};
-  const status = readStatus(failure.enhancedStatus) ?? readStatus(parsed.enhancedStatus);
-  const code = readCode(failure.smtpCode) ?? readCode(parsed.smtpCode);
+  const reply = text ? parseSmtpResponse(text) : {};
+  const said = readStatus(reply.enhancedStatus);
+  const reported = readStatus(failure.enhancedStatus);
+  // A report's own x.0.0 (or nothing) says less than the server's status; the server's x.0.0 says less than a
+  // specific report. RFC 3463 defines subjects 0 to 7: anything else in the text is no status (a version number).
+  const serverStatus = said && said.subject <= 7 ? said : undefined;
+  const status =
+    !serverStatus || (vague(serverStatus) && reported && !vague(reported)) ? reported : serverStatus;
+  const code = readCode(reply.smtpCode) ?? readCode(failure.smtpCode);
   const codeClass = code === undefined ? undefined : (Math.floor(code / 100) as 4 | 5);
-  return { status, code, smtpClass: status?.smtpClass ?? codeClass, text };
+  // The class is the server's when it gave one: a transient reply stays transient under a report's 5.x.x.
+  const serverClass = serverStatus?.smtpClass ?? classOf(readCode(reply.smtpCode));
+  const afterData = /^(?:end of )?data\b/i.test(failure.command ?? '') || AFTER_DATA.test(text);
+  return { status, code, smtpClass: serverClass ?? status?.smtpClass ?? codeClass, text, afterData };
 }
 
-function readStatus(value: string | undefined): Evidence['status'] {
+const AFTER_DATA = /in reply to (?:end of )?DATA\b/i;
+const vague = (s: Status) => s.subject === 0 || s.detail === 0;
+const classOf = (code: number | undefined) =>
+  code === undefined ? undefined : (Math.floor(code / 100) as 4 | 5);
+
+function readStatus(value: string | undefined): Status | undefined {
   const match = value === undefined ? null : STATUS_SHAPE.exec(value.trim());
   if (!match) return undefined;
   const [, cls, subject, detail] = match;
@@ -174,19 +150,31 @@ function readCode(value: number | undefined): number | undefined {
 }
 
 function reasonFor(evidence: Evidence): FailureReason {
+  const reason = reasonOfWords(evidence);
+  // An address refused after DATA had been accepted at RCPT TO: a "user unknown" there is a content or sender
+  // filter (Japanese carriers, Sendmail milters), not a missing mailbox.
+  return reason === 'user unknown' && evidence.afterData ? 'refused' : reason;
+}
+
+function reasonOfWords(evidence: Evidence): FailureReason {
   const { status, text } = evidence;
   if (OUT_OF_OFFICE.test(text)) return 'out of office';
   if (COMPLAINT.test(text)) return 'on denylist';
+  if (status && unavailableMailbox(status.subject, status.smtpClass, text)) return 'user unknown';
   const rule = status && ruleForStatus(status.subject, status.detail);
-  if (rule) return rule.unless?.[1].test(text) ? rule.unless[0] : rule.reason;
-  const fromText = TEXT_RULES.find(([, pattern]) => pattern.test(text));
-  if (fromText) return fromText[0];
-  if (status?.subject === 1 && MAILBOX_UNAVAILABLE.test(text)) return 'user unknown';
-  return 'not defined';
+  if (rule) return rule.unless?.find(([, pattern]) => pattern.test(text))?.[0] ?? rule.reason;
+  const fromText = reasonInText(text);
+  if (fromText) return fromText;
+  return (status && vagueStatusReason(status.subject)) ?? 'not defined';
 }
 
-function typeFor(reason: FailureReason, smtpClass: 4 | 5 | undefined): FailureType {
-  if (reason === 'not defined') return smtpClass === 5 ? 'hard' : 'soft';
+function typeFor(
+  reason: FailureReason,
+  smtpClass: 4 | 5 | undefined,
+  declared?: 'hard' | 'soft',
+): FailureType {
+  if (reason === 'not defined')
+    return smtpClass === 4 ? 'soft' : (declared ?? (smtpClass === 5 ? 'hard' : 'soft'));
   const type = DEFAULT_TYPE[reason];
   return type === 'hard' && smtpClass === 4 ? 'soft' : type;
 }
@@ -198,33 +186,43 @@ export function classifySmtp(failure: SmtpFailure): Classification {
   return { type: typeFor(reason, evidence.smtpClass), reason };
 }
 
-/** Classifies a feedback event: `eventType` is 'hard_bounce' | 'soft_bounce'; the event's own type wins where the code contradicts it (e.g. a soft_bounce event carrying 5.1.1 is soft, reason still 'user unknown'), and `disagreement` describes the conflict in one sentence (no address in it). An out-of-office diagnostic is 'ignored' whatever the type. */
+/**
+ * Classifies a feedback event: the reason (the provider's own, else read from the evidence) decides the type; the
+ * declared `eventType` only decides a 'not defined' reason, and even then a 4xx reply is soft. An out-of-office
+ * text is 'ignored' whatever the provider said. Where the type differs from the declared one, `disagreement` says
+ * why in one sentence (no address in it).
+ */
 export function classifyBounce(
   eventType: 'hard_bounce' | 'soft_bounce',
-  failure: SmtpFailure,
+  failure: ReportedFailure,
 ): Classification {
   const evidence = readEvidence(failure);
-  const reason = reasonFor(evidence);
-  if (reason === 'out of office') return { type: 'ignored', reason };
-  // The event drives the lifecycle (a soft bounce is retried, a hard one is final), so its type is kept.
-  const type: FailureType = eventType === 'hard_bounce' ? 'hard' : 'soft';
-  const { smtpClass } = evidence;
-  if (smtpClass === undefined || smtpClass === (type === 'hard' ? 5 : 4)) return { type, reason };
-  // Only the normalized status or the numeric code goes into the sentence: never the diagnostic, which may
+  const read = reasonFor(evidence);
+  const provided =
+    failure.reason !== undefined && failure.reason !== 'not defined' ? failure.reason : undefined;
+  const reason = read === 'out of office' ? read : (provided ?? read);
+  const declared = eventType === 'hard_bounce' ? 'hard' : 'soft';
+  const type = typeFor(reason, evidence.smtpClass, declared);
+  if (type === declared || type === 'ignored') return { type, reason };
+  // Only the reason and the normalized status or code go into the sentence: never the diagnostic, which may
   // carry the recipient's address.
-  const evidenceName = evidence.status ? `SMTP status ${evidence.status.text}` : `SMTP code ${evidence.code}`;
-  const meaning = smtpClass === 5 ? 'permanent' : 'transient';
+  const evidenceName = evidence.status
+    ? ` (SMTP status ${evidence.status.text})`
+    : evidence.code
+      ? ` (SMTP code ${evidence.code})`
+      : '';
   return {
     type,
     reason,
-    disagreement: `The MTA reported a ${type} bounce but ${evidenceName} is ${meaning} (class ${smtpClass}); the event's type was kept.`,
+    disagreement: `The MTA reported a ${declared} bounce, but the reason '${reason}'${evidenceName} makes it ${type}.`,
   };
 }
 
 // A reply starting the text (DSNs prefix it with "smtp;"), a code-and-status pair anywhere, or a status alone.
 const LEADING_REPLY =
-  /^\s*(?:smtp;\s*)?([245]\d\d)(?:[ \t-]+|(?=\r?\n)|$)(?:#?([245]\.\d{1,3}\.\d{1,3})(?!\.?\d))?/i;
-const EMBEDDED_REPLY = /(?<![\w.])([245]\d\d)[ -]#?([245]\.\d{1,3}\.\d{1,3})(?!\.?\d)/;
+  /^\s*(?:[\w-]+;\s*)?([245]\d\d)(?:[ \t-]+|(?=\r?\n)|$)(?:#?([245]\.\d{1,3}\.\d{1,3})(?!\.?\d))?/i;
+// SES quotes the server's reply after its own summary: "5.1.0 - Unknown address error 550-'5.7.1 …'".
+const EMBEDDED_REPLY = /(?<![\w.])([245]\d\d)[ -]['"]?#?([245]\.\d{1,3}\.\d{1,3})(?!\.?\d)/;
 const BARE_STATUS = /(?<![\w.])#?([245]\.\d{1,3}\.\d{1,3})(?!\.?\d)/;
 const CONTINUATION_PREFIX = /^[ \t]*[245]\d\d[ \t-]+(?:#?[245]\.\d{1,3}\.\d{1,3}(?!\.?\d))?/;
 

@@ -6,6 +6,8 @@ export interface OutageProxy {
   /** Refuses new connections and resets the open ones, as a stopped server would. */
   down(): Promise<void>;
   up(): Promise<void>;
+  /** Sends the connections made from now on to another port (a failover to another server). */
+  retarget(port: number): void;
   close(): Promise<void>;
 }
 
@@ -15,13 +17,14 @@ export async function startProxy(
   startUp = true,
 ): Promise<OutageProxy> {
   const sockets = new Set<net.Socket>();
+  let target = targetPort;
   let server: net.Server | null = null;
   let port = 0;
 
   const listen = () =>
     new Promise<void>((resolve, reject) => {
       server = net.createServer((client) => {
-        const upstream = net.connect(targetPort, targetHost);
+        const upstream = net.connect(target, targetHost);
         sockets.add(client).add(upstream);
         client.pipe(upstream).pipe(client);
         const drop = () => {
@@ -62,6 +65,9 @@ export async function startProxy(
     },
     down: stop,
     up: listen,
+    retarget: (port) => {
+      target = port;
+    },
     close: stop,
   };
 }

@@ -1,6 +1,7 @@
 // The `campaign` command line: operators, deliveries, confirmation and the views of docs/CONTRACT.md.
 import { Command, CommanderError } from 'commander';
 import { OPERATOR_ROLES } from '../../shared/rules/confirm';
+import { registerBounceCommands } from './bounce';
 import { CliContext, describeError, output, UserError } from './context';
 import { registerDeadLetterCommands } from './dead-letters';
 import { registerDeliveryCommands } from './delivery';
@@ -65,6 +66,7 @@ export async function runCli(
   registerQuarantineCommands(program, ctx);
   registerStatsCommands(program, ctx);
   registerFeedbackCommands(program, ctx);
+  registerBounceCommands(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -85,6 +85,7 @@ export function prepareEvent(
       smtpCode: e.smtpCode,
       enhancedStatus: e.enhancedStatus,
       diagnostic: e.diagnostic,
+      reason: e.reason,
     });
     if (c.disagreement) onDisagreement(c.disagreement);
     kind = e.type === 'delayed' ? 'delayed' : c.type;
@@ -174,7 +175,7 @@ export function feedbackHandler(deps: FeedbackDeps) {
     if (disagreements > 0)
       log.info(
         { disagreements },
-        "Some events' SMTP codes contradict their type; the event's type was kept.",
+        "Some events' failure reasons overruled their declared type (e.g. a hard_bounce for a full mailbox is soft).",
       );
     tally.flush();
     await recordDeadLetters(deps.sql, dead);

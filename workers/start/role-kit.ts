@@ -81,6 +81,9 @@ export function createRoleKit(deps: RoleDeps): RoleKit {
     let open = opened.get(name);
     if (!open) {
       open = new Queue(name, options);
+      // The shared connection's own listener (process.ts) reports Redis errors, once every 30 s; without
+      // one here, BullMQ prints each reconnection attempt of every queue to stderr.
+      open.on('error', () => {});
       opened.set(name, open);
     }
     return open;

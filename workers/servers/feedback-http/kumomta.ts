@@ -1,7 +1,15 @@
 // KumoMTA log hook records → contract events. Pure. docs.kumomta.com/reference/log_record/
 //
-// A log hook POSTs one JSON record per request, or a batch (a JSON array, or JSON lines). Our id is the
-// X-Campaign-Message-Id header, which the hook's `headers = { 'X-Campaign-Message-Id' }` setting logs.
+// A log hook POSTs one JSON record per request, or a batch (a JSON array, or JSON lines). For our own messages'
+// records (Delivery, Bounce, Expiration) our id is the X-Campaign-Message-Id header, which the hook's
+// `headers = { 'X-Campaign-Message-Id' }` setting logs. An OOB or Feedback record is logged from the incoming
+// bounce or ARF mail, so its headers are that mail's: our id is then the VERP address the bounce was sent to
+// (the OOB record's `sender`, "addressed to the envelope from of the original message") or the headers of the
+// original message embedded in the report (`feedback_report.original_message`).
+
+import { parseVerp } from '../../../shared/message-id';
+import type { FailureReason } from '../../../shared/rules/classify';
+import { messageIdInHeaders } from './dsn';
 import {
   BadPayload,
   type ContractEvent,
@@ -34,6 +42,53 @@ export function readKumoRecords(body: string): unknown[] {
       throw new BadPayload('the body is neither JSON nor JSON lines of KumoMTA log records');
     }
   }
+}
+
+/**
+ * KumoMTA's bounce classes (docs.kumomta.com, bounce_classify::PreDefinedBounceClass; `bounce_classification`
+ * of a record once `configure_bounce_classifier` is set, else Uncategorized) → a reason. The classes that name no
+ * failure of the address's own (transient failures, challenge-response, subscribe) leave it to the SMTP reply.
+ */
+const CLASS_REASON: Readonly<Record<string, FailureReason>> = {
+  InvalidRecipient: 'user unknown',
+  BadDomain: 'invalid domain',
+  InactiveMailbox: 'account disabled',
+  QuotaIssues: 'mailbox full',
+  TooLarge: 'message too large',
+  DNSFailure: 'unreachable',
+  BadConnection: 'unreachable',
+  NoAnswerFromHost: 'unreachable',
+  RoutingErrors: 'unreachable',
+  MessageExpired: 'unreachable',
+  BadConfiguration: 'unreachable', // the remote host's configuration
+  SpamBlock: 'spam rejection',
+  SpamContent: 'spam rejection',
+  SpamRelated: 'spam rejection',
+  VirusRelated: 'spam rejection',
+  ProhibitedAttachment: 'refused',
+  ContentRelated: 'refused',
+  RelayDenied: 'refused',
+  RelayingIssues: 'refused',
+  PolicyRelated: 'refused',
+  AuthenticationFailed: 'refused',
+  InvalidSender: 'refused',
+  ProtocolErrors: 'refused',
+  TooManyRecipients: 'refused',
+  AutoReply: 'out of office',
+  Unsubscribe: 'on denylist',
+};
+
+/** Our message id in a record: our header, else the VERP address an OOB was sent to, else the embedded original's headers. */
+function ourMessageId(
+  r: Record<string, unknown>,
+  report: Record<string, unknown> | null,
+): string | undefined {
+  const original = text(report?.original_message);
+  return (
+    headerOf(r.headers, MESSAGE_ID_HEADER) ??
+    (r.type === 'OOB' ? (parseVerp(text(r.sender) ?? '') ?? undefined) : undefined) ??
+    (original ? (messageIdInHeaders(original) ?? undefined) : undefined)
+  );
 }
 
 function statusOf(response: Record<string, unknown> | null): string | undefined {
@@ -72,10 +127,9 @@ function translateRecord(r: Record<string, unknown>, out: Translation): void {
   const occurredAt = isoTime(r.timestamp);
   if (!id || !occurredAt) throw new BadPayload(`a ${type} record has no id or timestamp`);
   const report = record(r.feedback_report);
-  const messageId =
-    headerOf(r.headers, MESSAGE_ID_HEADER) ??
-    headerOf(record(report?.original_message_headers) ?? undefined, MESSAGE_ID_HEADER) ??
-    `kumomta:${id}`;
+  // Unmatched, the worker dead-letters the event as an unknown message, with the record to look into.
+  const messageId = ourMessageId(r, report) ?? `kumomta:${id}`;
+  const classification = text(r.bounce_classification);
   out.feedback.push(
     compact({
       // A message has one record of each final type; num_attempts tells repeated ones apart.
@@ -89,6 +143,7 @@ function translateRecord(r: Record<string, unknown>, out: Translation): void {
         contractType === 'complaint'
           ? text(report?.feedback_type)
           : text(response?.content)?.replace(/\s+/g, ' '),
+      reason: contractType === 'complaint' ? undefined : CLASS_REASON[classification ?? ''],
     }),
   );
 }

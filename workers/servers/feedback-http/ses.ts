@@ -2,6 +2,7 @@
 //
 // SES keeps the original message's headers in `mail.headers` (when "include original headers" is on) and
 // `mail.commonHeaders`: our id is the X-Campaign-Message-Id header, else the Message-ID that SES kept.
+import type { FailureReason } from '../../../shared/rules/classify';
 import {
   BadPayload,
   type ContractEvent,
@@ -15,15 +16,23 @@ import {
   text,
 } from './translate';
 
-/** Words the classifier understands for SES's bounce subtypes, used when no DSN diagnostic came along. */
-const SUBTYPE_TEXT: Record<string, string> = {
+/**
+ * SES's bounce types and subtypes (docs.aws.amazon.com/ses/latest/dg/notification-contents.html, "Bounce types")
+ * → a reason. Permanent: General (no more said), NoEmail (the address does not exist), Suppressed (on SES's
+ * suppression list for "a recent history of bouncing as an invalid address"), OnAccountSuppressionList (on the
+ * account's own list, for a bounce or a complaint). Transient: General, MailboxFull, MessageTooLarge,
+ * ContentRejected, AttachmentRejected. Undetermined: SES could not tell. 'not defined' leaves it to the DSN.
+ */
+const SUBTYPE_REASON: Readonly<Record<string, FailureReason>> = {
   NoEmail: 'user unknown',
-  Suppressed: 'address on the SES suppression list',
-  OnAccountSuppressionList: 'address on the account suppression list',
+  Suppressed: 'user unknown',
+  OnAccountSuppressionList: 'not defined',
   MailboxFull: 'mailbox full',
   MessageTooLarge: 'message too large',
-  ContentRejected: 'content rejected as spam',
-  AttachmentRejected: 'attachment rejected by policy',
+  ContentRejected: 'spam rejection',
+  AttachmentRejected: 'refused',
+  General: 'not defined',
+  Undetermined: 'not defined',
 };
 
 function ourMessageId(mail: Record<string, unknown>): string {
@@ -63,7 +72,10 @@ export function translateSes(message: unknown, snsMessageId: string): Translatio
         throw new BadPayload('the SES bounce has no bouncedRecipients or timestamp');
       // Permanent is final; Transient and Undetermined may pass, so they are retried within validity.
       const bounce = b.bounceType === 'Permanent' ? 'hard_bounce' : 'soft_bounce';
-      const fallback = SUBTYPE_TEXT[text(b.bounceSubType) ?? ''] ?? `${b.bounceType}/${b.bounceSubType}`;
+      const subtype = text(b.bounceSubType) ?? 'Undetermined';
+      const reason = SUBTYPE_REASON[subtype] ?? 'not defined';
+      // Kept for the audit trail when the remote MTA's words did not come along.
+      const fallback = `SES ${text(b.bounceType) ?? 'Undetermined'} bounce, subtype ${subtype}`;
       const base = `ses-${text(b.feedbackId) ?? snsMessageId}`;
       recipients.forEach((r, i) => {
         push({
@@ -73,6 +85,7 @@ export function translateSes(message: unknown, snsMessageId: string): Translatio
           occurredAt,
           enhancedStatus: enhancedStatus(r?.status),
           diagnostic: text(r?.diagnosticCode) ?? fallback,
+          reason,
         });
       });
       return out;

@@ -3,6 +3,7 @@
 // The body is a JSON array of `{ "msys": { "<kind>_event": { "type": …, … } } }`; a ping is `[{"msys":{}}]`.
 // Our message id comes back in `rcpt_meta.campaign_message_id`, which the dispatch sets through the
 // X-MSYS-API header's `metadata` (SparkPost merges message metadata into each event's `rcpt_meta`).
+import type { FailureReason } from '../../../shared/rules/classify';
 import {
   BadPayload,
   type ContractEvent,
@@ -17,13 +18,34 @@ import {
 } from './translate';
 
 /**
- * SparkPost's bounce classes (support.sparkpost.com, "Bounce classification codes") by category: Hard
- * (10 invalid recipient, 30 no RCPT, 90 unsubscribe), Block (50-54: the sender, not the address), Admin (25
- * admin failure, 26 smart-send suppression: SparkPost's own policy refused the address), Soft (everything else).
+ * SparkPost's bounce classification codes (support.sparkpost.com/docs/deliverability/bounce-classification-codes):
+ * each class's category, and the reason it names. Hard and Admin are the categories SparkPost itself suppresses
+ * on (10, 30, 90; 25 its own policies, 26 Smart Send); Soft, Block and Undetermined "are usually temporary".
+ * 'not defined' leaves the reason to the SMTP reply; the reason, not the category, then decides the type.
  */
-const HARD_CLASSES = new Set(['10', '30', '90', '25', '26']);
-/** 60 is an auto-reply: an answer, no failure of the address; 80 a subscribe request. */
-const AUTO_REPLY = '60';
+const BOUNCE_CLASSES: Readonly<Record<string, readonly ['hard' | 'soft', FailureReason]>> = {
+  '1': ['soft', 'not defined'], // Undetermined
+  '10': ['hard', 'user unknown'], // Invalid Recipient
+  '20': ['soft', 'not defined'], // Soft Bounce
+  '21': ['soft', 'unreachable'], // DNS Failure (soft in SparkPost's table: a lookup may pass)
+  '22': ['soft', 'mailbox full'], // Mailbox Full
+  '23': ['soft', 'message too large'], // Too Large
+  '24': ['soft', 'unreachable'], // Timeout
+  '25': ['hard', 'not defined'], // Admin Failure: SparkPost's configured policies
+  '26': ['hard', 'not defined'], // Smart Send Suppression
+  '30': ['hard', 'not defined'], // Generic Bounce: No RCPT
+  '40': ['soft', 'not defined'], // Generic Bounce
+  '50': ['soft', 'spam rejection'], // Mail Block: blocked by the receiver
+  '51': ['soft', 'spam rejection'], // Spam Block: a known spam source
+  '52': ['soft', 'spam rejection'], // Spam Content
+  '53': ['soft', 'refused'], // Prohibited Attachment
+  '54': ['soft', 'refused'], // Relaying Denied
+  '60': ['soft', 'out of office'], // Auto-Reply: an answer, no failure of the address
+  '70': ['soft', 'not defined'], // Transient Failure
+  '90': ['hard', 'on denylist'], // Unsubscribe: the recipient asked for no more mail
+  '100': ['soft', 'not defined'], // Challenge-Response
+};
+/** 80 is a subscribe request: no failure at all. */
 const NOT_A_FAILURE = new Set(['80']);
 
 type Kind = 'feedback' | 'tracking' | 'ignored';
@@ -44,11 +66,16 @@ const KINDS: Record<string, Kind> = {
   delay: 'ignored',
 };
 
-function bounceType(event: Record<string, unknown>): ContractEvent['type'] | null {
+/** The declared type and the reason of a bounce's class; null for a class that is no failure. */
+function bounceOf(
+  event: Record<string, unknown>,
+): { type: ContractEvent['type']; reason?: FailureReason } | null {
   const cls = String(event.bounce_class ?? '');
   if (NOT_A_FAILURE.has(cls)) return null;
-  if (event.type === 'policy_rejection' && cls === '') return 'hard_bounce';
-  return HARD_CLASSES.has(cls) ? 'hard_bounce' : 'soft_bounce';
+  // A policy rejection without a class is SparkPost refusing to send to the address (its suppression list).
+  if (event.type === 'policy_rejection' && cls === '') return { type: 'hard_bounce' };
+  const [category, reason] = BOUNCE_CLASSES[cls] ?? ['soft', 'not defined'];
+  return { type: category === 'hard' ? 'hard_bounce' : 'soft_bounce', reason };
 }
 
 function translateEvent(event: Record<string, unknown>, out: Translation): void {
@@ -84,20 +111,18 @@ function translateEvent(event: Record<string, unknown>, out: Translation): void 
     out.feedback.push(compact({ ...base, type: 'complaint', diagnostic: text(event.fbtype) }));
     return;
   }
-  const bounce = bounceType(event);
+  const bounce = bounceOf(event);
   if (bounce === null) {
     out.ignored++;
     return;
   }
-  const reason = text(event.raw_reason) ?? text(event.reason);
-  const autoReply = String(event.bounce_class ?? '') === AUTO_REPLY;
   out.feedback.push(
     compact({
       ...base,
-      type: bounce,
+      type: bounce.type,
       smtpCode: smtpCode(event.error_code),
-      // The classifier reads "auto-reply" as an answer, not a failure of the address.
-      diagnostic: autoReply ? `auto-reply: ${reason ?? ''}` : reason,
+      diagnostic: text(event.raw_reason) ?? text(event.reason),
+      reason: bounce.reason,
     }),
   );
 }

@@ -1,4 +1,5 @@
 // What every provider translator returns: events in the contract's shapes, ready for mta-feedback and tracking-events.
+import type { FailureReason } from '../../../shared/rules/classify';
 
 /** One event in the `mta-feedback` shape of docs/CONTRACT.md. */
 export interface ContractEvent {
@@ -9,6 +10,8 @@ export interface ContractEvent {
   smtpCode?: number;
   enhancedStatus?: string;
   diagnostic?: string;
+  /** The provider's own classification, translated by its documented table; the worker's classifier weighs it. */
+  reason?: FailureReason;
 }
 
 /** One event in the `tracking-events` shape of docs/CONTRACT.md. */

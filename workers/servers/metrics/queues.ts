@@ -15,7 +15,12 @@ export interface QueueFigures {
 
 /** Opens one Queue per declaration (on the shared connection, which they do not close) and reads them all. */
 export function queueReader(declarations: readonly QueueDeclaration[], redis: RedisClient, prefix: string) {
-  const opened = declarations.map((d) => new Queue(d.name, { connection: redis, prefix }));
+  const opened = declarations.map((d) => {
+    const queue = new Queue(d.name, { connection: redis, prefix });
+    // Redis errors are reported by the connection's own listener (process.ts) and by the failed read.
+    queue.on('error', () => {});
+    return queue;
+  });
   return {
     read: (): Promise<QueueFigures[]> =>
       Promise.all(

@@ -1,0 +1,144 @@
+// The bounce reader on mails written for these tests in the shapes real MTAs send (test/fixtures/bounces).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { type BounceRecipient, readBounce } from '.';
+
+const FIXTURES = path.join(__dirname, '..', '..', 'test', 'fixtures', 'bounces');
+const mail = (name: string) => readFileSync(path.join(FIXTURES, name));
+const pick = ({ email, type, reason, smtpCode, enhancedStatus, messageId }: BounceRecipient) => ({
+  email,
+  type,
+  reason,
+  smtpCode,
+  enhancedStatus,
+  messageId,
+});
+
+describe('readBounce', () => {
+  test('an RFC 3464 report without blank lines between recipients: each recipient, the reply over Status:', () => {
+    const report = readBounce(mail('dsn-no-blank-line.eml'));
+    expect(report.kind).toBe('bounce');
+    expect(report.format).toBe('rfc3464');
+    expect(report.recipients.map(pick)).toEqual([
+      {
+        email: 'full@example.net',
+        type: 'soft',
+        reason: 'mailbox full',
+        smtpCode: 552,
+        enhancedStatus: '5.2.2',
+        messageId: '1.3.42.abcdef@mail.sender.test',
+      },
+      {
+        email: 'gone@example.net',
+        type: 'hard',
+        reason: 'user unknown',
+        smtpCode: 550,
+        enhancedStatus: '5.1.1',
+        messageId: '1.3.42.abcdef@mail.sender.test',
+      },
+    ]);
+    // X-Postfix; is a diagnostic type, not part of the reply.
+    expect(report.recipients[1]!.diagnostic).toMatch(/^550 5\.1\.1 /);
+  });
+
+  test('the event time is Last-Attempt-Date, else the report Date:, never Arrival-Date', () => {
+    const [first, second] = readBounce(mail('dsn-no-blank-line.eml')).recipients;
+    expect(first!.occurredAt).toBe('2026-11-24T10:20:00.000Z');
+    expect(second!.occurredAt).toBe('2026-11-24T10:19:00.000Z');
+  });
+
+  test('without any date, the receipt time', () => {
+    const raw = mail('qmail-text.eml')
+      .toString()
+      .replace(/^Date:.*\n/m, '');
+    const at = new Date('2026-11-30T00:00:00Z');
+    expect(readBounce(raw, { receivedAt: at }).recipients[0]!.occurredAt).toBe(at.toISOString());
+  });
+
+  test('CRLF line ends, a boundary declared one way and used another, Action: delayed', () => {
+    const report = readBounce(mail('crlf-broken-boundary.eml'));
+    expect(report.recipients.map(pick)).toEqual([
+      expect.objectContaining({
+        email: 'slow@example.net',
+        type: 'soft',
+        smtpCode: 451,
+        enhancedStatus: '4.7.1',
+      }),
+    ]);
+    expect(report.recipients[0]!.action).toBe('delayed');
+  });
+
+  test('qmail prose: the recipient, the remote reply, our Message-ID in the copy below', () => {
+    const report = readBounce(mail('qmail-text.eml'));
+    expect(report.format).toBe('text');
+    expect(report.recipients.map(pick)).toEqual([
+      {
+        email: 'nobody@example.org',
+        type: 'hard',
+        reason: 'user unknown',
+        smtpCode: 550,
+        enhancedStatus: '5.1.1',
+        messageId: '2.5.42.abcdef@mail.sender.test',
+      },
+    ]);
+  });
+
+  test('Exim prose: X-Failed-Recipients, a blocklist 5.7.1 is soft, X-Campaign-Message-Id in the copy', () => {
+    const [r] = readBounce(mail('exim-blocked.eml')).recipients;
+    expect(pick(r!)).toEqual({
+      email: 'listed@example.com',
+      type: 'soft',
+      reason: 'spam rejection',
+      smtpCode: 550,
+      enhancedStatus: '5.7.1',
+      messageId: '1.9.42.abcdef@mail.sender.test',
+    });
+  });
+
+  test('an ARF report is a complaint of the Original-Rcpt-To about our message', () => {
+    const report = readBounce(mail('arf-abuse.eml'));
+    expect(report.kind).toBe('complaint');
+    expect(report.recipients.map(pick)).toEqual([
+      {
+        email: 'reader@isp.example',
+        type: 'complaint',
+        reason: 'on denylist',
+        smtpCode: null,
+        enhancedStatus: null,
+        messageId: '1.4.42.abcdef@mail.sender.test',
+      },
+    ]);
+  });
+
+  test('an RFC 3834 auto-reply is ignored, never a failure', () => {
+    const report = readBounce(mail('auto-reply.eml'));
+    expect(report.kind).toBe('auto-reply');
+    expect(report.recipients.map(pick)).toEqual([
+      expect.objectContaining({ email: 'away@example.com', type: 'ignored', reason: 'out of office' }),
+    ]);
+  });
+
+  test('a success DSN is delivered, its message named by the VERP address it was sent to', () => {
+    const report = readBounce(mail('delivered.eml'));
+    expect(report.kind).toBe('delivered');
+    expect(report.recipients.map(pick)).toEqual([
+      expect.objectContaining({
+        email: 'happy@example.net',
+        type: null,
+        messageId: '1.7.42.abcdef@mail.sender.test',
+      }),
+    ]);
+  });
+
+  test('a person writing back is not a bounce', () => {
+    const report = readBounce(mail('not-a-bounce.eml'));
+    expect(report).toEqual(expect.objectContaining({ kind: 'not-a-bounce', recipients: [] }));
+  });
+
+  test('the same mail read twice has the same report id; another mail another', () => {
+    expect(readBounce(mail('qmail-text.eml')).reportId).toBe(readBounce(mail('qmail-text.eml')).reportId);
+    expect(readBounce(mail('qmail-text.eml')).reportId).not.toBe(
+      readBounce(mail('exim-blocked.eml')).reportId,
+    );
+  });
+});

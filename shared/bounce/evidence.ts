@@ -1,0 +1,48 @@
+// A recipient's evidence: the receiving server's own reply, its code and enhanced status, preferred over a vague Status:.
+import { classifySmtp, parseSmtpResponse, type SmtpFailure } from '../rules/classify';
+
+/** What one recipient's failure is known by, as the reader hands it to the classifier. */
+export interface Evidence {
+  smtpCode: number | null;
+  enhancedStatus: string | null;
+  diagnostic: string | null;
+}
+
+// `smtp;`, `X-Postfix;`, `X-Unix;`, `X-Notes;`, … (RFC 3464 diagnostic-type), sometimes written twice.
+const DIAGNOSTIC_TYPE = /^\s*(?:(?:smtp|x-[\w.-]+|unix|dns)\s*;\s*)+/i;
+const STATUS = /^[245]\.\d{1,3}\.\d{1,3}$/;
+
+/** The diagnostic without its diagnostic-type prefix, whitespace squeezed, capped. */
+export function cleanDiagnostic(text: string): string {
+  return text.replace(DIAGNOSTIC_TYPE, '').replace(/\s+/g, ' ').trim().slice(0, 1000);
+}
+
+const vague = (status: string | undefined) => !status || /^\d\.0\.0$/.test(status);
+
+/**
+ * The evidence of one recipient. The code and enhanced status the server's reply quotes win over the
+ * report's Status: field (which MTAs often fill with 5.0.0, or 5.1.1 over a "5.7.1 blocked" reply), except
+ * where the reply's own status is vague (x.0.0) and the report's is not.
+ */
+export function evidenceOf(reportStatus: string | undefined, diagnosticText: string): Evidence {
+  const diagnostic = cleanDiagnostic(diagnosticText);
+  const reply: SmtpFailure = diagnostic ? parseSmtpResponse(diagnostic) : {};
+  const status = reportStatus && STATUS.test(reportStatus) ? reportStatus : undefined;
+  let enhanced = reply.enhancedStatus;
+  if (vague(enhanced) && !vague(status)) enhanced = status;
+  enhanced ??= status;
+  let smtpCode = reply.smtpCode ?? null;
+  // A reply code whose class contradicts the status it quotes is a misread number, not the reply.
+  if (smtpCode !== null && enhanced && String(smtpCode)[0] !== enhanced[0] && reply.enhancedStatus)
+    smtpCode = null;
+  return { smtpCode, enhancedStatus: enhanced ?? null, diagnostic: diagnostic || null };
+}
+
+/** Classifies the evidence exactly as the feedback worker will (the same fields, the same function). */
+export function classifyEvidence(evidence: Evidence) {
+  return classifySmtp({
+    smtpCode: evidence.smtpCode ?? undefined,
+    enhancedStatus: evidence.enhancedStatus ?? undefined,
+    diagnostic: evidence.diagnostic ?? undefined,
+  });
+}

@@ -1,0 +1,224 @@
+// The bounce reader: raw mail → what it reports (bounce, complaint, auto-reply, delivered) per recipient. Pure.
+import { createHash } from 'node:crypto';
+import { autoReplyByHeaders, autoReplyByText, embedded, readComplaint } from './answers';
+import { classifyEvidence, type Evidence, evidenceOf } from './evidence';
+import { isoTime, messageIdOf, verpOf } from './ids';
+import { bodyText, header, type MimePart, normalizeLines, parseEntity, walk } from './mime';
+import { readDeliveryStatus } from './report';
+import { recipientsIn, replyIn, splitOriginal } from './text';
+import type { BounceRecipient, BounceReport, ReadOptions, RecipientAction } from './types';
+
+export type { BounceKind, BounceRecipient, BounceReport, ReadOptions } from './types';
+
+const isStatus = (p: MimePart) => /^message\/(?:global-)?delivery-status$/.test(p.contentType);
+const isOriginal = (p: MimePart) =>
+  /^(?:message\/(?:global-)?rfc822|text\/rfc822-headers|message\/global-headers|message\/partial)$/.test(
+    p.contentType,
+  );
+
+/** The prose of the mail: its text parts outside the returned message (HTML stripped where there is no text). */
+function proseOf(mail: MimePart): string {
+  const texts: string[] = [];
+  const html: string[] = [];
+  const visit = (part: MimePart) => {
+    if (isOriginal(part) || isStatus(part)) return;
+    if (part.parts.length > 0) return part.parts.forEach(visit);
+    if (part.contentType === 'text/plain' || part.contentType === 'text') texts.push(bodyText(part));
+    else if (part.contentType === 'text/html') html.push(stripHtml(bodyText(part)));
+  };
+  visit(mail);
+  return (texts.length > 0 ? texts : html).join('\n');
+}
+
+function stripHtml(html: string): string {
+  return html
+    .replace(/<(?:script|style)[\s\S]*?<\/(?:script|style)>/gi, '')
+    .replace(/<br\s*\/?>|<\/(?:p|div|tr|li|h\d)>/gi, '\n')
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/&nbsp;/g, ' ')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&')
+    .replace(/[ \t]+/g, ' ');
+}
+
+function recipient(
+  email: string | null,
+  action: RecipientAction,
+  evidence: Evidence,
+  messageId: string | null,
+  occurredAt: string | null,
+): BounceRecipient {
+  let type: BounceRecipient['type'] = null;
+  let reason: BounceRecipient['reason'] = null;
+  if (action === 'complaint') [type, reason] = ['complaint', 'on denylist'];
+  else if (action !== 'delivered') ({ type, reason } = classifyEvidence(evidence));
+  return { email, messageId, type, reason, ...evidence, action, occurredAt };
+}
+
+const ACTIONS: Record<string, RecipientAction | undefined> = {
+  failed: 'failed',
+  failure: 'failed',
+  expired: 'failed', // some MTAs write it for "gave up retrying" (not an RFC 3464 value)
+  delayed: 'delayed',
+  delivered: 'delivered',
+  relayed: 'delivered',
+  expanded: 'delivered',
+};
+
+/** Reads one mail. `options.receivedAt` is the last fallback of each event time. */
+export function readBounce(raw: string | Buffer, options: ReadOptions = {}): BounceReport {
+  const text = normalizeLines(raw);
+  const mail = parseEntity(text);
+  const parts = walk(mail);
+  const reportId = reportIdOf(mail, text);
+  const reportTime = isoTime(header(mail, 'date')) ?? options.receivedAt?.toISOString() ?? null;
+  const originalPart = parts.find(isOriginal);
+  const original = originalPart ? embedded(originalPart) : null;
+  const verp = verpOf(mail, options.envelopeTo);
+  const ours = (part: MimePart | null) => (part && messageIdOf(part)) ?? verp;
+
+  const complaint = readComplaint(mail, parts);
+  if (complaint) {
+    const messageId = ours(complaint.original);
+    const when = isoTime(complaint.arrivalDate) ?? reportTime;
+    const evidence = {
+      smtpCode: null,
+      enhancedStatus: null,
+      diagnostic: `complaint: ${complaint.feedbackType}`,
+    };
+    const recipients = (complaint.recipients.length > 0 ? complaint.recipients : [null]).map((email) =>
+      recipient(email, 'complaint', evidence, messageId, when),
+    );
+    return { kind: 'complaint', format: 'arf', recipients, reportId };
+  }
+  const prose = proseOf(mail);
+  const status = parts.find(isStatus);
+  // Postfix marks its bounces Auto-Submitted: auto-replied too: the header counts only on a mail that is no report.
+  if (!status && autoReplyByHeaders(mail) && !fromDaemon(mail))
+    return autoReply(mail, prose, reportId, verp, reportTime);
+
+  if (status) {
+    const report = readDeliveryStatus(bodyText(status));
+    if (report.recipients.length > 0) {
+      const messageId = ours(original) ?? ours(originalIn(prose));
+      const recipients = report.recipients.map((r) => {
+        const action = ACTIONS[r.action] ?? (r.status.startsWith('2') ? 'delivered' : 'failed');
+        const diagnostic = r.diagnostic || fromProse(prose, r.email);
+        const when = isoTime(r.lastAttempt) ?? reportTime;
+        return recipient(r.email || null, action, evidenceOf(r.status, diagnostic), messageId, when);
+      });
+      const kind = recipients.every((r) => r.action === 'delivered') ? 'delivered' : 'bounce';
+      return { kind, format: 'rfc3464', recipients, reportId };
+    }
+  }
+  return readProse(mail, prose, original, { reportId, reportTime, verp });
+}
+
+function fromProse(prose: string, email: string): string {
+  const { report } = splitOriginal(prose);
+  const found = recipientsIn(report, new Set()).find((r) => r.email === email);
+  return found ? replyIn(found.block).text : '';
+}
+
+function originalIn(prose: string): MimePart | null {
+  const { original } = splitOriginal(prose);
+  return original.trim() ? parseEntity(original, 5) : null;
+}
+
+function readProse(
+  mail: MimePart,
+  prose: string,
+  originalPart: MimePart | null,
+  at: { reportId: string; reportTime: string | null; verp: string | null },
+): BounceReport {
+  const { report, original: originalText } = splitOriginal(prose);
+  const original = originalPart ?? (originalText.trim() ? parseEntity(originalText, 5) : null);
+  const messageId = (original && messageIdOf(original)) ?? at.verp;
+  const exclude = new Set(
+    ['from', 'to', 'return-path', 'delivered-to', 'x-original-to', 'reply-to', 'sender']
+      .flatMap((name) => mail.headers.get(name) ?? [])
+      .concat(original ? (original.headers.get('from') ?? []) : [])
+      .flatMap((v) => v.toLowerCase().match(/[^\s<>"',;:()]+@[^\s<>"',;:()]+/g) ?? []),
+  );
+  const failedHeader = header(mail, 'x-failed-recipients');
+  let found = recipientsIn(report, exclude);
+  if (failedHeader) {
+    const listed = failedHeader
+      .toLowerCase()
+      .split(/[\s,]+/)
+      .filter(Boolean);
+    found = listed.map((email) => found.find((r) => r.email === email) ?? { email, block: report });
+  }
+  if (found.length === 0 && original && looksLikeBounce(mail, report)) {
+    const to = header(original, 'to')
+      .toLowerCase()
+      .match(/[^\s<>"',;:()]+@[^\s<>"',;:()]+/);
+    if (to) found = [{ email: to[0], block: report }];
+  }
+  if (found.length === 0 || !looksLikeBounce(mail, report)) {
+    if (autoReplyByText(prose)) return autoReply(mail, prose, at.reportId, at.verp, at.reportTime);
+    return {
+      kind: 'not-a-bounce',
+      format: 'none',
+      recipients: [],
+      reportId: at.reportId,
+      why: 'no failed recipient found',
+    };
+  }
+  const delayed =
+    /\b(?:will (?:continue|keep) (?:to )?(?:try|retry)|warning message only|not yet been delivered|delivery (?:is )?delayed|still trying)\b/i.test(
+      report,
+    );
+  const recipients = found.map(({ email, block }) => {
+    let reply = replyIn(block);
+    if (!/\d/.test(reply.text) && !reply.status) reply = replyIn(report);
+    const evidence = evidenceOf(reply.status, reply.text);
+    return recipient(email, delayed ? 'delayed' : 'failed', evidence, messageId, at.reportTime);
+  });
+  return { kind: 'bounce', format: 'text', recipients, reportId: at.reportId };
+}
+
+const BOUNCE_SUBJECT =
+  /undeliver|undelivered|deliver(?:y|ed)? (?:status|fail|failure|problem|report|notification)|not (?:be )?delivered|fail(?:ure|ed)|returned|rejected|bounce|could not be delivered|nondeliverable|non-?delivery|mail delivery|delivery has failed|error|problem|warning|zustellung|unzustellbar|non remis|no entregado|配信|エラー|返送/i;
+const BOUNCE_SENDER = /mailer-daemon|postmaster|mail delivery|maildelivery|daemon|bounce|notification/i;
+
+function fromDaemon(mail: MimePart): boolean {
+  return BOUNCE_SENDER.test(header(mail, 'from')) || BOUNCE_SUBJECT_STRICT.test(header(mail, 'subject'));
+}
+
+const BOUNCE_SUBJECT_STRICT =
+  /undeliver|delivery (?:status|fail|failure|notification)|returned mail|failure notice|mail delivery failed|non-?delivery|nondeliverable/i;
+
+function looksLikeBounce(mail: MimePart, report: string): boolean {
+  if (BOUNCE_SUBJECT.test(header(mail, 'subject')) || BOUNCE_SENDER.test(header(mail, 'from'))) return true;
+  if (header(mail, 'x-failed-recipients')) return true;
+  return /\b[45]\d\d[ -][45]\.\d{1,3}\.\d{1,3}\b/.test(report);
+}
+
+function autoReply(
+  mail: MimePart,
+  prose: string,
+  reportId: string,
+  verp: string | null,
+  when: string | null,
+): BounceReport {
+  const from =
+    header(mail, 'from')
+      .toLowerCase()
+      .match(/[^\s<>"',;:()]+@[^\s<>"',;:()]+/)?.[0] ?? null;
+  const subject = header(mail, 'subject').replace(/\s+/g, ' ').slice(0, 200);
+  // The diagnostic names it an auto-reply, so that the classifier says out of office wherever it runs.
+  const evidence = {
+    smtpCode: null,
+    enhancedStatus: null,
+    diagnostic: `auto-reply: ${subject || prose.trim().slice(0, 200)}`,
+  };
+  const recipients = [recipient(from, 'auto-reply', evidence, verp, when)];
+  return { kind: 'auto-reply', format: 'auto-reply', recipients, reportId };
+}
+
+function reportIdOf(mail: MimePart, text: string): string {
+  const id = header(mail, 'message-id') || text;
+  return createHash('sha1').update(id).digest('hex').slice(0, 24);
+}

@@ -1,0 +1,156 @@
+// What the words of a failure mean: the text patterns and RFC 3463 status rules that give a failure its reason.
+//
+// Written from the formats and the providers' documented replies (RFC 3463, RFC 5321, Postfix, Exim, Sendmail,
+// qmail, Gmail, Yahoo, Microsoft 365 / Outlook, mail.ru, Yandex, Mimecast, …), not from single bounce mails.
+// Every pattern errs on the soft side: calling a good address 'user unknown' quarantines it at once, the worst
+// mistake a classifier can make here, so the hard reasons ask for words that only a missing address uses.
+
+/** A reason that a text or a status can name ('not defined' is what is left when none does). */
+export type TextReason =
+  | 'user unknown'
+  | 'invalid domain'
+  | 'mailbox full'
+  | 'account disabled'
+  | 'unreachable'
+  | 'refused'
+  | 'message too large'
+  | 'spam rejection'
+  | 'on denylist'
+  | 'out of office';
+
+// Checked before any code: auto-replies and complaints come with whatever code the MTA picked.
+export const OUT_OF_OFFICE =
+  /out of (?:the )?office|auto[- ]?reply|automatic(?:ally)? repl|auto[- ]?respon(?:se|der)|\bvacation\b|\bon (?:annual |parental |sick )?leave\b|away from (?:the |my )?(?:office|desk)/i;
+export const COMPLAINT = /\b(?:spam|abuse) (?:complaint|report)|\bcomplained\b|\bfeedback loop\b/i;
+
+// The sender's own address or domain was refused: nothing to do with the recipient, however it is worded.
+const SENDER =
+  /sender (?:address |domain )?(?:rejected|refused|denied|unknown|invalid|verif\w* failed|not (?:allowed|permitted))|sender verify|(?:mail from|from address|envelope sender|return[- ]path)\b[^.;]{0,40}\b(?:rejected|refused|invalid|not (?:allowed|permitted))|sender domain must|must resolve/i;
+const INVALID_DOMAIN =
+  /domain (?:name )?(?:not found|unknown|does ?n(?:o|['’])t exist|is not (?:valid|hosted|served))|host (?:or domain name )?not found|non-?existent domain|no such domain|unknown domain|\bnxdomain\b|\bno mx\b|\bnull mx\b|no (?:valid )?mx (?:record|host)|unroute?able/i;
+const USER_UNKNOWN =
+  /user ?unknown|unknown (?:user|recipient|address|local[- ]part|mailbox|account)|addressee unknown|recipient unknown|(?:user|mailbox|recipient|address|account|addressee) (?:name )?(?:not found|not known|not listed|does ?n(?:o|['’])t exist|unavailable: user not found)|does ?n(?:o|['’])t exist|no such (?:user|mailbox|recipient|address|account|person)|no mailbox (?:here )?by that name|(?:invalid|bad|illegal) (?:recipient|mailbox|address|user|destination mailbox)|recipient rejected|not a valid (?:recipient|mailbox|user|address)|is not a known user|\bRecipNotFound\b|does ?n(?:o|['’])t have an? \S+ account|no longer (?:a valid|exists)|mailbox (?:is )?not present|user (?:account )?(?:is )?not (?:found|here)/i;
+// Words only an unknown address uses: enough to overrule a policy status (Yandex "5.7.1 No such user!").
+const USER_UNKNOWN_STRICT =
+  /user ?unknown|unknown (?:user|recipient)|no such (?:user|mailbox|recipient)|(?:user|mailbox|recipient) not found|(?:account|mailbox|address) does ?n(?:o|['’])t exist|\bRecipNotFound\b/i;
+const MAILBOX_FULL =
+  /mail ?box (?:is |was |has )?(?:full|over|exceed(?:s|ed)?)|over (?:the |its )?(?:storage |disk |mailbox )?(?:quota|limit)|quota (?:exceeded|full|violation)|exceeds? (?:the |his |her |their )?(?:storage|quota|mailbox)|(?:disk|storage|mailbox) (?:quota|space|full|limit)|insufficient (?:system )?storage|not enough (?:disk |storage )?space|mailbox size limit|\bQuotaExceeded|would exceed (?:the )?(?:mailbox )?quota|is full\b|(?:user|account|recipient) (?:is )?over ?quota|too much mail/i;
+const ACCOUNT_DISABLED =
+  /(?:account|mailbox|user|address|recipient) (?:is |has been |was )?(?:temporarily )?(?:disabled|deactivated|de-activated|suspended|inactive|closed|expired|terminated|frozen|locked|discontinued|blocked for inactivity)|\binactive (?:account|mailbox|user)|\bsuspended\b|no longer (?:active|in use|available)|(?:disabled|inactive|expired|suspended) (?:account|mailbox|user)/i;
+const MESSAGE_TOO_LARGE =
+  /message (?:is )?too (?:large|big)|(?:message|mail|email) (?:size|length) (?:limit|exceeds?|too)|size limit|size exceeds|exceeds? (?:the |our )?(?:maximum|max|fixed|allowed|size) (?:permitted |allowed )?(?:message |mail )?(?:size|length)|message exceeds|too large for|\bSizeLimit\b|message size/i;
+const SPAM =
+  /spam|\bjunk\b|\bblocked\b|(?<!not )\blisted\b|black ?list|block ?list|deny ?list|\brbl\b|dnsbl|\bdnsrbl\b|reputation|unsolicited|\bbulk (?:mail|e-?mail)|\bvirus|malware|phish|spamhaus|spamcop|barracuda|\bsorbs\b|uceprotect|\bcbl\b|abuseat|suspicious|content (?:rejected|filter)|rejected (?:due to|because of) content|\bUCE\b/i;
+// 5.7.1 is "delivery not authorized": with these words it is a verdict on the sender, otherwise a plain refusal.
+const SPAM_OR_POLICY = new RegExp(`${SPAM.source}|\\bpolicy\\b|\\bpolicies\\b`, 'i');
+const UNREACHABLE =
+  /connection (?:timed out|refused|reset|closed|lost|dropped|attempt failed)|timed? ?out|timeout|unable to connect|could not connect|can(?:no|['’])t connect|host unreachable|network (?:is )?unreachable|no route to host|\bexpired\b|retry time(?:out)? (?:exceeded|not reached)|too long in (?:the )?queue|(?:could not be|was not|has not been) delivered (?:with)?in|not responding|did not accept our requests to connect|(?:maximum (?:number of )?|after \d+ |failed \d+ )(?:delivery )?(?:attempts|retries)|delivery time expired|giving up|gave up|did not (?:respond|answer)|no answer from|lost connection|remote (?:host|server) (?:closed|disconnected)|(?:mail|routing) loop|loops back|too many hops|hop count exceeded|\bDNS (?:lookup )?(?:error|failure|timeout)|temporary (?:lookup )?failure|service (?:not |un)available|system (?:not accepting|incorrectly configured)/i;
+const THROTTLING =
+  /gr[ae]y ?list|try (?:again )?later|later time|rate limit|rate-limit|ratelimit|too many (?:connections|messages|recipients|concurrent|sessions|errors|mails)|too (?:quickly|fast)|receiving mail at a rate|unusual rate|(?:sending|message|connection) rate|temporarily (?:deferred|rejected|refused|blocked)|throttl|\bdeferred\b|connection limit|exceeded (?:the )?(?:rate|limit|number)|\bTSS\d\d\b|slow down/i;
+// Refusals by policy: authentication (SPF, DKIM, DMARC), relaying, reverse DNS, TLS, protocol, ACLs.
+const POLICY =
+  /\bdmarc\b|\bspf\b|\bdkim\b|authenticat|not authori[sz]ed|\bpolicy\b|\bpolicies\b|relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed)|prohibited)|not (?:permitted|allowed) to relay|unable to relay|(?:access|permission) denied|administrative prohibition|prohibited|\bptr\b|reverse (?:dns|lookup)|\brdns\b|\bhelo\b|\behlo\b|starttls|\btls\b|encryption required|syntax error|command (?:unrecognized|not recognized)|not implemented|bad sequence|protocol (?:violation|error)|\bfiltered\b|not (?:accepted|allowed|permitted)|rejected|refused|denied|\bban(?:ned)?\b/i;
+// RFC 5321's stock text for 550: "mailbox not found, no access, or command rejected for policy reasons".
+const MAILBOX_UNAVAILABLE = /mailbox unavailable/i;
+
+/** Where the code is vague, the first of these that matches decides; most specific first. */
+export const TEXT_RULES: ReadonlyArray<readonly [TextReason, RegExp]> = [
+  ['refused', SENDER],
+  ['invalid domain', INVALID_DOMAIN],
+  ['user unknown', USER_UNKNOWN],
+  ['mailbox full', MAILBOX_FULL],
+  ['account disabled', ACCOUNT_DISABLED],
+  ['message too large', MESSAGE_TOO_LARGE],
+  ['spam rejection', SPAM],
+  ['refused', THROTTLING],
+  ['unreachable', UNREACHABLE],
+  ['refused', POLICY],
+];
+
+/** The reason the text names, or undefined. */
+export function reasonInText(text: string): TextReason | undefined {
+  return TEXT_RULES.find(([, pattern]) => pattern.test(text))?.[0];
+}
+
+/** What an RFC 3463 subject.detail says, and which texts may overrule it (the first that matches). */
+export interface StatusRule {
+  reason: TextReason;
+  unless?: ReadonlyArray<readonly [TextReason, RegExp]>;
+}
+
+const UNLESS_SENDER = ['refused', SENDER] as const;
+// A blocklist named or a rate exceeded is about the sender, whatever mailbox status the server chose.
+const BLOCKLIST =
+  /spamhaus|spamcop|barracuda|\bsorbs\b|uceprotect|abuseat|\bcbl\b|\brbl\b|dnsbl|black ?list|block ?list|deny ?list|(?<!not )\blisted\b|reputation/i;
+const UNLESS_SENDER_FAULT = [
+  UNLESS_SENDER,
+  ['spam rejection', BLOCKLIST],
+  ['refused', /too many (?:recipients|messages|connections)|rate limit|throttl/i],
+] as const;
+const UNLESS_USER = ['user unknown', USER_UNKNOWN_STRICT] as const;
+
+const STATUS_RULES: Readonly<Record<string, StatusRule>> = {
+  '1.1': { reason: 'user unknown', unless: UNLESS_SENDER_FAULT },
+  '1.2': { reason: 'invalid domain', unless: UNLESS_SENDER_FAULT },
+  '1.3': { reason: 'user unknown', unless: UNLESS_SENDER_FAULT }, // bad mailbox syntax
+  '1.4': { reason: 'user unknown' }, // ambiguous destination mailbox
+  '1.6': { reason: 'user unknown' }, // mailbox moved, no forwarding address
+  '1.7': { reason: 'refused' }, // bad sender address
+  '1.8': { reason: 'refused' }, // bad sender system address
+  '1.10': { reason: 'invalid domain' }, // null MX (RFC 7505)
+  // Gmail answers 4.2.1 when the recipient receives mail too fast: throttling, not a closed account.
+  '2.1': { reason: 'account disabled', unless: [['refused', THROTTLING], UNLESS_USER] },
+  '2.2': { reason: 'mailbox full' },
+  '2.3': { reason: 'message too large' },
+  '2.4': { reason: 'refused' }, // mailing list expansion problem: the list's trouble, not the address's
+  '3.1': { reason: 'mailbox full' }, // mail system full
+  '3.4': { reason: 'message too large' },
+  '5.3': { reason: 'refused' }, // too many recipients
+  '7.13': { reason: 'account disabled' }, // user account disabled (RFC 3463 registry)
+  '7.17': { reason: 'user unknown' }, // mailbox owner has changed (RFC 7293)
+  '7.18': { reason: 'invalid domain' }, // domain owner has changed (RFC 7293)
+};
+
+/** The rule of a status's subject.detail; undefined where the status is vague and the text alone decides. */
+export function ruleForStatus(subject: number, detail: number): StatusRule | undefined {
+  const exact = STATUS_RULES[`${subject}.${detail}`];
+  if (exact) return exact;
+  if (detail === 0 || subject === 0) return undefined; // x.0.0, x.1.0, x.2.0, …: vague, the text decides
+  switch (subject) {
+    // x.3.x is the receiving system's trouble (RFC 3463: "under the general control of the destination
+    // system administrator"), x.4.x network and routing; Office 365 reports a missing domain as 5.4.4 or
+    // 5.4.310, and an address its directory does not know as "5.4.1 Recipient address rejected: Access denied".
+    case 3:
+    case 4:
+      return {
+        reason: 'unreachable',
+        unless: [
+          ['invalid domain', INVALID_DOMAIN],
+          ['user unknown', /recipient address rejected: access denied/i],
+        ],
+      };
+    case 5: // protocol: the conversation, not the address
+    case 6: // media / content conversion
+      return { reason: 'refused', unless: [UNLESS_USER] };
+    case 7:
+      // Only 5.7.1 ("delivery not authorized") is also used for spam verdicts; 5.7.26 "blocked because the sender
+      // is unauthenticated" or 4.7.28 "rate limited" are refusals, whatever words come with them.
+      return detail === 1
+        ? { reason: 'refused', unless: [UNLESS_USER, ['spam rejection', SPAM_OR_POLICY]] }
+        : { reason: 'refused', unless: [UNLESS_USER] };
+    default:
+      return undefined;
+  }
+}
+
+/** A mailbox status (x.1.x) or Outlook.com's 5.5.0 with RFC 5321's "mailbox unavailable": the mailbox is not there. */
+export function unavailableMailbox(subject: number, smtpClass: number, text: string): boolean {
+  return smtpClass === 5 && (subject === 1 || subject === 5) && MAILBOX_UNAVAILABLE.test(text);
+}
+
+/** The reason a vague status (x.0.0, x.1.0, …) falls back on when no text names one. */
+export function vagueStatusReason(subject: number): TextReason | undefined {
+  if (subject === 3 || subject === 4) return 'unreachable';
+  if (subject === 5 || subject === 6 || subject === 7) return 'refused';
+  return undefined;
+}

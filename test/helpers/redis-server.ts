@@ -1,0 +1,78 @@
+// Redis servers of a test's own, on loopback ports, keeping nothing on disk: restarted, they come back empty.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+
+/** A redis-server child process on its own port and directory. */
+export interface OwnRedis {
+  port: number;
+  url: string;
+  /** Kills the server (SIGKILL: nothing saved) and starts it again, empty, on the same port. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A free loopback port: listen on 0, read it, close. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function waitForPing(port: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const redis = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null });
+    try {
+      await redis.connect();
+      if ((await redis.ping()) === 'PONG') return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not start`);
+    } finally {
+      redis.disconnect();
+    }
+    await sleep(50);
+  }
+}
+
+/** Starts `redis-server` without persistence; `extra` adds arguments (e.g. cluster mode). */
+export async function startOwnRedis(extra: string[] = []): Promise<OwnRedis> {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(tmpdir(), 'campaign-redis-'));
+  let child: ChildProcess;
+  const launch = async () => {
+    child = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]
+        .concat(['--logfile', path.join(dir, 'redis.log')])
+        .concat(extra),
+      { stdio: 'ignore' },
+    );
+    await waitForPing(port);
+  };
+  const kill = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  };
+  await launch();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async restart() {
+      await kill();
+      await launch();
+    },
+    async stop() {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
