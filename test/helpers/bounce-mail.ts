@@ -1,4 +1,4 @@
-// Bounce mails for tests: sends a delivery with VERP return paths, fills in the fixtures of test/fixtures/bounces
+// Bounce mails for tests: sends a delivery with VERP return paths, fills in the fixtures of test/fixtures/mailbox
 // (real shapes: Postfix, Exim, ARF, an auto-reply) and delivers them to the bounce mailbox with nodemailer.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,7 +10,7 @@ import { createDelivery } from './fixtures';
 import type { TestMta } from './smtp';
 
 export const BOUNCE_DOMAIN = 'bounces.example.test';
-const FIXTURES = path.join(__dirname, '..', 'fixtures', 'bounces');
+const FIXTURES = path.join(__dirname, '..', 'fixtures', 'mailbox');
 
 /** One recipient of a sent delivery: its address, message id and the VERP return path it was sent with. */
 export interface Sent {
