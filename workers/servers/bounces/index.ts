@@ -1,19 +1,14 @@
 // The bounces role: the bounce mailbox on BOUNCE_PORT, with its own producer connection to mta-feedback.
 import { Queue } from 'bullmq';
 import { feedbackQueue } from '../../../shared/queues';
-import { createWorkerConnection } from '../../../shared/redis';
+import { createServerProducerConnection } from '../../../shared/redis';
 import type { RoleDeps, RunningRole } from '../../start/role-kit';
 import { type BounceServer, startBounceServer } from './server';
 
 /** Starts the mailbox; `ready` resolves once it listens, `smtpPort` then names its port. */
 export function startBouncesRole(deps: RoleDeps): RunningRole {
-  // Commands fail at once while Redis is away (the mail gets a 451 and its MTA tries again later), but the
-  // connection reconnects forever: a long-running server, not a one-shot producer.
-  const redis = createWorkerConnection(deps.config.REDIS_URL, {
-    maxRetriesPerRequest: 1,
-    enableOfflineQueue: false,
-  });
-  redis.on('error', () => {}); // reported by the mails that get a 451, and by the health endpoint
+  // A mail while Redis is away gets a 451 and its MTA tries again later.
+  const redis = createServerProducerConnection(deps.config.REDIS_URL);
   const feedback = new Queue(feedbackQueue.name, { connection: redis, prefix: deps.config.QUEUE_PREFIX });
   let server: BounceServer | null = null;
   const ready = startBounceServer({
