@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import pino from 'pino';
 import type postgres from 'postgres';
-import { deliveryStatus } from '../db/queries';
+import { deliveryStatus } from '../db/delivery-status';
 import { feedbackQueue } from '../shared/queues';
 import { startProcess } from '../workers/start/process';
 import { cpuSnapshot, cpuSplit } from './cpu';

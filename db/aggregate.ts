@@ -1,6 +1,6 @@
 // The open and click aggregation: the hourly incremental run, and "compute statistics" of one delivery.
 import type postgres from 'postgres';
-import { lockKpiRows } from './kpi-rows';
+import { addKpiDeltas, lockKpiRows } from './kpi';
 
 /** Serializes the hourly run and compute-stats: both move the watermark and the unique-open table. */
 const AGGREGATION_LOCK = 0x6b7069; // "kpi"
@@ -73,14 +73,11 @@ async function catchUp(
   const locked = new Set(added.map((r) => String(r.delivery_id)));
   if (alsoLock) locked.add(alsoLock);
   await lockKpiRows(tx, [...locked]);
-  if (added.length > 0) {
-    await tx`
-      update delivery_kpis k set opens = k.opens + u.opens, clicks = k.clicks + u.clicks,
-        stats_computed_at = ${now}
-      from unnest(${added.map((r) => r.delivery_id)}::bigint[], ${added.map((r) => r.opens)}::int[],
-        ${added.map((r) => r.clicks)}::int[]) as u(delivery_id, opens, clicks)
-      where k.delivery_id = u.delivery_id`;
-  }
+  await addKpiDeltas(
+    tx,
+    added.map((r) => [String(r.delivery_id), { opens: r.opens as number, clicks: r.clicks as number }]),
+    { statsComputedAt: now },
+  );
   const next = { ...state, xmin };
   await writeState(tx, next);
   return { events: counted!.events as number, deliveries: added.length, state: next };

@@ -2,9 +2,10 @@
 // A complaint never touches the log row's status (DESIGN.md): the message was delivered, the person objected.
 import type postgres from 'postgres';
 import type { QuarantineRules } from '../shared/rules/quarantine-rules';
+import type { KpiDelta } from '../shared/rules/status-moves';
 import { recordDeadLetters } from './dead-letters';
-import { type ClassifiedEvent, type EventOutcome, earlyEvents } from './feedback';
-import { lockKpiRows } from './kpi-rows';
+import { type ClassifiedEvent, type EventOutcome, earlyEvents } from './feedback-events';
+import { addKpiDeltas } from './kpi';
 import { recordAddressOutcomes } from './quarantine';
 
 /** The reason a complaint quarantines with, as the reference product names it. */
@@ -88,25 +89,16 @@ export async function applyComplaints(
       })),
       rules,
     );
-    const perDelivery = new Map<string, number>();
+    // A message counts once, however many complaints it gets.
     const counted = new Set(complainedBefore);
+    const deltas: [string, KpiDelta][] = [];
     for (const e of applied) {
       const k = key(e.deliveryId, e.seq);
       if (counted.has(k)) continue;
       counted.add(k);
-      perDelivery.set(e.deliveryId, (perDelivery.get(e.deliveryId) ?? 0) + 1);
+      deltas.push([e.deliveryId, { complaints: 1 }]);
     }
-    const moved = [...perDelivery].sort(([a], [b]) => (BigInt(a) < BigInt(b) ? -1 : 1));
-    if (moved.length > 0) {
-      await lockKpiRows(
-        tx,
-        moved.map(([id]) => id),
-      );
-      await tx`
-        update delivery_kpis k set complaints = k.complaints + u.n
-        from unnest(${moved.map(([id]) => id)}::bigint[], ${moved.map(([, n]) => n)}::int[]) as u(delivery_id, n)
-        where k.delivery_id = u.delivery_id`;
-    }
+    await addKpiDeltas(tx, deltas);
     return { outcomes, early: early.size };
   });
 }

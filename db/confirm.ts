@@ -1,7 +1,7 @@
 // SQL of the confirm step: the one conditional update that lets exactly one confirm win.
 import type postgres from 'postgres';
 import { type ConfirmableRow, deliveryRefusal, operatorRefusal } from '../shared/rules/confirm';
-import { operatorRoles } from './queries';
+import { operatorRoles } from './operators';
 
 /** The outcome of a confirm request against the database. */
 export type ConfirmOutcome =

@@ -1,6 +1,16 @@
 // SQL of the dispatch: planning batches, reading a batch's recipients, writing its logs exactly once.
 import type postgres from 'postgres';
+import type { FailureReason } from '../shared/rules/classify';
+import {
+  type FailureType,
+  type FinalCause,
+  isFinalCause,
+  type LogStatus,
+  type OutcomeKind,
+} from '../shared/rules/log-values';
 import type { QuarantineRules } from '../shared/rules/quarantine-rules';
+import { scaleDelta, statusDelta } from '../shared/rules/status-moves';
+import { addKpiDeltas } from './kpi';
 import { recordAddressOutcomes } from './quarantine';
 
 /**
@@ -98,11 +108,11 @@ export interface HandOff {
   seq: number;
   email: string;
   messageId: string;
-  status: 'pending' | 'sent' | 'failed';
-  failureType: 'hard' | 'soft' | null;
-  failureReason: string | null;
+  status: LogStatus;
+  failureType: Exclude<FailureType, 'ignored'> | null;
+  failureReason: FailureReason | FinalCause | null;
   /** Set when the hand-off itself decided the attempt (a refusal); null when the MTA took the message. */
-  outcomeKind: 'soft' | 'hard' | null;
+  outcomeKind: Extract<OutcomeKind, 'soft' | 'hard'> | null;
   retryAt: Date | null;
 }
 
@@ -127,7 +137,7 @@ export async function recordHandOffs(
     await recordAddressOutcomes(
       tx,
       handOffs
-        .filter((h) => h.outcomeKind !== null && h.failureReason !== 'validity period over')
+        .filter((h) => h.outcomeKind !== null && !isFinalCause(h.failureReason))
         .map((h) => ({
           email: h.email,
           deliveryId,
@@ -138,7 +148,7 @@ export async function recordHandOffs(
       quarantine,
     );
     if (handOffs.length > 0) {
-      const [counts] = await tx`
+      const byStatus = await tx`
         with ins as (
           insert into delivery_logs (delivery_id, seq, email, status, attempts, message_id, failure_type,
             failure_reason, outcome_attempt, outcome_kind, outcome_at, outcome_event_id, retry_at,
@@ -158,16 +168,16 @@ export async function recordHandOffs(
                as h(seq, email, status, message_id, failure_type, failure_reason, outcome_kind, retry_at)
           on conflict (delivery_id, seq) do nothing
           returning status
-        ), counted as (
-          update delivery_kpis set
-            sent = sent + (select count(*) from ins),
-            delivered = delivered + (select count(*) from ins where status = 'sent'),
-            failed = failed + (select count(*) from ins where status = 'failed')
-          where delivery_id = ${deliveryId}
-          returning 1
         )
-        select (select count(*) from ins)::int as inserted, (select count(*) from counted)::int as kpi_rows`;
-      inserted = counts!.inserted;
+        select status, count(*)::int as n from ins group by status`;
+      inserted = byStatus.reduce((sum, r) => sum + (r.n as number), 0);
+      await addKpiDeltas(
+        tx,
+        byStatus.map((r) => [
+          deliveryId,
+          scaleDelta(statusDelta(null, r.status as LogStatus), r.n as number),
+        ]),
+      );
     }
     if (!finished) return { inserted, deliverySent: false };
     const [marked] = await tx`

@@ -1,31 +1,13 @@
 // Applies a job's MTA events set-wise in one transaction: raw events, log rows and KPI counters together.
 import type postgres from 'postgres';
 import type { FailureReason, FailureType } from '../shared/rules/classify';
-import {
-  applyEvent,
-  type FeedbackEvent,
-  kpiCounts,
-  type LogState,
-  nextAttemptAt,
-  type OutcomeKind,
-} from '../shared/rules/feedback-state';
+import { applyEvent, type LogState, nextAttemptAt, type OutcomeKind } from '../shared/rules/feedback-state';
 import type { QuarantineRules } from '../shared/rules/quarantine-rules';
+import { statusDelta } from '../shared/rules/status-moves';
 import { recordDeadLetters } from './dead-letters';
-import { lockKpiRows } from './kpi-rows';
+import { type ClassifiedEvent, type EventOutcome, earlyEvents, key, lockedByOthers } from './feedback-events';
+import { addKpiDeltas } from './kpi';
 import { recordAddressOutcomes } from './quarantine';
-
-/** A validated event, its message id read back and its failure classified. */
-export interface ClassifiedEvent extends FeedbackEvent {
-  messageId: string;
-  deliveryId: string;
-  seq: number;
-  token: string;
-  type: string;
-  smtpCode: number | null;
-  enhancedStatus: string | null;
-  diagnostic: string | null;
-  raw: unknown;
-}
 
 /** Each event's outcome, and the retries that soft bounces made due (to be scheduled once committed). */
 export interface FeedbackResult {
@@ -37,52 +19,6 @@ export interface FeedbackResult {
   busy: ClassifiedEvent[];
 }
 
-/** Of events whose row the locking read skipped, those whose row exists: another transaction holds it. */
-async function lockedByOthers(
-  tx: postgres.TransactionSql,
-  orphans: ClassifiedEvent[],
-): Promise<ClassifiedEvent[]> {
-  if (orphans.length === 0) return [];
-  const existing = await tx`
-    select delivery_id, seq from delivery_logs
-    where (delivery_id, seq) in (
-      select * from unnest(${orphans.map((e) => e.deliveryId)}::bigint[], ${orphans.map((e) => e.seq)}::int[]))`;
-  const held = new Set(existing.map((r) => key(String(r.delivery_id), r.seq as number)));
-  return orphans.filter((e) => held.has(key(e.deliveryId, e.seq)));
-}
-
-/** Events without a log row whose delivery is still sending that recipient: their row is on its way. */
-export async function earlyEvents(
-  tx: postgres.TransactionSql,
-  orphans: ClassifiedEvent[],
-): Promise<Set<string>> {
-  if (orphans.length === 0) return new Set();
-  const ids = [...new Set(orphans.map((e) => e.deliveryId))];
-  const deliveries = new Map(
-    (await tx`select id, state, token, to_send from deliveries where id = any(${ids}::bigint[])`).map((d) => [
-      String(d.id),
-      d,
-    ]),
-  );
-  return new Set(
-    orphans
-      .filter((e) => {
-        const d = deliveries.get(e.deliveryId);
-        return (
-          d &&
-          d.token === e.token &&
-          e.attempt === 1 &&
-          e.seq < d.to_send &&
-          ['scheduled', 'sending'].includes(d.state)
-        );
-      })
-      .map((e) => e.eventId),
-  );
-}
-
-/** What became of each event: the vocabulary of the metrics and the audit trail. */
-export type EventOutcome = 'applied' | 'duplicate' | 'stale' | 'unknown' | 'after-finish';
-
 interface Row extends LogState {
   email: string;
   efs: boolean;
@@ -93,8 +29,6 @@ interface Row extends LogState {
   retryAt: Date | null;
   changed: boolean;
 }
-
-const key = (deliveryId: string, seq: number) => `${deliveryId}:${seq}`;
 
 async function lockRows(
   tx: postgres.TransactionSql,
@@ -319,32 +253,11 @@ async function writeRows(
     where l.delivery_id = u.delivery_id and l.seq = u.seq`;
 
   // KPI deltas per delivery, from each row's status before and after: the counters stay a recount.
-  const deltas = new Map<string, { delivered: number; failed: number }>();
-  for (const [k, r] of changed) {
-    const id = k.split(':')[0]!;
-    const was = kpiCounts(before.get(k)!.status);
-    const is = kpiCounts(r.status);
-    const d = deltas.get(id) ?? { delivered: 0, failed: 0 };
-    d.delivered += is.delivered - was.delivered;
-    d.failed += is.failed - was.failed;
-    deltas.set(id, d);
-  }
-  const moved = [...deltas]
-    .filter(([, d]) => d.delivered !== 0 || d.failed !== 0)
-    .sort(([a], [b]) => (BigInt(a) < BigInt(b) ? -1 : 1));
-  if (moved.length === 0) return async () => {};
+  const deltas = changed.map(
+    ([k, r]) => [k.split(':')[0]!, statusDelta(before.get(k)!.status, r.status)] as const,
+  );
   // Run last, just before the commit: every job of a delivery takes its KPI row in turn until it commits.
-  return async () => {
-    await lockKpiRows(
-      tx,
-      moved.map(([id]) => id),
-    );
-    await tx`
-      update delivery_kpis k set delivered = k.delivered + u.delivered, failed = k.failed + u.failed
-      from unnest(${moved.map(([id]) => id)}::bigint[], ${moved.map(([, d]) => d.delivered)}::int[],
-        ${moved.map(([, d]) => d.failed)}::int[]) as u(delivery_id, delivered, failed)
-      where k.delivery_id = u.delivery_id`;
-  };
+  return () => addKpiDeltas(tx, deltas);
 }
 
 async function deadLetterUnknown(
@@ -366,4 +279,5 @@ async function deadLetterUnknown(
   );
 }
 
+export type { ClassifiedEvent, EventOutcome } from './feedback-events';
 export type { FailureReason, FailureType, OutcomeKind };

@@ -1,5 +1,6 @@
 // The quarantine table: address outcomes applied set-wise under row locks, and the operator's list, show and release.
 import type postgres from 'postgres';
+import type { FailureType } from '../shared/rules/log-values';
 import {
   type AddressOutcome,
   applyAddressOutcome,
@@ -44,6 +45,18 @@ export function quarantinedCondition(
     and (q.released_at is null or q.released_at < q.quarantined_at)
     and (q.reason is distinct from ${MAILBOX_FULL}
       or q.quarantined_at > ${new Date(now - rules.mailboxFullReleaseMs).toISOString()}::timestamptz))`;
+}
+
+/** The addresses among `emails` that are quarantined at `now`: they get no new attempt. */
+export async function quarantinedAmong(
+  sql: Sql,
+  emails: string[],
+  now: number,
+  rules: Pick<QuarantineRules, 'mailboxFullReleaseMs'>,
+): Promise<Set<string>> {
+  const rows = await sql`select q.email from quarantine q where q.email = any(${emails}::text[])
+    and ${quarantinedCondition(sql, now, rules)}`;
+  return new Set(rows.map((r) => r.email as string));
 }
 
 /**
@@ -124,7 +137,7 @@ export interface QuarantineView {
   /** quarantined: excluded from deliveries; released: it was, and no longer is; counting: errors only */
   state: 'quarantined' | 'released' | 'counting';
   errorCount: number;
-  failureType: 'hard' | 'soft' | null;
+  failureType: Exclude<FailureType, 'ignored'> | null;
   reason: string | null;
   deliveryId: string | null;
   firstFailureAt: string | null;

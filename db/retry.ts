@@ -1,7 +1,10 @@
 // SQL of retries and of the end of the validity period.
 import type postgres from 'postgres';
-import { kpiCounts } from '../shared/rules/feedback-state';
+import { formatMessageId, messageIdDomain } from '../shared/message-id';
+import type { LogStatus, OutcomeKind } from '../shared/rules/log-values';
+import { neverAttempted, scaleDelta, statusDelta, validityEnd } from '../shared/rules/status-moves';
 import type { HandOff } from './dispatch';
+import { addKpiDeltas } from './kpi';
 
 /** A soft-bounced message whose retry is due, locked by the transaction that will hand it over. */
 export interface DueRetry {
@@ -9,7 +12,7 @@ export interface DueRetry {
   email: string;
   data: Record<string, string>;
   attempts: number;
-  status: 'pending' | 'sent' | 'failed';
+  status: LogStatus;
   message_id: string;
 }
 
@@ -47,7 +50,7 @@ export interface RetryHandOff
     'seq' | 'messageId' | 'status' | 'failureType' | 'failureReason' | 'outcomeKind' | 'retryAt'
   > {
   attempt: number;
-  previousStatus: 'pending' | 'sent' | 'failed';
+  previousStatus: LogStatus;
 }
 
 /** Records handed-over retries, and ends (as failed, with a reason) the ones that may not be sent. */
@@ -73,41 +76,51 @@ export async function recordRetries(
       ${handOffs.map((h) => h.retryAt?.toISOString() ?? null) as string[]}::timestamptz[])
       as u(seq, attempt, message_id, status, failure_type, failure_reason, kind, retry_at)
     where l.delivery_id = ${deliveryId} and l.seq = u.seq`;
-  let delivered = 0;
-  let failed = 0;
-  for (const h of handOffs) {
-    const was = kpiCounts(h.previousStatus);
-    const is = kpiCounts(h.status);
-    delivered += is.delivered - was.delivered;
-    failed += is.failed - was.failed;
-  }
-  if (delivered !== 0 || failed !== 0) {
-    await tx`update delivery_kpis set delivered = delivered + ${delivered}, failed = failed + ${failed} where delivery_id = ${deliveryId}`;
-  }
+  await addKpiDeltas(
+    tx,
+    handOffs.map((h) => [deliveryId, statusDelta(h.previousStatus, h.status)]),
+  );
 }
 
 /** How long after the validity end a delivery may still be sending before the finalization closes it. */
 const STUCK_DISPATCH_GRACE_MS = 3_600_000;
 
-/** Logs the recipients a dispatch never handed over as failed ("validity period over") and counts them. */
+/** Unsent recipients logged per statement: a stuck delivery of a million never sits in memory at once. */
+const UNSENT_PAGE = 10_000;
+
+/**
+ * Logs the recipients a dispatch never handed over as never attempted (failed, "validity period over") and
+ * counts them, with the message id their first attempt would have had.
+ */
 async function failUnsentTargets(tx: postgres.TransactionSql, deliveryId: string, now: Date): Promise<void> {
-  const [added] = await tx`
-    with ins as (
-      insert into delivery_logs (delivery_id, seq, email, status, attempts, message_id, failure_type, failure_reason,
-        outcome_attempt, outcome_kind, outcome_at, outcome_event_id, handed_off_at, updated_at)
-      select t.delivery_id, t.seq, t.email, 'failed', 1,
-             '1.' || t.seq || '.' || d.id || '.' || d.token || '@' || coalesce(nullif(split_part(d.sender, '@', 2), ''), 'campaign.invalid'),
-             'soft', 'validity period over', 1, 'hard', ${now}, 'hand-off', ${now}, ${now}
-      from delivery_targets t join deliveries d on d.id = t.delivery_id
-      where t.delivery_id = ${deliveryId}
+  const [d] = await tx`select token, sender from deliveries where id = ${deliveryId}`;
+  const domain = messageIdDomain(d!.sender as string);
+  const move = neverAttempted();
+  for (let after = -1; ; ) {
+    const unsent = await tx<{ seq: number; email: string }[]>`
+      select t.seq, t.email from delivery_targets t
+      where t.delivery_id = ${deliveryId} and t.seq > ${after}
         and not exists (select 1 from delivery_logs l where l.delivery_id = t.delivery_id and l.seq = t.seq)
-      on conflict do nothing
-      returning 1
-    )
-    select count(*)::int as n from ins`;
-  const n = added!.n as number;
-  if (n > 0)
-    await tx`update delivery_kpis set sent = sent + ${n}, failed = failed + ${n} where delivery_id = ${deliveryId}`;
+      order by t.seq limit ${UNSENT_PAGE}`;
+    if (unsent.length === 0) return;
+    after = unsent[unsent.length - 1]!.seq;
+    const messageIds = unsent.map((t) =>
+      formatMessageId({ deliveryId, seq: t.seq, attempt: 1, token: d!.token as string }, domain),
+    );
+    const [added] = await tx`
+      with ins as (
+        insert into delivery_logs (delivery_id, seq, email, status, attempts, message_id, failure_type, failure_reason,
+          outcome_attempt, outcome_kind, outcome_at, outcome_event_id, handed_off_at, updated_at)
+        select ${deliveryId}, u.seq, u.email, ${move.status}::log_status, 1, u.message_id, 'soft',
+               ${move.failureReason}, 1, ${move.outcomeKind}, ${now}, 'hand-off', ${now}, ${now}
+        from unnest(${unsent.map((t) => t.seq)}::int[], ${unsent.map((t) => t.email)}::text[],
+          ${messageIds}::text[]) as u(seq, email, message_id)
+        on conflict do nothing
+        returning 1
+      )
+      select count(*)::int as n from ins`;
+    await addKpiDeltas(tx, [[deliveryId, scaleDelta(move.delta, added!.n as number)]]);
+  }
 }
 
 /**
@@ -146,9 +159,14 @@ export async function finalizeDelivery(
       for update`;
     const [moved] = await tx`
       with changed as (
-        update delivery_logs set status = 'failed', retry_at = null, updated_at = ${now}
-        where delivery_id = ${deliveryId} and outcome_kind in ('soft', 'delayed') and outcome_attempt = attempts and status <> 'failed'
-        returning 1
+        -- validityEnd's set-wise twin (shared/rules/status-moves.ts); o is the row before the update.
+        update delivery_logs l set status = 'failed', retry_at = null, updated_at = ${now}
+        from delivery_logs o
+        where l.delivery_id = ${deliveryId} and l.outcome_kind in ('soft', 'delayed') and l.outcome_attempt = l.attempts
+          and l.status <> 'failed' and o.delivery_id = l.delivery_id and o.seq = l.seq
+        returning o.status, o.attempts, o.outcome_kind, o.outcome_attempt
+      ), moves as (
+        select status, attempts, outcome_kind, outcome_attempt, count(*)::int as n from changed group by 1, 2, 3, 4
       ), cleared as (
         update delivery_logs set retry_at = null
         where delivery_id = ${deliveryId} and retry_at is not null and not (outcome_kind in ('soft', 'delayed') and outcome_attempt = attempts and status <> 'failed')
@@ -159,11 +177,28 @@ export async function finalizeDelivery(
         where delivery_id = ${deliveryId} and (retry_at is not null or (outcome_kind in ('soft', 'delayed') and outcome_attempt = attempts))
       )
       select (select count(*) from changed)::int as failed, (select count(*) from cleared)::int as cleared,
-        (select n from expired) as expired`;
+        (select n from expired) as expired,
+        (select coalesce(json_agg(moves), '[]') from moves) as moves`;
     const failed = moved!.failed as number;
-    if (failed > 0) {
-      await tx`update delivery_kpis set delivered = delivered - ${failed}, failed = failed + ${failed} where delivery_id = ${deliveryId}`;
-    }
+    const moves = moved!.moves as {
+      status: LogStatus;
+      attempts: number;
+      outcome_kind: OutcomeKind;
+      outcome_attempt: number;
+      n: number;
+    }[];
+    await addKpiDeltas(
+      tx,
+      moves.map((m) => {
+        const move = validityEnd({
+          status: m.status,
+          attempts: m.attempts,
+          outcomeKind: m.outcome_kind,
+          outcomeAttempt: m.outcome_attempt,
+        });
+        return [deliveryId, move ? scaleDelta(move.delta, m.n) : {}];
+      }),
+    );
     await tx`update deliveries set state = 'finished', finished_at = ${now} where id = ${deliveryId}`;
     onExpired(moved!.expired as number);
     return { failed };

@@ -18,6 +18,7 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
+import { FAILURE_TYPES, LOG_STATUSES } from '../shared/rules/log-values';
 
 const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 const id = (name: string) => bigint(name, { mode: 'number' });
@@ -35,8 +36,8 @@ export const deliveryState = pgEnum('delivery_state', [
   /** A recurring delivery's template: never sent itself; its schedule produces executions. */
   'recurring',
 ]);
-export const logStatus = pgEnum('log_status', ['pending', 'sent', 'failed']);
-export const failureType = pgEnum('failure_type', ['hard', 'soft', 'ignored']);
+export const logStatus = pgEnum('log_status', LOG_STATUSES);
+export const failureType = pgEnum('failure_type', FAILURE_TYPES);
 
 export const operators = pgTable('operators', {
   id: serial('id').primaryKey(),

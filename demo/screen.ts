@@ -1,5 +1,5 @@
 // The demo's terminal: a live area redrawn in place on a terminal, plain periodic lines in a pipe or a log.
-import type { DeliveryStatus } from '../db/queries';
+import type { DeliveryStatus } from '../db/delivery-status';
 
 const pct = (fraction: number) => `${(fraction * 100).toFixed(1)} %`;
 

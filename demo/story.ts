@@ -8,7 +8,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
 import { type FailureCount, failuresByReason, softBouncedAfterTheEnd } from '../db/delivery-page';
-import { type DeliveryStatus, deliveryStatus } from '../db/queries';
+import { type DeliveryStatus, deliveryStatus } from '../db/delivery-status';
 import { feedbackQueue, trackingQueue } from '../shared/queues';
 import { renderTile } from '../workers/cli/render';
 import { campaign } from './cli';

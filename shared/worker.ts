@@ -2,6 +2,7 @@
 import { DelayedError, type Job, UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
 import type postgres from 'postgres';
 import type { z } from 'zod';
+import { recordDeadLetters } from '../db/dead-letters';
 import type { Logger } from './logger';
 import { jobDurationSeconds } from './metrics';
 import { describeInvalid, type QueueDeclaration } from './queues';
@@ -17,20 +18,6 @@ export interface JobContext {
 
 /** A queue's handler: a plain function of the validated payload. */
 export type Handler<S extends z.ZodType> = (payload: z.output<S>, ctx: JobContext) => Promise<unknown>;
-
-/** Records a payload that will never be applied, with its reason, so that nothing is silently lost. */
-export async function recordDeadLetter(
-  sql: postgres.Sql,
-  entry: { queue: string; jobId?: string | null; reason: string; payload: unknown },
-): Promise<void> {
-  await sql`
-    insert into dead_letters (queue, job_id, reason, payload)
-    values (${entry.queue}, ${entry.jobId ?? null}, ${entry.reason}, ${sql.json(toJson(entry.payload))})`;
-}
-
-function toJson(value: unknown): postgres.JSONValue {
-  return (value === undefined ? null : JSON.parse(JSON.stringify(value))) as postgres.JSONValue;
-}
 
 /** Wraps a processor to time each job by queue and outcome (campaign_job_duration_seconds). */
 function timed(queue: string, processor: (job: Job, token?: string) => Promise<unknown>) {
@@ -71,12 +58,9 @@ export function startWorker<S extends z.ZodType>(
       const parsed = declaration.payload.safeParse(job.data);
       if (!parsed.success) {
         const reason = `invalid payload: ${describeInvalid(parsed.error)}`;
-        await recordDeadLetter(deps.sql, {
-          queue: declaration.name,
-          jobId: job.id,
-          reason,
-          payload: job.data,
-        });
+        await recordDeadLetters(deps.sql, [
+          { queue: declaration.name, jobId: job.id ?? null, reason, payload: job.data },
+        ]);
         queueLog.warn({ jobId: job.id, reason }, 'Refused a payload that does not match the queue contract.');
         throw new UnrecoverableError(reason);
       }

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import type { FailureCount } from '../db/delivery-page';
-import type { DeliveryStatus } from '../db/queries';
+import type { DeliveryStatus } from '../db/delivery-status';
 import { DEFAULT_RATES, engagementOf, fateOf, uniform } from '../demo/fate';
 import type { DeliveryDecisions } from '../demo/mta';
 import { serverUrl } from './helpers/env';

@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { deliveryStatus } from '../db/queries';
+import { deliveryStatus } from '../db/delivery-status';
 import { feedbackQueue } from '../shared/queues';
 import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';

@@ -32,8 +32,9 @@ import {
   vagueStatusReason,
 } from './failure-text';
 
-/** Hard: the address is bad; soft: a temporary refusal; ignored: an answer that is no failure of the address. */
-export type FailureType = 'hard' | 'soft' | 'ignored';
+import type { FailureType } from './log-values';
+
+export type { FailureType } from './log-values';
 
 /** Every failure reason, as the reference product names them. */
 export const FAILURE_REASONS = [
@@ -128,7 +129,8 @@ function readEvidence(failure: SmtpFailure): Evidence {
   return { status, code, smtpClass: serverClass ?? status?.smtpClass ?? codeClass, text, afterData };
 }
 
-const AFTER_DATA = /in reply to (?:end of )?DATA\b/i;
+// Postfix: "(in reply to end of DATA command)"; Exim: "SMTP error from remote mail server after end of data".
+const AFTER_DATA = /in reply to (?:end of )?DATA\b|\bafter (?:end of )?data\b/i;
 const vague = (s: Status) => s.subject === 0 || s.detail === 0;
 const classOf = (code: number | undefined) =>
   code === undefined ? undefined : (Math.floor(code / 100) as 4 | 5);

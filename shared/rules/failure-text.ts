@@ -25,31 +25,41 @@ export const COMPLAINT = /\b(?:spam|abuse) (?:complaint|report)|\bcomplained\b|\
 
 // The sender's own address or domain was refused: nothing to do with the recipient, however it is worded.
 const SENDER =
-  /sender (?:address |domain )?(?:rejected|refused|denied|unknown|invalid|verif\w* failed|not (?:allowed|permitted))|sender verify|(?:mail from|from address|envelope sender|return[- ]path)\b[^.;]{0,40}\b(?:rejected|refused|invalid|not (?:allowed|permitted))|sender domain must|must resolve/i;
+  /sender (?:address |domain )?(?:rejected|refused|denied|unknown|invalid|verif\w* failed|not (?:allowed|permitted))|sender verify|(?:mail from|from address|envelope sender|return[- ]path)\b[^.;]{0,40}\b(?:rejected|refused|invalid|not (?:allowed|permitted))|sender domain must|must resolve|(?:unroute?able|unknown|invalid|unverifiable|bad) sender(?: address| domain)?\b|\bfrom:? ?(?:domain|address|header) (?:is )?(?:invalid|not valid|unknown|rejected)/i;
+// RFC 7504's 521 / 556 texts ("does not accept mail") and qmail's "couldn't find a mail exchanger" included.
 const INVALID_DOMAIN =
-  /domain (?:name )?(?:not found|unknown|does ?n(?:o|['’])t exist|is not (?:valid|hosted|served))|host (?:or domain name )?not found|non-?existent domain|no such domain|unknown domain|\bnxdomain\b|\bno mx\b|\bnull mx\b|no (?:valid )?mx (?:record|host)|unroute?able/i;
+  /invalid domain|domain (?:is )?invalid|host unknown|(?:host|domain|system) (?:does ?n(?:o|['’])t |is not |not )accept(?:ing)? (?:network )?(?:mail|messages)|couldn['’]?t find (?:a mail exchanger|any host)|domain (?:name )?(?:not found|unknown|does ?n(?:o|['’])t exist|is not (?:valid|hosted|served))|host (?:or domain name )?not found|non-?existent domain|no such domain|unknown domain|\bnxdomain\b|\bno mx\b|\bnull mx\b|no (?:valid )?mx (?:record|host)|unroute?able/i;
 const USER_UNKNOWN =
-  /user ?unknown|unknown (?:user|recipient|address|local[- ]part|mailbox|account)|addressee unknown|recipient unknown|(?:user|mailbox|recipient|address|account|addressee) (?:name )?(?:not found|not known|not listed|does ?n(?:o|['’])t exist|unavailable: user not found)|does ?n(?:o|['’])t exist|no such (?:user|mailbox|recipient|address|account|person)|no mailbox (?:here )?by that name|(?:invalid|bad|illegal) (?:recipient|mailbox|address|user|destination mailbox)|recipient rejected|not a valid (?:recipient|mailbox|user|address)|is not a known user|\bRecipNotFound\b|does ?n(?:o|['’])t have an? \S+ account|no longer (?:a valid|exists)|mailbox (?:is )?not present|user (?:account )?(?:is )?not (?:found|here)/i;
+  /user ?unknown|unknown (?:user|recipient|address|local[- ]part|mailbox|account)|addressee unknown|recipient unknown|(?:user|mailbox|recipient|address|account|addressee) (?:name )?(?:not found|not known|not listed|does ?n(?:o|['’])t exist|unavailable: user not found)|does ?n(?:o|['’])t exist|no such (?:user|mailbox|recipient|address|account|person)|no mailbox (?:here )?by that name|(?:invalid|bad|illegal) (?:recipient|mailbox|address|user|destination mailbox)|recipient rejected|not a valid (?:recipient|mailbox|user|address)|is not a known user|\bRecip(?:ient)?NotFound\b|does ?n(?:o|['’])t have an? \S+ account|no longer (?:a valid|exists)|mailbox (?:is )?not present|user (?:account )?(?:is )?not (?:found|here)|recipient address rejected\.?\s*(?:\(in reply to|$)|(?:user(?: ?name)?|recipient|mailbox|e-?mail address)\b[^.;<>]{0,25}\bis (?:not valid|invalid)|invalid (?:\w+ ){0,2}user ?id\b/i;
 // Words only an unknown address uses: enough to overrule a policy status (Yandex "5.7.1 No such user!").
 const USER_UNKNOWN_STRICT =
-  /user ?unknown|unknown (?:user|recipient)|no such (?:user|mailbox|recipient)|(?:user|mailbox|recipient) not found|(?:account|mailbox|address) does ?n(?:o|['’])t exist|\bRecipNotFound\b/i;
+  /user ?unknown|unknown (?:user|recipient)|no such (?:user|mailbox|recipient)|(?:user|mailbox|recipient) not found|(?:account|mailbox|address) does ?n(?:o|['’])t exist|invalid (?:recipient|mailbox)|\bRecip(?:ient)?NotFound\b/i;
 const MAILBOX_FULL =
   /mail ?box (?:is |was |has )?(?:full|over|exceed(?:s|ed)?)|over (?:the |its )?(?:storage |disk |mailbox )?(?:quota|limit)|quota (?:exceeded|full|violation)|exceeds? (?:the |his |her |their )?(?:storage|quota|mailbox)|(?:disk|storage|mailbox) (?:quota|space|full|limit)|insufficient (?:system )?storage|not enough (?:disk |storage )?space|mailbox size limit|\bQuotaExceeded|would exceed (?:the )?(?:mailbox )?quota|is full\b|(?:user|account|recipient) (?:is )?over ?quota|too much mail/i;
 const ACCOUNT_DISABLED =
-  /(?:account|mailbox|user|address|recipient) (?:is |has been |was )?(?:temporarily )?(?:disabled|deactivated|de-activated|suspended|inactive|closed|expired|terminated|frozen|locked|discontinued|blocked for inactivity)|\binactive (?:account|mailbox|user)|\bsuspended\b|no longer (?:active|in use|available)|(?:disabled|inactive|expired|suspended) (?:account|mailbox|user)/i;
+  /(?:account|mailbox|user|address|recipient) (?:is |has been |was )?(?:temporarily )?(?:disabled|deactivated|de-activated|suspended|inactive|closed|expired|terminated|frozen|locked|discontinued|blocked for inactivity)|\binactive (?:account|mailbox|user)|\bsuspended\b|no longer (?:active|in use|available)|(?:disabled|inactive|expired|suspended) (?:account|mailbox|user)|recipient(?:['’]s)? (?:account|mailbox) (?:is |has been )?(?:blocked|locked)/i;
 const MESSAGE_TOO_LARGE =
   /message (?:is )?too (?:large|big)|(?:message|mail|email) (?:size|length) (?:limit|exceeds?|too)|size limit|size exceeds|exceeds? (?:the |our )?(?:maximum|max|fixed|allowed|size) (?:permitted |allowed )?(?:message |mail )?(?:size|length)|message exceeds|too large for|\bSizeLimit\b|message size/i;
 const SPAM =
-  /spam|\bjunk\b|\bblocked\b|(?<!not )\blisted\b|black ?list|block ?list|deny ?list|\brbl\b|dnsbl|\bdnsrbl\b|reputation|unsolicited|\bbulk (?:mail|e-?mail)|\bvirus|malware|phish|spamhaus|spamcop|barracuda|\bsorbs\b|uceprotect|\bcbl\b|abuseat|suspicious|content (?:rejected|filter)|rejected (?:due to|because of) content|\bUCE\b/i;
+  /spam|\bjunk\b|\bblocked\b|(?<!not )\blisted\b|black ?list|block ?list|deny ?list|\brbl\b|dnsbl|\bdnsrbl\b|reputation|unsolicited|\bbulk (?:mail|e-?mail)|\bvirus|malware|phish|spamhaus|spamcop|barracuda|\bsorbs\b|uceprotect|\bcbl\b|abuseat|suspicious|content (?:rejected|filter)|rejected (?:due to|because of) content|\bUCE\b|weren['’]t sent|\b(?:SC|DY|OU)-00\d\b/i;
 // 5.7.1 is "delivery not authorized": with these words it is a verdict on the sender, otherwise a plain refusal.
 const SPAM_OR_POLICY = new RegExp(`${SPAM.source}|\\bpolicy\\b|\\bpolicies\\b`, 'i');
 const UNREACHABLE =
-  /connection (?:timed out|refused|reset|closed|lost|dropped|attempt failed)|timed? ?out|timeout|unable to connect|could not connect|can(?:no|['’])t connect|host unreachable|network (?:is )?unreachable|no route to host|\bexpired\b|retry time(?:out)? (?:exceeded|not reached)|too long in (?:the )?queue|(?:could not be|was not|has not been) delivered (?:with)?in|not responding|did not accept our requests to connect|(?:maximum (?:number of )?|after \d+ |failed \d+ )(?:delivery )?(?:attempts|retries)|delivery time expired|giving up|gave up|did not (?:respond|answer)|no answer from|lost connection|remote (?:host|server) (?:closed|disconnected)|(?:mail|routing) loop|loops back|too many hops|hop count exceeded|\bDNS (?:lookup )?(?:error|failure|timeout)|temporary (?:lookup )?failure|service (?:not |un)available|system (?:not accepting|incorrectly configured)/i;
-const THROTTLING =
-  /gr[ae]y ?list|try (?:again )?later|later time|rate limit|rate-limit|ratelimit|too many (?:connections|messages|recipients|concurrent|sessions|errors|mails)|too (?:quickly|fast)|receiving mail at a rate|unusual rate|(?:sending|message|connection) rate|temporarily (?:deferred|rejected|refused|blocked)|throttl|\bdeferred\b|connection limit|exceeded (?:the )?(?:rate|limit|number)|\bTSS\d\d\b|slow down/i;
-// Refusals by policy: authentication (SPF, DKIM, DMARC), relaying, reverse DNS, TLS, protocol, ACLs.
+  /connection (?:timed out|refused|reset|closed|lost|dropped|attempt failed)|timed? ?out|timeout|unable to connect|could not connect|can(?:no|['’])t connect|host unreachable|network (?:is )?unreachable|no route to host|\bexpired\b|retry time(?:out)? (?:exceeded|not reached)|too long in (?:the )?queue|(?:could not be|was not|has not been) delivered (?:with)?in|not responding|did not accept our requests to connect|(?:maximum (?:number of )?|after \d+ |failed \d+ )(?:delivery )?(?:attempts|retries)|delivery time expired|giving up|gave up|did not (?:respond|answer)|no answer from|lost connection|remote (?:host|server) (?:closed|disconnected)|(?:mail|routing) loop|loops back|too many hops|hop count exceeded|\bDNS (?:lookup )?(?:error|failure|timeout)|temporary (?:lookup )?failure|service (?:is )?(?:currently |temporarily )?(?:not |un)available|system (?:not accepting|incorrectly configured)/i;
+// Rate limits name the sender's pace, more specific than the "blocked" that often comes with them.
+const RATE =
+  /rate limit|rate-limit|ratelimit|too many (?:connections|messages|recipients|concurrent|sessions|errors|mails)|too (?:quickly|fast)|receiving mail at a rate|unusual rate|(?:sending|message|connection) rate|frequency limit|throttl|connection limit|exceeded (?:the )?(?:rate|limit|number)|\bTSS\d\d\b|slow down|(?:daily|hourly|sending|relay|message) (?:quota|limit)/i;
+const THROTTLING = new RegExp(
+  `${RATE.source}|gr[ae]y ?list|try (?:again )?later|later time|temporarily (?:deferred|rejected|refused|blocked)|\\bdeferred\\b`,
+  'i',
+);
+// Refusals by policy that name their cause: authentication (SPF, DKIM, DMARC), relaying, reverse DNS, TLS,
+// standards compliance. They outrank words of network trouble that come along ("service not available").
+const POLICY_NAMED =
+  /\bdmarc\b|\bspf\b|\bdkim\b|authenticat|relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed)|prohibited)|not (?:permitted|allowed) to relay|unable to relay|\bptr\b|reverse (?:dns|lookup)|\brdns\b|starttls|encryption required|not (?:rfc ?\d+ )?compliant|\brfc ?5322\b|(?:invalid|bad|unauthori[sz]ed) (?:sending )?ip\b|ip (?:address )?(?:is )?not (?:allowed|authori[sz]ed|permitted)/i;
+// Refusals by policy in general: ACLs, protocol, and the plain "rejected" / "denied" of a server that says no more.
 const POLICY =
-  /\bdmarc\b|\bspf\b|\bdkim\b|authenticat|not authori[sz]ed|\bpolicy\b|\bpolicies\b|relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed)|prohibited)|not (?:permitted|allowed) to relay|unable to relay|(?:access|permission) denied|administrative prohibition|prohibited|\bptr\b|reverse (?:dns|lookup)|\brdns\b|\bhelo\b|\behlo\b|starttls|\btls\b|encryption required|syntax error|command (?:unrecognized|not recognized)|not implemented|bad sequence|protocol (?:violation|error)|\bfiltered\b|not (?:accepted|allowed|permitted)|rejected|refused|denied|\bban(?:ned)?\b/i;
+  /not authori[sz]ed|\bpolicy\b|\bpolicies\b|(?:access|permission) denied|administrative prohibition|prohibited|\bhelo\b|\behlo\b|\btls\b|syntax error|command (?:unrecognized|not recognized)|not implemented|bad sequence|protocol (?:violation|error)|\bfiltered\b|not (?:accepted|allowed|permitted)|rejected|refused|denied|\bban(?:ned)?\b/i;
 // RFC 5321's stock text for 550: "mailbox not found, no access, or command rejected for policy reasons".
 const MAILBOX_UNAVAILABLE = /mailbox unavailable/i;
 
@@ -61,6 +71,8 @@ export const TEXT_RULES: ReadonlyArray<readonly [TextReason, RegExp]> = [
   ['mailbox full', MAILBOX_FULL],
   ['account disabled', ACCOUNT_DISABLED],
   ['message too large', MESSAGE_TOO_LARGE],
+  ['refused', RATE],
+  ['refused', POLICY_NAMED],
   ['spam rejection', SPAM],
   ['refused', THROTTLING],
   ['unreachable', UNREACHABLE],
@@ -82,12 +94,19 @@ const UNLESS_SENDER = ['refused', SENDER] as const;
 // A blocklist named or a rate exceeded is about the sender, whatever mailbox status the server chose.
 const BLOCKLIST =
   /spamhaus|spamcop|barracuda|\bsorbs\b|uceprotect|abuseat|\bcbl\b|\brbl\b|dnsbl|black ?list|block ?list|deny ?list|(?<!not )\blisted\b|reputation/i;
-const UNLESS_SENDER_FAULT = [
-  UNLESS_SENDER,
-  ['spam rejection', BLOCKLIST],
-  ['refused', /too many (?:recipients|messages|connections)|rate limit|throttl/i],
-] as const;
+const UNLESS_SENDER_FAULT = [UNLESS_SENDER, ['spam rejection', BLOCKLIST], ['refused', RATE]] as const;
 const UNLESS_USER = ['user unknown', USER_UNKNOWN_STRICT] as const;
+// Where a status names no fault of the address (x.3 to x.6), words about the address itself are believed.
+const UNLESS_ADDRESS = [
+  UNLESS_SENDER,
+  ['refused', RATE],
+  ['invalid domain', INVALID_DOMAIN],
+  UNLESS_USER,
+  ['user unknown', /recipient address rejected: access denied/i],
+  ['account disabled', ACCOUNT_DISABLED],
+  ['mailbox full', MAILBOX_FULL],
+  ['refused', POLICY_NAMED],
+] as const;
 
 const STATUS_RULES: Readonly<Record<string, StatusRule>> = {
   '1.1': { reason: 'user unknown', unless: UNLESS_SENDER_FAULT },
@@ -97,7 +116,20 @@ const STATUS_RULES: Readonly<Record<string, StatusRule>> = {
   '1.6': { reason: 'user unknown' }, // mailbox moved, no forwarding address
   '1.7': { reason: 'refused' }, // bad sender address
   '1.8': { reason: 'refused' }, // bad sender system address
-  '1.10': { reason: 'invalid domain' }, // null MX (RFC 7505)
+  // Null MX (RFC 7505); Microsoft 365 also answers "5.1.10 RESOLVER.ADR.RecipientNotFound" for a missing address.
+  '1.10': { reason: 'invalid domain', unless: [UNLESS_USER] },
+  // "Other address status": about the address, unless the words put the blame elsewhere.
+  '1.0': {
+    reason: 'user unknown',
+    unless: [
+      ...UNLESS_SENDER_FAULT,
+      ['refused', POLICY_NAMED],
+      ['invalid domain', INVALID_DOMAIN],
+      ['mailbox full', MAILBOX_FULL],
+      ['account disabled', ACCOUNT_DISABLED],
+      ['spam rejection', SPAM],
+    ],
+  },
   // Gmail answers 4.2.1 when the recipient receives mail too fast: throttling, not a closed account.
   '2.1': { reason: 'account disabled', unless: [['refused', THROTTLING], UNLESS_USER] },
   '2.2': { reason: 'mailbox full' },
@@ -115,28 +147,30 @@ const STATUS_RULES: Readonly<Record<string, StatusRule>> = {
 export function ruleForStatus(subject: number, detail: number): StatusRule | undefined {
   const exact = STATUS_RULES[`${subject}.${detail}`];
   if (exact) return exact;
-  if (detail === 0 || subject === 0) return undefined; // x.0.0, x.1.0, x.2.0, …: vague, the text decides
+  if (detail === 0 || subject === 0) return undefined; // x.0.0, x.2.0, …: vague, the text decides
   switch (subject) {
     // x.3.x is the receiving system's trouble (RFC 3463: "under the general control of the destination
     // system administrator"), x.4.x network and routing; Office 365 reports a missing domain as 5.4.4 or
     // 5.4.310, and an address its directory does not know as "5.4.1 Recipient address rejected: Access denied".
     case 3:
     case 4:
-      return {
-        reason: 'unreachable',
-        unless: [
-          ['invalid domain', INVALID_DOMAIN],
-          ['user unknown', /recipient address rejected: access denied/i],
-        ],
-      };
+      return { reason: 'unreachable', unless: UNLESS_ADDRESS };
     case 5: // protocol: the conversation, not the address
     case 6: // media / content conversion
-      return { reason: 'refused', unless: [UNLESS_USER] };
+      return { reason: 'refused', unless: UNLESS_ADDRESS };
     case 7:
       // Only 5.7.1 ("delivery not authorized") is also used for spam verdicts; 5.7.26 "blocked because the sender
       // is unauthenticated" or 4.7.28 "rate limited" are refusals, whatever words come with them.
       return detail === 1
-        ? { reason: 'refused', unless: [UNLESS_USER, ['spam rejection', SPAM_OR_POLICY]] }
+        ? {
+            reason: 'refused',
+            unless: [
+              UNLESS_USER,
+              ['refused', RATE],
+              ['refused', POLICY_NAMED],
+              ['spam rejection', SPAM_OR_POLICY],
+            ],
+          }
         : { reason: 'refused', unless: [UNLESS_USER] };
     default:
       return undefined;

@@ -1,15 +1,9 @@
 // The delivery-log state machine of DESIGN.md's two tables: a log row, the delivery's mode and an MTA
 // event in; the row's new status and the KPI deltas out. Pure: no I/O, no clock.
-import type { FailureReason, FailureType } from './classify';
+import type { FailureReason } from './classify';
+import type { FailureType, FinalCause, LogStatus, OutcomeKind } from './log-values';
 
-export type LogStatus = 'pending' | 'sent' | 'failed';
-
-/**
- * What an attempt's deciding event said: delivered (or an auto-reply, which proves delivery), a bounce, or
- * `delayed`: the MTA deferred the message and retries it itself (RFC 3464 `Action: delayed`), so it counts as a
- * soft failure until the MTA's final word, but never schedules a retry of ours on top of the MTA's.
- */
-export type OutcomeKind = 'delivered' | 'ignored' | 'delayed' | 'soft' | 'hard';
+export type { LogStatus, OutcomeKind } from './log-values';
 
 /** The deciding event of a row so far: the greatest by `outcomeOrder`. */
 export interface Outcome {
@@ -26,7 +20,7 @@ export interface LogState {
   attempts: number;
   outcome: Outcome | null;
   failureType: FailureType | null;
-  failureReason: FailureReason | string | null;
+  failureReason: FailureReason | FinalCause | string | null;
 }
 
 /** One classified MTA event about one attempt of one message. */

@@ -9,6 +9,8 @@
 // - A 'mailbox full' quarantine is released by itself after `mailboxFullReleaseMs`; an operator's release
 //   (releasedAt ≥ quarantinedAt) ends any quarantine. After a release, failures count from zero again.
 
+import type { FailureType, OutcomeKind } from './log-values';
+
 /** The settings of the rules (QUARANTINE_* of the configuration). */
 export interface QuarantineRules {
   threshold: number;
@@ -22,7 +24,8 @@ export interface AddressOutcome {
   deliveryId: string;
   /** when it happened, in ms since the epoch */
   at: number;
-  kind: 'delivered' | 'ignored' | 'soft' | 'hard';
+  /** A delay is never an address's outcome: the MTA's final word about the attempt will be. */
+  kind: Exclude<OutcomeKind, 'delayed'>;
   reason: string | null;
 }
 
@@ -33,7 +36,7 @@ export interface QuarantineEntry {
   lastCountedAt: number | null;
   firstFailureAt: number | null;
   lastFailureAt: number | null;
-  failureType: 'hard' | 'soft' | null;
+  failureType: Exclude<FailureType, 'ignored'> | null;
   reason: string | null;
   deliveryId: string | null;
   quarantinedAt: number | null;

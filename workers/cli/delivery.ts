@@ -4,6 +4,7 @@ import { readRecipients } from '../../shared/recipients';
 import { placeholders } from '../../shared/rules/template';
 import {
   assertRecipientsFile,
+  deliveryIdArgument,
   durationOption,
   parseContactDate,
   parseSchedule,
@@ -140,17 +141,14 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
     .argument('<id>', 'delivery id')
     .option('--json', 'machine-readable output')
     .action(async (id: string, opts: { json?: boolean }) => {
-      if (!/^\d+$/.test(id)) throw new UserError(`delivery id "${id}" is not valid; it is a number, e.g. 42`);
+      deliveryIdArgument(id);
       const sql = await ctx().sql();
-      const [stopped] = await sql`
-        update deliveries set state = 'stopped', state_reason = 'stopped by an operator'
-        where id = ${id} and state in ('prepared', 'scheduled', 'sending', 'sent')
-        returning state`;
-      if (!stopped) {
-        const [current] = await sql`select state from deliveries where id = ${id}`;
+      const { stopDelivery } = await import('../../db/deliveries');
+      const result = await stopDelivery(sql, id);
+      if (!result.stopped) {
         throw new UserError(
-          current
-            ? `delivery ${id} is ${current.state}; only a delivery not yet finished can be stopped`
+          result.state
+            ? `delivery ${id} is ${result.state}; only a delivery not yet finished can be stopped`
             : `delivery ${id} not found`,
         );
       }

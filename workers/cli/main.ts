@@ -49,7 +49,7 @@ export async function runCli(
         if (!OPERATOR_ROLES.includes(role))
           throw new UserError(`role "${role}" is not valid; expected one of ${OPERATOR_ROLES.join(', ')}`);
       }
-      const { addOperator } = await import('../../db/queries');
+      const { addOperator } = await import('../../db/operators');
       const result = await addOperator(await ctx().sql(), login, opts.role);
       const value = { login, created: result.created, roles: result.roles };
       output(
@@ -83,8 +83,16 @@ export async function runCli(
   }
 }
 
-if (require.main === module) {
+/** `campaign …` as a program: the process's own argv, its exit code, and a closed pipe as the end. */
+export function runFromCommandLine(): void {
+  // `campaign logs 1 | head -1`: once the reader has gone, the rest is unwanted, as for `git log | head`.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(0);
+  });
   runCli(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
 }
+
+if (require.main === module) runFromCommandLine();

@@ -15,19 +15,15 @@ export function registerRecurringCommands(delivery: Command, ctx: () => CliConte
       const id = deliveryIdArgument(rawId);
       await assertRecipientsFile('--replace', opts.replace);
       const sql = await ctx().sql();
-      const [template] = await sql`select state, columns from deliveries where id = ${id}`;
-      if (!template) throw new UserError(`delivery ${id} not found`);
+      const { deliveryColumns } = await import('../../db/deliveries');
+      const columns = await deliveryColumns(sql, id);
+      if (!columns) throw new UserError(`delivery ${id} not found`);
       const { replaceTargets, ImportRefused, ImportRefusedState } = await import('../../db/import');
       try {
-        const result = await replaceTargets(
-          sql,
-          id,
-          readRecipients(opts.replace, template.columns as string[]),
-          {
-            now: Date.now(),
-            quarantine: { mailboxFullReleaseMs: ctx().config.QUARANTINE_MAILBOX_FULL_RELEASE },
-          },
-        );
+        const result = await replaceTargets(sql, id, readRecipients(opts.replace, columns), {
+          now: Date.now(),
+          quarantine: { mailboxFullReleaseMs: ctx().config.QUARANTINE_MAILBOX_FULL_RELEASE },
+        });
         output(
           opts.json,
           result,

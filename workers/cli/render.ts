@@ -1,5 +1,5 @@
 // How the command line shows a delivery to a person: the KPI tile and the recurring status.
-import type { DeliveryStatus } from '../../db/queries';
+import type { DeliveryStatus } from '../../db/delivery-status';
 import type { RecurringStatus } from '../../db/recurring-status';
 
 const percent = (fraction: number) => `${(fraction * 100).toFixed(2)} %`;

@@ -59,7 +59,8 @@ export function registerStatsCommands(program: Command, ctx: () => CliContext): 
       } catch (error) {
         throw new UserError(`--timeout: ${(error as Error).message}`);
       }
-      const { deliveryExists, deliveryStatus } = await import('../../db/queries');
+      const { deliveryExists } = await import('../../db/deliveries');
+      const { deliveryStatus } = await import('../../db/delivery-status');
       const sql = await ctx().sql();
       if (!(await deliveryExists(sql, id))) throw new UserError(`delivery ${id} not found`);
       const queue = await openQueue(ctx(), computeStatsQueue.name);

@@ -13,7 +13,7 @@ export function registerViewCommands(program: Command, ctx: () => CliContext): v
     .option('--json', 'machine-readable output')
     .action(async (rawId: string, opts: { json?: boolean }) => {
       const id = deliveryIdArgument(rawId);
-      const { deliveryStatus } = await import('../../db/queries');
+      const { deliveryStatus } = await import('../../db/delivery-status');
       const { recurringStatus } = await import('../../db/recurring-status');
       const sql = await ctx().sql();
       const recurring = await recurringStatus(sql, id);
@@ -33,7 +33,8 @@ export function registerViewCommands(program: Command, ctx: () => CliContext): v
     )
     .action(async (rawId: string, opts: { json?: boolean }) => {
       const id = deliveryIdArgument(rawId);
-      const { deliveryExists, deliveryLogs } = await import('../../db/queries');
+      const { deliveryExists } = await import('../../db/deliveries');
+      const { deliveryLogs } = await import('../../db/delivery-logs');
       const sql = await ctx().sql();
       if (!(await deliveryExists(sql, id))) throw new UserError(`delivery ${id} not found`);
       // Written as it is read, so that a million lines stream instead of piling up in memory.
@@ -65,7 +66,7 @@ export function registerViewCommands(program: Command, ctx: () => CliContext): v
     .action(async (rawEmail: string, opts: { json?: boolean }) => {
       const email = normalizeEmail(rawEmail);
       if (!email) throw new UserError(`"${rawEmail}" is not a valid e-mail address`);
-      const { recipientProfile } = await import('../../db/queries');
+      const { recipientProfile } = await import('../../db/recipient-profile');
       const context = ctx();
       const profile = await recipientProfile(await context.sql(), email, Date.now(), {
         mailboxFullReleaseMs: context.config.QUARANTINE_MAILBOX_FULL_RELEASE,

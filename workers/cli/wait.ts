@@ -1,7 +1,7 @@
 // `confirm --wait`: follows the confirm job, then the delivery's progress, until every message is at the MTA.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SingleBar } from 'cli-progress';
-import { type DeliveryStatus, deliveryStatus } from '../../db/queries';
+import { type DeliveryStatus, deliveryStatus } from '../../db/delivery-status';
 import { confirmQueue } from '../../shared/queues';
 import { type CliContext, UserError } from './context';
 import { openQueue } from './enqueue';

@@ -7,7 +7,7 @@ import {
   recordConfirmAttempt,
   resolveConfirmTarget,
 } from '../../db/confirm';
-import { operatorRoles } from '../../db/queries';
+import { operatorRoles } from '../../db/operators';
 import type { ConfirmPayload } from '../../shared/queues';
 import { operatorRefusal } from '../../shared/rules/confirm';
 import type { JobContext } from '../../shared/worker';

@@ -4,8 +4,8 @@ import type postgres from 'postgres';
 import { type HandOff, loadDispatchDelivery, pendingBatchTargets, recordHandOffs } from '../../db/dispatch';
 import { dsnRequest, envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
 import type { DispatchPayload } from '../../shared/queues';
-import { statusFor } from '../../shared/rules/feedback-state';
 import type { QuarantineRules } from '../../shared/rules/quarantine-rules';
+import { handedOver, neverAttempted } from '../../shared/rules/status-moves';
 import type { JobContext } from '../../shared/worker';
 import { BuilderCache } from '../mta/builders';
 import type { RateLimiter } from '../mta/rate-limit';
@@ -84,18 +84,19 @@ export function dispatchHandler(deps: DispatchDeps) {
         const base = { seq: target.seq, email: target.email, messageId };
         if (result === null) {
           // Never attempted: final at once (kind hard, so no event overrides it); the reason says why.
+          const move = neverAttempted();
           handOffs.push({
             ...base,
-            status: 'failed',
+            status: move.status,
             failureType: 'soft',
-            failureReason: 'validity period over',
-            outcomeKind: 'hard',
+            failureReason: move.failureReason,
+            outcomeKind: move.outcomeKind,
             retryAt: null,
           });
         } else if (result.ok) {
           handOffs.push({
             ...base,
-            status: statusFor(null, delivery.efs),
+            status: handedOver(delivery.efs).status,
             failureType: null,
             failureReason: null,
             outcomeKind: null,

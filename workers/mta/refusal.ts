@@ -1,7 +1,7 @@
 // How a refused hand-off is logged, for first attempts (dispatch) and retries alike.
 import type { DispatchDelivery, HandOff } from '../../db/dispatch';
 import { classifySmtp, parseSmtpResponse } from '../../shared/rules/classify';
-import { nextAttemptAt, statusFor } from '../../shared/rules/feedback-state';
+import { refusedAtHandOff } from '../../shared/rules/status-moves';
 import type { HandOffResult } from './transport';
 
 /** How a refused hand-off is logged: the classified reason decides hard or soft, as a bounce's would. */
@@ -18,14 +18,12 @@ export function refusal(
     diagnostic: result.response,
   });
   const kind = (result.temporary && final) || classification.type !== 'hard' ? 'soft' : 'hard';
+  const move = refusedAtHandOff(kind, now.getTime(), delivery);
   return {
-    status: statusFor({ attempt: 1, kind, occurredAt: now.getTime(), eventId: 'hand-off' }, delivery.efs),
+    status: move.status,
     failureType: kind,
     failureReason: classification.reason,
     outcomeKind: kind,
-    retryAt:
-      kind === 'soft'
-        ? nextAttemptAt(now.getTime(), delivery.retryIntervalSeconds, delivery.validUntil)
-        : null,
+    retryAt: move.retryAt,
   };
 }

@@ -5,7 +5,7 @@ import type { Queue } from 'bullmq';
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import type postgres from 'postgres';
 import { loadDispatchDelivery } from '../../db/dispatch';
-import { quarantinedCondition, recordAddressOutcomes } from '../../db/quarantine';
+import { quarantinedAmong, recordAddressOutcomes } from '../../db/quarantine';
 import {
   deliveriesWithDueRetries,
   finalizeDelivery,
@@ -16,7 +16,9 @@ import {
 import { dsnRequest, envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
 import { retriesExpiredTotal, retriesScheduledTotal, retriesSentTotal } from '../../shared/metrics';
 import { type FinalizePayload, jobIds, type RetryPayload, retryQueue } from '../../shared/queues';
+import { FINAL_CAUSES } from '../../shared/rules/log-values';
 import type { AddressOutcome, QuarantineRules } from '../../shared/rules/quarantine-rules';
+import { retryEnded, retryHandedOver } from '../../shared/rules/status-moves';
 import type { JobContext } from '../../shared/worker';
 import { BuilderCache } from '../mta/builders';
 import type { RateLimiter } from '../mta/rate-limit';
@@ -73,11 +75,11 @@ export function retryHandler(deps: RetryDeps) {
         // An address quarantined meanwhile gets no new attempt: its message ends failed with that reason.
         const blocked = closed
           ? new Set<string>()
-          : new Set(
-              (
-                await tx`select q.email from quarantine q where q.email = any(${due.map((r) => r.email)}::text[])
-                  and ${quarantinedCondition(tx, now.getTime(), deps.quarantine)}`
-              ).map((r) => r.email as string),
+          : await quarantinedAmong(
+              tx,
+              due.map((r) => r.email),
+              now.getTime(),
+              deps.quarantine,
             );
         if (!closed) await deps.rateLimiter?.take(due.length - blocked.size);
         const addressOutcomes: AddressOutcome[] = [];
@@ -95,19 +97,18 @@ export function retryHandler(deps: RetryDeps) {
             if (closed || blocked.has(row.email)) {
               // No new attempt. Stopped or quarantined: the message ends failed now, for good (kind hard).
               // Past the validity end: the finalization makes it failed (its latest attempt soft-bounced).
-              const reason = stopped
-                ? 'delivery stopped'
-                : blocked.has(row.email)
-                  ? 'quarantined address'
-                  : null;
+              const move = retryEnded(
+                row.status,
+                stopped ? FINAL_CAUSES.stopped : blocked.has(row.email) ? FINAL_CAUSES.quarantined : null,
+              );
               handOffs.push({
                 ...base,
                 attempt: row.attempts,
                 messageId: row.message_id,
-                status: reason ? 'failed' : row.status,
+                status: move.status,
                 failureType: null,
-                failureReason: reason,
-                outcomeKind: reason ? 'hard' : null,
+                failureReason: move.failureReason,
+                outcomeKind: move.outcomeKind,
                 retryAt: null,
               });
               return;
@@ -127,7 +128,7 @@ export function retryHandler(deps: RetryDeps) {
                 ...base,
                 attempt,
                 messageId,
-                status: row.status,
+                status: retryHandedOver(row.status).status,
                 failureType: null,
                 failureReason: null,
                 outcomeKind: null,

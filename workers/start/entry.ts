@@ -1,7 +1,7 @@
 // The entry point shared by `npm start` and the Procfile: read the environment once, start, handle signals.
 import { type Config, ConfigError, loadConfig } from '../../shared/config';
 import { createLogger } from '../../shared/logger';
-import { handleSignals, startProcess } from './process';
+import { handleSignals, StartupFailure, startProcess } from './process';
 import { assertEveryQueueHandledOnce, type Role } from './roles';
 
 export function startFromEnvironment(roles: Role[], everyQueue: boolean): void {
@@ -21,7 +21,7 @@ export function startFromEnvironment(roles: Role[], everyQueue: boolean): void {
     (proc) => {
       handleSignals(proc, config.SHUTDOWN_TIMEOUT, log);
       proc.ready.catch((error: Error) => {
-        log.fatal({ err: error.message }, 'Could not prepare the database.');
+        log.fatal({ err: error.message }, error instanceof StartupFailure ? error.what : 'Could not start.');
         process.exit(1);
       });
     },

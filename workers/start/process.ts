@@ -14,6 +14,17 @@ import { createRegistry, startHealthServer } from '../servers/health';
 import { deliveryPages, type PageRoutes } from '../servers/pages';
 import { type Role, type RoleDeps, type RunningRole, startRole } from './roles';
 
+/** A start-up step that failed: `what` names the step (the log message), the message is the cause. */
+export class StartupFailure extends Error {
+  override name = 'StartupFailure';
+  constructor(
+    readonly what: string,
+    cause: Error,
+  ) {
+    super(cause.message, { cause });
+  }
+}
+
 /** A running process: `stop` is the one shutdown path (workers, queues, Redis, PostgreSQL, HTTP). */
 export interface PipelineProcess {
   ready: Promise<void>;
@@ -86,7 +97,10 @@ export async function startProcess(
   );
 
   const ready = (async () => {
-    if (!(await waitForDatabase(config, log, () => stopping))) return;
+    const prepared = await waitForDatabase(config, log, () => stopping).catch((error: Error) => {
+      throw new StartupFailure('Could not prepare the database.', error);
+    });
+    if (!prepared) return;
     database = openDatabase(config.DATABASE_URL);
     if (roles.includes('metrics')) pages = deliveryPages(database.sql, log);
     const deps: RoleDeps = {
@@ -97,8 +111,21 @@ export async function startProcess(
       now: overrides.now ?? (() => new Date()),
       transport: overrides.transport,
     };
-    for (const role of roles) running.push(startRole(role, deps));
-    await Promise.all(running.map((r) => r.ready));
+    // Each role's failure is reported as its own (a busy FEEDBACK_PORT is not a database problem).
+    const failed = (role: Role) => (error: Error) => {
+      throw new StartupFailure(`Could not start the ${role} role.`, error);
+    };
+    const started: Promise<void>[] = [];
+    for (const role of roles) {
+      try {
+        const r = startRole(role, deps);
+        running.push(r);
+        if (r.ready) started.push(r.ready.catch(failed(role)));
+      } catch (error) {
+        failed(role)(error as Error);
+      }
+    }
+    await Promise.all(started);
     // Each role declared its queues' pending work: this process restores it when Redis has lost it.
     reconciler = startReconciler({
       redis,
@@ -137,14 +164,20 @@ export async function startProcess(
 }
 
 /** Exits gracefully on SIGTERM or SIGINT, forced after the timeout; a second signal exits at once. */
+/** The same signal again within this time is one request delivered twice, not a second request. */
+const REPEAT_WINDOW_MS = 1000;
+
 export function handleSignals(proc: PipelineProcess, timeoutMs: number, log: Logger): void {
-  let signalled = false;
+  let first: { signal: NodeJS.Signals; at: number } | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled) {
+    if (first) {
+      // Ctrl-C on `npm start` arrives twice at once: from the terminal, and forwarded by npm. Only a
+      // second request, later, means "now".
+      if (signal === first.signal && Date.now() - first.at < REPEAT_WINDOW_MS) return;
       log.warn({ signal }, 'Second signal: exiting now.');
       process.exit(130);
     }
-    signalled = true;
+    first = { signal, at: Date.now() };
     log.info({ signal, timeoutMs }, 'Shutting down: finishing active jobs.');
     const force = setTimeout(() => {
       log.error(

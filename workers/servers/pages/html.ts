@@ -1,6 +1,6 @@
 // The delivery pages' HTML, rendered on the server: every value from the database goes through `escapeHtml`.
 import type { DeliveryListItem, FailureCount } from '../../../db/delivery-page';
-import type { DeliveryStatus } from '../../../db/queries';
+import type { DeliveryStatus } from '../../../db/delivery-status';
 
 export function escapeHtml(value: unknown): string {
   return String(value).replace(

@@ -2,7 +2,7 @@
 // Read-only on purpose: the pages ask for no login, so they offer nothing that needs a role (see README).
 import type postgres from 'postgres';
 import { failuresByReason, listDeliveries } from '../../../db/delivery-page';
-import { deliveryStatus } from '../../../db/queries';
+import { deliveryStatus } from '../../../db/delivery-status';
 import type { Logger } from '../../../shared/logger';
 import { escapeHtml, listPage, tilePage } from './html';
 
