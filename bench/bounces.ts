@@ -80,14 +80,19 @@ export async function benchBounces(args: string[]): Promise<Record<string, unkno
     });
   }
 
-  // Throughput: the whole corpus read again and again on this one thread for about three seconds.
+  // Throughput: the whole corpus read again and again on this one thread for about three seconds. Rated by the
+  // CPU time this process spent (one core), so that other work on a shared machine does not lower the figure;
+  // the wall-clock rate is given beside it.
   const started = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
   let done = 0;
   while (process.hrtime.bigint() - started < 3_000_000_000n) {
     for (const mail of mails) classifyMail(mail.file, mail.raw);
     done += mails.length;
   }
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const used = process.cpuUsage(cpu);
+  const seconds = (used.user + used.system) / 1e6;
 
   if (process.env.BENCH_VERBOSE) for (const line of misses) console.error(line);
   return {
@@ -103,6 +108,7 @@ export async function benchBounces(args: string[]): Promise<Record<string, unkno
     complaintsExpected: complaints.expected,
     complaintsFound: complaints.found,
     mailsPerSecond: Math.round(done / seconds),
+    mailsPerWallSecond: Math.round(done / wallSeconds),
     cores: os.cpus().length,
     byFormat: Object.fromEntries(
       Object.entries(byFormat)

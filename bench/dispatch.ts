@@ -5,11 +5,11 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import pino from 'pino';
 import { compileMessage } from '../shared/message';
 import { envelopeSender, formatMessageId, messageIdDomain } from '../shared/message-id';
 import { confirmQueue } from '../shared/queues';
+import { createWorkerConnection } from '../shared/redis';
 import { droppingTransport } from '../workers/mta/transport';
 import { startProcess } from '../workers/start/process';
 import { cpuSnapshot, cpuSplit } from './cpu';
@@ -67,7 +67,7 @@ async function pipelineRun(
     const pgSampler = samplePostgres(sql, world.database);
     const cpuBefore = cpuSnapshot(named);
     const started = performance.now();
-    const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+    const connection = createWorkerConnection(config.REDIS_URL);
     const queue = new Queue(confirmQueue.name, { connection, prefix: config.QUEUE_PREFIX });
     await queue.add('confirm', { deliveryId: id, operator: 'bench' });
     for (;;) {

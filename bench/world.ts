@@ -1,9 +1,8 @@
 // A benchmark's own database and queue prefix on the local servers, and one way to remove both after.
-import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { prepareDatabase } from '../db/migrate';
 import { type Config, loadConfig } from '../shared/config';
-import { deleteKeysUnder } from '../shared/redis';
+import { createWorkerConnection, deleteKeysUnder, type RedisClient } from '../shared/redis';
 
 const SERVER = 'postgres://postgres@127.0.0.1:5432';
 
@@ -14,7 +13,7 @@ export interface BenchWorld {
   database: string;
   config: Config;
   sql: postgres.Sql;
-  redis: Redis;
+  redis: RedisClient;
   close(): Promise<void>;
 }
 
@@ -37,7 +36,7 @@ export async function openBenchWorld(
   await prepareDatabase(env.DATABASE_URL);
   const sql = postgres(env.DATABASE_URL, { max: options.sqlMax ?? 2, onnotice: () => {} });
   const config = loadConfig(env);
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const redis = createWorkerConnection(config.REDIS_URL);
   return {
     env,
     database,

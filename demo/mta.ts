@@ -2,10 +2,10 @@
 // tracker would, later and in batches, on the public queues `mta-feedback` and `tracking-events` (docs/CONTRACT.md).
 import type { AddressInfo } from 'node:net';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { SMTPServer } from 'smtp-server';
 import { parseMessageId } from '../shared/message-id';
 import { feedbackQueue, trackingQueue } from '../shared/queues';
+import type { RedisClient } from '../shared/redis';
 import { answerFor, delayFor, type Engagement, engagementOf, type Fate, fateOf, type Rates } from './fate';
 
 /** Feedback arrives this long after the message (ms), tracking this long after the delivered event. */
@@ -55,7 +55,7 @@ export interface SimulatedMta {
 }
 
 export async function startSimulatedMta(options: {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   seed: number;
   rates: Rates;

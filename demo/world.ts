@@ -1,10 +1,9 @@
 // The demo's own world on the local servers: a database and a queue prefix of its own, a free port, and
 // the one cleanup that removes them (unless --keep).
 import { createServer } from 'node:net';
-import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { redactUrl } from '../shared/config';
-import { deleteKeysUnder } from '../shared/redis';
+import { createWorkerConnection, deleteKeysUnder } from '../shared/redis';
 
 /** Where the demo runs: its database, Redis, queue prefix and port. */
 export interface World {
@@ -45,7 +44,7 @@ async function dropDatabase(databaseUrl: string): Promise<void> {
 }
 
 async function deleteKeys(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const redis = createWorkerConnection(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
   try {
     await deleteKeysUnder(redis, prefix);

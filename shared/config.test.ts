@@ -1,5 +1,6 @@
 // loadConfig: docs/CONTRACT.md's defaults, and one readable line per bad variable.
 import { ConfigError, loadConfig, redactUrl } from './config';
+import { parseRedisUrl } from './redis-url';
 
 function configErrorLines(env: Record<string, string>): string[] {
   try {
@@ -51,13 +52,18 @@ describe('loadConfig', () => {
     ['SHUTDOWN_TIMEOUT', '45s', 45_000],
     ['WORKER_LOCK_DURATION', '1h30m', 5_400_000],
     ['AGGREGATION_SCHEDULE', '*/30 * * * * *', '*/30 * * * * *'],
+    ['RECONCILE_INTERVAL', '5s', 5000],
   ])('accepts %s=%s', (variable, value, parsed) => {
     expect(loadConfig({ [variable]: value })[variable as keyof ReturnType<typeof loadConfig>]).toBe(parsed);
   });
 
   it.each([
-    ['REDIS_URL', 'http://127.0.0.1:6379', 'redis://… or rediss://…'],
-    ['REDIS_URL', 'not a url', 'redis://… or rediss://…'],
+    ['REDIS_URL', 'http://127.0.0.1:6379', 'redis://…, rediss://… or redis+cluster://host1:port,host2:port'],
+    ['REDIS_URL', 'not a url', 'is not a Redis URL'],
+    ['REDIS_URL', 'redis+cluster://a:1,b:99999', 'has a bad node "b:99999"; expected host:port'],
+    ['REDIS_URL', 'redis+cluster://', 'is not a cluster URL'],
+    ['RECONCILE_INTERVAL', '500ms', 'a duration from 1s to 1h'],
+    ['RECONCILE_INTERVAL', '2h', 'a duration from 1s to 1h'],
     ['DATABASE_URL', 'mysql://127.0.0.1/campaign', 'postgres://… or postgresql://…'],
     ['DATABASE_URL', '127.0.0.1:5432', 'postgres://… or postgresql://…'],
     ['METRICS_PORT', 'abc', 'an integer from 0 to 65535'],
@@ -78,6 +84,50 @@ describe('loadConfig', () => {
     expect(line).not.toContain('\n');
     expect(line.startsWith(`config: ${variable}=`)).toBe(true);
     expect(line).toContain(accepted);
+  });
+
+  it('reads a cluster URL into its seed nodes, credentials and TLS', () => {
+    const url = 'rediss+cluster://app:p%40ss@10.0.0.1:7000,[::1]:7001,cache-3';
+    expect(loadConfig({ REDIS_URL: url, QUEUE_PREFIX: '{campaign}' }).REDIS_URL).toBe(url);
+    expect(parseRedisUrl(url)).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: '::1', port: 7001 },
+        { host: 'cache-3', port: 6379 },
+      ],
+      username: 'app',
+      password: 'p@ss',
+      tls: true,
+    });
+    expect(parseRedisUrl('redis://127.0.0.1:6379/2')).toEqual({
+      kind: 'server',
+      url: 'redis://127.0.0.1:6379/2',
+    });
+  });
+
+  it.each([['campaign'], ['{}campaign'], ['camp{aign']])(
+    'refuses a cluster URL with QUEUE_PREFIX=%s (no hash tag), naming the fix',
+    (prefix) => {
+      const lines = configErrorLines({ REDIS_URL: 'redis+cluster://127.0.0.1:7000', QUEUE_PREFIX: prefix });
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(`config: QUEUE_PREFIX="${prefix}" has no {hash-tag}`);
+      expect(lines[0]).toMatch(
+        /expected e\.g\. QUEUE_PREFIX=\{campaign\}|expected e\.g\. QUEUE_PREFIX=\{camp/,
+      );
+    },
+  );
+
+  it('names an unset prefix as unset when a cluster needs a hash tag', () => {
+    expect(configErrorLines({ REDIS_URL: 'redis+cluster://127.0.0.1:7000' })).toEqual([
+      'config: QUEUE_PREFIX unset has no {hash-tag}, which Redis Cluster (REDIS_URL=redis+cluster://…) needs; expected e.g. QUEUE_PREFIX={campaign}',
+    ]);
+  });
+
+  it('accepts any prefix on one server, and a prefix with a hash tag anywhere on a cluster', () => {
+    expect(loadConfig({ QUEUE_PREFIX: 'campaign' }).QUEUE_PREFIX).toBe('campaign');
+    const c = loadConfig({ REDIS_URL: 'redis+cluster://127.0.0.1:7000', QUEUE_PREFIX: 'prod-{campaign}' });
+    expect(c.QUEUE_PREFIX).toBe('prod-{campaign}');
   });
 
   it('reports every bad variable at once, one line each', () => {

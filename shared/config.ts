@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 import { validate as validCron } from 'node-cron';
 import { z } from 'zod';
+import { hasHashTag, isClusterUrl, parseRedisUrl } from './redis-url';
 import { parseDuration } from './rules/duration';
 
 const url = (protocols: string[]) =>
@@ -46,7 +47,22 @@ const durationOrNone = z.string().transform((value, ctx) => {
 });
 
 const schema = z.object({
-  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  /** One server (redis://, rediss://) or a cluster's seed nodes (redis+cluster://host1:port,host2:port). */
+  REDIS_URL: z
+    .string()
+    .superRefine((value, ctx) => {
+      try {
+        parseRedisUrl(value);
+      } catch (error) {
+        ctx.addIssue({
+          code: 'custom',
+          message: isClusterUrl(value)
+            ? (error as Error).message
+            : 'is not a Redis URL; expected redis://…, rediss://… or redis+cluster://host1:port,host2:port',
+        });
+      }
+    })
+    .default('redis://127.0.0.1:6379'),
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/campaign'),
   QUEUE_PREFIX: z
     .string()
@@ -164,6 +180,23 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT: duration.default(30000),
 });
 
+// BullMQ's scripts touch several keys of a queue at once: on a cluster they must share a slot, which only a
+// {hash-tag} in the prefix guarantees. Refused here, before a worker fails with CROSSSLOT at its first job.
+const checked = schema.superRefine((c, ctx) => {
+  let cluster = false;
+  try {
+    cluster = parseRedisUrl(c.REDIS_URL).kind === 'cluster';
+  } catch {
+    // A bad REDIS_URL has its own line already.
+  }
+  if (cluster && !hasHashTag(c.QUEUE_PREFIX))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['QUEUE_PREFIX'],
+      message: `has no {hash-tag}, which Redis Cluster (REDIS_URL=redis+cluster://…) needs; expected e.g. QUEUE_PREFIX={${c.QUEUE_PREFIX.replace(/[{}]/g, '') || 'campaign'}}`,
+    });
+});
+
 /** Every setting's name, as docs/CONTRACT.md lists them. */
 export const SETTINGS: readonly string[] = Object.keys(schema.shape);
 
@@ -183,7 +216,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const input = Object.fromEntries(
     Object.keys(schema.shape).map((key) => [key, env[key] === '' ? undefined : env[key]]),
   );
-  const parsed = schema.safeParse(input);
+  const parsed = checked.safeParse(input);
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map((issue) => {
@@ -198,7 +231,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
           issue.code === 'invalid_value'
             ? `is not accepted; expected one of ${issue.values.join(', ')}`
             : issue.message;
-        return `config: ${key}=${JSON.stringify(shown)} ${message}`;
+        return value === undefined
+          ? `config: ${key} unset ${message}`
+          : `config: ${key}=${JSON.stringify(shown)} ${message}`;
       }),
     );
   }

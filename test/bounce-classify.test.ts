@@ -20,10 +20,12 @@ describe('campaign bounce classify', () => {
       ['auto-reply.eml', 'auto-reply'],
       ['crlf-broken-boundary.eml', 'bounce'],
       ['delivered.eml', 'delivered'],
+      ['dsn-action-first-no-blank-after-headers.eml', 'bounce'],
       ['dsn-no-blank-line.eml', 'bounce'],
       ['exim-blocked.eml', 'bounce'],
       ['not-a-bounce.eml', 'not-a-bounce'],
       ['qmail-text.eml', 'bounce'],
+      ['ses-complaint.eml', 'complaint'],
     ]);
     expect(lines.find((l) => l.file.endsWith('qmail-text.eml')).recipients).toEqual([
       {

@@ -239,6 +239,7 @@ describe('RFC 3464 DSN', () => {
         messageId: '1.3.42.abcdef@x.test',
         type: 'soft_bounce',
         occurredAt: '1994-07-07T21:15:49.000Z',
+        smtpCode: 426,
         enhancedStatus: '4.0.0',
         diagnostic: '426 connection timed out',
       },
@@ -280,9 +281,9 @@ describe('RFC 3464 DSN', () => {
     expect((await translateDsn(raw)).feedback[0]!.messageId).toBe('1.3.42.abcdef@x.test');
   });
 
-  test('a mail that is no DSN is refused', async () => {
+  test('a mail that reports nothing is refused', async () => {
     await expect(translateDsn('Subject: hello\r\n\r\njust text')).rejects.toThrow(
-      'no message/delivery-status part',
+      'not a bounce, complaint or auto-reply: no failed recipient found',
     );
   });
 });

@@ -431,7 +431,7 @@ describe('generic endpoint and DSN mail', () => {
     writeFileSync(file, 'Subject: hello\r\n\r\njust a note\r\n');
     const r = await cli(t.env, 'feedback', 'dsn', file);
     expect(r.code).not.toBe(0);
-    expect(r.stderr.trim()).toMatch(/no message\/delivery-status part$/);
+    expect(r.stderr.trim()).toMatch(/not a bounce, complaint or auto-reply: no failed recipient found$/);
   });
 });
 

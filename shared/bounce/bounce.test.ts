@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type BounceRecipient, readBounce } from '.';
+import { readDeliveryStatus } from './report';
 
 const FIXTURES = path.join(__dirname, '..', '..', 'test', 'fixtures', 'bounces');
 const mail = (name: string) => readFileSync(path.join(FIXTURES, name));
@@ -140,5 +141,61 @@ describe('readBounce', () => {
     expect(readBounce(mail('qmail-text.eml')).reportId).not.toBe(
       readBounce(mail('exim-blocked.eml')).reportId,
     );
+  });
+
+  test('an SES notification by mail (long lines broken with "!"): a complaint about our message', () => {
+    const report = readBounce(mail('ses-complaint.eml'));
+    expect(report).toMatchObject({ kind: 'complaint', format: 'ses' });
+    expect(report.recipients.map(pick)).toEqual([
+      {
+        email: 'grumpy@example.net',
+        type: 'complaint',
+        reason: 'on denylist',
+        smtpCode: null,
+        enhancedStatus: null,
+        messageId: '1.6.42.abcdef@mail.sender.test',
+      },
+    ]);
+    expect(report.recipients[0]!.occurredAt).toBe('2026-11-28T08:59:00.000Z');
+  });
+
+  test('Action: before Final-Recipient, no empty line after the headers, a Content-Type without its ";"', () => {
+    const report = readBounce(mail('dsn-action-first-no-blank-after-headers.eml'));
+    expect(report.recipients.map(pick)).toEqual([
+      {
+        email: 'absent@example.org',
+        type: 'hard',
+        reason: 'user unknown',
+        smtpCode: 550,
+        enhancedStatus: '5.1.1',
+        messageId: '1.8.42.abcdef@mail.sender.test',
+      },
+    ]);
+    expect(report.recipients[0]!.action).toBe('failed');
+  });
+});
+
+describe('readDeliveryStatus', () => {
+  test('Postfix writes Final-Recipient, then the ORCPT as Original-Recipient: one recipient, not two', () => {
+    const status = [
+      'Reporting-MTA: dns; mx.sender.test',
+      'Original-Envelope-Id: 1.0.5.0123456789ab@shop.test',
+      '',
+      'Final-Recipient: rfc822; a@example.test',
+      'Original-Recipient: rfc822;a@example.test',
+      'Action: failed',
+      'Status: 5.1.1',
+      'Original-Recipient: rfc822;b@example.test',
+      'Final-Recipient: rfc822; b@example.test',
+      'Action: delayed',
+      'Status: 4.2.2',
+    ].join('\n');
+    const report = readDeliveryStatus(status);
+    expect(report.recipients.map((r) => [r.email, r.action, r.status])).toEqual([
+      ['a@example.test', 'failed', '5.1.1'],
+      ['b@example.test', 'delayed', '4.2.2'],
+    ]);
+    // The ENVID the dispatch gave comes back: it names the message when no header of ours is returned.
+    expect(report.envelopeId).toBe('1.0.5.0123456789ab@shop.test');
   });
 });

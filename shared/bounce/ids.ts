@@ -6,11 +6,16 @@ import { header, type MimePart } from './mime';
 const MESSAGE_ID_HEADER = 'x-campaign-message-id';
 
 /** Our message id in the returned message's headers: X-Campaign-Message-Id, else a Message-ID of ours. */
-export function messageIdOf(original: MimePart): string | null {
+export function messageIdOf(original: Pick<MimePart, 'headers'>): string | null {
   const ours = header(original, MESSAGE_ID_HEADER).replace(/^<|>$/g, '');
   if (ours) return ours;
   const mid = header(original, 'message-id').replace(/^<|>$/g, '');
   return mid && parseMessageId(mid) ? mid : null;
+}
+
+/** The message an Original-Envelope-Id names, when it is one of ours (the dispatch's ENVID is the message id). */
+export function envelopeIdOf(envid: string): string | null {
+  return envid && parseMessageId(envid) ? envid : null;
 }
 
 const ENVELOPE_HEADERS = ['delivered-to', 'x-original-to', 'envelope-to', 'to'];

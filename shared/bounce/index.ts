@@ -2,9 +2,10 @@
 import { createHash } from 'node:crypto';
 import { autoReplyByHeaders, autoReplyByText, embedded, readComplaint } from './answers';
 import { classifyEvidence, type Evidence, evidenceOf } from './evidence';
-import { isoTime, messageIdOf, verpOf } from './ids';
+import { envelopeIdOf, isoTime, messageIdOf, verpOf } from './ids';
 import { bodyText, header, type MimePart, normalizeLines, parseEntity, walk } from './mime';
 import { readDeliveryStatus } from './report';
+import { readSesNotification } from './ses';
 import { recipientsIn, replyIn, splitOriginal } from './text';
 import type { BounceRecipient, BounceReport, ReadOptions, RecipientAction } from './types';
 
@@ -93,6 +94,26 @@ export function readBounce(raw: string | Buffer, options: ReadOptions = {}): Bou
     return { kind: 'complaint', format: 'arf', recipients, reportId };
   }
   const prose = proseOf(mail);
+  const ses = prose.includes('Type"') ? readSesNotification(prose) : null;
+  if (ses && ses.recipients.length > 0) {
+    const messageId = messageIdOf({ headers: ses.headers }) ?? verp;
+    const recipients = ses.recipients.map((r) =>
+      recipient(
+        r.email,
+        r.action,
+        evidenceOf(r.status, r.diagnostic),
+        messageId,
+        isoTime(r.at) ?? reportTime,
+      ),
+    );
+    const kind =
+      ses.recipients[0]!.action === 'complaint'
+        ? 'complaint'
+        : recipients.every((r) => r.action === 'delivered')
+          ? 'delivered'
+          : 'bounce';
+    return { kind, format: 'ses', recipients, reportId };
+  }
   const status = parts.find(isStatus);
   // Postfix marks its bounces Auto-Submitted: auto-replied too: the header counts only on a mail that is no report.
   if (!status && autoReplyByHeaders(mail) && !fromDaemon(mail))
@@ -101,7 +122,10 @@ export function readBounce(raw: string | Buffer, options: ReadOptions = {}): Bou
   if (status) {
     const report = readDeliveryStatus(bodyText(status));
     if (report.recipients.length > 0) {
-      const messageId = ours(original) ?? ours(originalIn(prose));
+      // The returned headers first, then the ENVID the dispatch gave (it survives RET=HDRS being ignored), then VERP.
+      const inHeaders = (part: MimePart | null) => (part && messageIdOf(part)) || null;
+      const messageId =
+        inHeaders(original) ?? inHeaders(originalIn(prose)) ?? envelopeIdOf(report.envelopeId) ?? verp;
       const recipients = report.recipients.map((r) => {
         const action = ACTIONS[r.action] ?? (r.status.startsWith('2') ? 'delivered' : 'failed');
         const diagnostic = r.diagnostic || fromProse(prose, r.email);
@@ -143,6 +167,8 @@ function readProse(
   );
   const failedHeader = header(mail, 'x-failed-recipients');
   let found = recipientsIn(report, exclude);
+  // A sender who wrote to themselves (a test, a list) is the failed recipient too.
+  if (found.length === 0) found = recipientsIn(report, new Set());
   if (failedHeader) {
     const listed = failedHeader
       .toLowerCase()
@@ -156,6 +182,9 @@ function readProse(
       .match(/[^\s<>"',;:()]+@[^\s<>"',;:()]+/);
     if (to) found = [{ email: to[0], block: report }];
   }
+  // A failure reply with no address at all (some gateways): the recipient is unknown, the message may not be.
+  if (found.length === 0 && looksLikeBounce(mail, report) && /^[ \t]*[45]\d\d\b/m.test(report))
+    found = [{ email: '', block: report }];
   if (found.length === 0 || !looksLikeBounce(mail, report)) {
     if (autoReplyByText(prose)) return autoReply(mail, prose, at.reportId, at.verp, at.reportTime);
     return {
@@ -172,16 +201,20 @@ function readProse(
     );
   const recipients = found.map(({ email, block }) => {
     let reply = replyIn(block);
-    if (!/\d/.test(reply.text) && !reply.status) reply = replyIn(report);
+    if (!reply.found && found.length === 1) {
+      const whole = replyIn(report);
+      if (whole.found) reply = whole;
+    }
     const evidence = evidenceOf(reply.status, reply.text);
-    return recipient(email, delayed ? 'delayed' : 'failed', evidence, messageId, at.reportTime);
+    return recipient(email || null, delayed ? 'delayed' : 'failed', evidence, messageId, at.reportTime);
   });
   return { kind: 'bounce', format: 'text', recipients, reportId: at.reportId };
 }
 
 const BOUNCE_SUBJECT =
   /undeliver|undelivered|deliver(?:y|ed)? (?:status|fail|failure|problem|report|notification)|not (?:be )?delivered|fail(?:ure|ed)|returned|rejected|bounce|could not be delivered|nondeliverable|non-?delivery|mail delivery|delivery has failed|error|problem|warning|zustellung|unzustellbar|non remis|no entregado|配信|エラー|返送/i;
-const BOUNCE_SENDER = /mailer-daemon|postmaster|mail delivery|maildelivery|daemon|bounce|notification/i;
+const BOUNCE_SENDER =
+  /mailer-daemon|post_?master|mail delivery|maildelivery|daemon|bounce|notification|no-?reply/i;
 
 function fromDaemon(mail: MimePart): boolean {
   return BOUNCE_SENDER.test(header(mail, 'from')) || BOUNCE_SUBJECT_STRICT.test(header(mail, 'subject'));

@@ -24,12 +24,26 @@ export function normalizeLines(raw: string | Buffer): string {
   return text.indexOf('\r') < 0 ? text : text.replace(/\r\n?/g, '\n');
 }
 
-/** Splits a header block from its body at the first empty (or blank) line. */
+/**
+ * Splits a header block from its body at the first empty line, or at the first line that is neither a field
+ * nor a folded continuation (some MTAs write no empty line after the headers). An mbox "From " line is skipped.
+ */
 function splitHead(text: string): [string, string] {
-  const match = /\n[ \t]*\n/.exec(text);
-  if (text.startsWith('\n')) return ['', text.slice(1)];
-  return match ? [text.slice(0, match.index), text.slice(match.index + match[0].length)] : [text, ''];
+  let at = text.startsWith('From ') ? text.indexOf('\n') + 1 : 0;
+  const start = at;
+  while (at < text.length) {
+    const end = text.indexOf('\n', at);
+    const line = text.slice(at, end < 0 ? text.length : end);
+    if (line.trim() === '') return [text.slice(start, at), text.slice(end < 0 ? text.length : end + 1)];
+    if (!(line.startsWith(' ') || line.startsWith('\t')) && !FIELD.test(line))
+      return [text.slice(start, at), text.slice(at)];
+    if (end < 0) break;
+    at = end + 1;
+  }
+  return [text.slice(start), ''];
 }
+
+const FIELD = /^[!-9;-~]+[ \t]*:/;
 
 /** Reads `Name: value` fields, joining folded lines; tolerant of junk lines between fields. */
 export function readHeaderBlock(block: string): Map<string, string[]> {
@@ -76,12 +90,13 @@ function parseContentType(value: string): { type: string; params: Record<string,
   const parsed = libmime.parseHeaderValue(value);
   const params: Record<string, string> = {};
   for (const [k, v] of Object.entries(parsed.params ?? {})) params[k.toLowerCase()] = String(v);
-  return {
-    type: String(parsed.value || 'text/plain')
-      .toLowerCase()
-      .trim(),
-    params,
-  };
+  // Some MTAs leave out the ';' before the parameters: the type is the leading type/subtype token only.
+  const type = /^[\w.+-]+\/[\w.+-]+/.exec(String(parsed.value).trim())?.[0] ?? 'text/plain';
+  if (!params.charset) {
+    const charset = /charset\s*=\s*"?([\w.:-]+)/i.exec(value)?.[1];
+    if (charset) params.charset = charset;
+  }
+  return { type: type.toLowerCase(), params };
 }
 
 const MAX_DEPTH = 6;

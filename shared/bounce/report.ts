@@ -15,6 +15,8 @@ export interface ReportRecipient {
 export interface DeliveryStatus {
   arrivalDate: string;
   reportingMta: string;
+  /** The ENVID the sender gave (RFC 3461): the dispatch gives the message id. */
+  envelopeId: string;
   recipients: ReportRecipient[];
 }
 
@@ -27,29 +29,70 @@ export function addressOf(value: string): string {
   return (match?.[1] ?? afterType.trim()).replace(/^<|>$/g, '').toLowerCase();
 }
 
+const PER_MESSAGE =
+  /^(?:reporting-mta|arrival-date|received-from-mta|original-envelope-id|dsn-gateway|x-[\w-]+)$/;
+const fieldName = (line: string) => /^([A-Za-z][\w-]*)[ \t]*:/.exec(line)?.[1]?.toLowerCase();
+
 /**
- * Reads the report. Some MTAs put no blank line between recipients, or between the per-message block and
- * the first recipient: a new recipient starts at each Final-Recipient (or an Original-Recipient that comes
- * before its Final-Recipient), whatever the blank lines say.
+ * Splits one blank-line block where a new recipient starts. An Original-Recipient keeps the Final-Recipient after
+ * it (RFC 3464's order); one right after a Final-Recipient, before that recipient's Action or Status, is the same
+ * recipient's (Postfix writes Final-Recipient first, then the ORCPT the sender gave).
+ */
+function recipientStarts(lines: string[]): number[] {
+  const starts: number[] = [];
+  let seen = { final: false, original: false, outcome: false };
+  lines.forEach((line, i) => {
+    const name = fieldName(line);
+    if (name === 'action' || name === 'status') seen.outcome = true;
+    if (!name || !RECIPIENT_FIELDS.has(name)) return;
+    const isFinal = name === 'final-recipient';
+    const ownOriginal = !isFinal && seen.final && !seen.original && !seen.outcome;
+    if (
+      starts.length === 0 ||
+      (isFinal && seen.final) ||
+      (!isFinal && seen.original) ||
+      (seen.final && !ownOriginal)
+    ) {
+      starts.push(i);
+      seen = { final: false, original: false, outcome: false };
+    }
+    if (isFinal) seen.final = true;
+    else seen.original = true;
+  });
+  return starts;
+}
+
+/**
+ * Reads the report. Blank lines separate the blocks as RFC 3464 says, but some MTAs put none between
+ * recipients or after the per-message fields, and some write Action: before Final-Recipient: a block is split
+ * at each new recipient, the fields before its first recipient go with it (or, in the first block, are the
+ * per-message fields), and a block naming no recipient continues the one before.
  */
 export function readDeliveryStatus(text: string): DeliveryStatus {
-  const groups: string[][] = [[]];
-  let seen = { final: false, original: false, head: true };
-  for (const line of text.split('\n')) {
-    const name = /^([A-Za-z-]+)[ \t]*:/.exec(line)?.[1]?.toLowerCase();
-    if (name && RECIPIENT_FIELDS.has(name)) {
-      const isFinal = name === 'final-recipient';
-      // An Original-Recipient opens its recipient; the Final-Recipient after it belongs to the same one.
-      if (seen.head || seen.final || (!isFinal && seen.original)) {
-        groups.push([]);
-        seen = { final: false, original: false, head: false };
-      }
-      if (isFinal) seen.final = true;
-      else seen.original = true;
+  const head: string[] = [];
+  const groups: string[][] = [];
+  text.split(/\n[ \t]*\n/).forEach((block) => {
+    const lines = block.split('\n').filter((l) => l.trim() !== '');
+    if (lines.length === 0) return;
+    const starts = recipientStarts(lines);
+    if (starts.length === 0) {
+      const target =
+        groups.length === 0 || lines.some((l) => PER_MESSAGE.test(fieldName(l) ?? ''))
+          ? head
+          : groups.at(-1)!;
+      target.push(...lines);
+      return;
     }
-    groups[groups.length - 1]!.push(line);
-  }
-  const [head, ...rest] = groups.map((g) => readHeaderBlock(g.join('\n')));
+    const before = lines.slice(0, starts[0]);
+    const perMessage = before.some((l) => PER_MESSAGE.test(fieldName(l) ?? '') && !/^x-/i.test(l));
+    if (perMessage) head.push(...before);
+    starts.forEach((at, i) => {
+      const own = lines.slice(at, starts[i + 1] ?? lines.length);
+      groups.push(i === 0 && !perMessage ? [...before, ...own] : own);
+    });
+  });
+  const rest = groups.map((g) => readHeaderBlock(g.join('\n')));
+  const headFields = readHeaderBlock(head.join('\n'));
   const first = (fields: Map<string, string[]> | undefined, name: string) => fields?.get(name)?.[0] ?? '';
   const recipients = rest.map((fields) => ({
     email: addressOf(first(fields, 'final-recipient') || first(fields, 'original-recipient')),
@@ -60,8 +103,9 @@ export function readDeliveryStatus(text: string): DeliveryStatus {
     lastAttempt: first(fields, 'last-attempt-date'),
   }));
   return {
-    arrivalDate: first(head, 'arrival-date'),
-    reportingMta: first(head, 'reporting-mta'),
+    arrivalDate: first(headFields, 'arrival-date'),
+    reportingMta: first(headFields, 'reporting-mta'),
+    envelopeId: first(headFields, 'original-envelope-id').trim(),
     recipients,
   };
 }

@@ -41,6 +41,8 @@ const ADDRESS = /[A-Za-z0-9._%+=!#$&'*/?^`{|}~-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2
 const SYSTEM_LOCAL =
   /^(?:mailer-daemon|postmaster|mail-daemon|maildelivery|mail_delivery|noreply|no-reply|bounces?|daemon|root)$/i;
 
+const SENDER_LINE = /^[ \t>]*(?:from|reply-to|sender|return-path|references|in-reply-to|cc)[ \t]*:/i;
+
 /** The failed addresses in the report's prose, in order, without `exclude` and the reporting side's own mailboxes. */
 export function recipientsIn(report: string, exclude: Set<string>): TextRecipient[] {
   const found = new Map<string, number>();
@@ -51,6 +53,9 @@ export function recipientsIn(report: string, exclude: Set<string>): TextRecipien
     // An address inside a message id or a URL is not a recipient.
     const before = report.slice(Math.max(0, match.index - 12), match.index);
     if (/(?:message-id:\s*<?|mailto:|https?:\/\/\S*)$/i.test(before)) continue;
+    // Nor is one on a quoted From:, Reply-To: or Sender: line (the returned message's summary).
+    const lineStart = report.lastIndexOf('\n', match.index) + 1;
+    if (SENDER_LINE.test(report.slice(lineStart, match.index))) continue;
     found.set(email, match.index);
   }
   const starts = [...found.entries()];
@@ -82,7 +87,7 @@ const REPLY_LINE =
 const STATUS_ONLY = /(?<![\w.])#?([45]\.\d{1,3}\.\d{1,3})(?![\w.])/;
 
 /** The server's reply within a block: from its code to the end of its paragraph; else the block's prose. */
-export function replyIn(block: string): { text: string; status?: string } {
+export function replyIn(block: string): { text: string; status?: string; found: boolean } {
   const lines = block.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const m = REPLY_LINE.exec(lines[i]!);
@@ -94,10 +99,10 @@ export function replyIn(block: string): { text: string; status?: string } {
       if (next.trim() === '' || /^\S+@\S+:?\s*$/.test(next.trim())) break;
       parts.push(next.trim());
     }
-    return { text: parts.join(' ') };
+    return { text: parts.join(' '), found: true };
   }
   const status = STATUS_ONLY.exec(block)?.[1];
-  return { text: block, status };
+  return { text: block, status, found: status !== undefined };
 }
 
 // "550" inside a date, a size or an IP is not a reply: the code must be followed by text or a status.

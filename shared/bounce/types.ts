@@ -27,8 +27,8 @@ export interface BounceRecipient {
 /** One mail, read. */
 export interface BounceReport {
   kind: BounceKind;
-  /** Which reader understood it: rfc3464, arf, auto-reply, text, or none. */
-  format: 'rfc3464' | 'arf' | 'auto-reply' | 'text' | 'none';
+  /** Which reader understood it: rfc3464, arf, ses (an SES notification by mail), auto-reply, text, or none. */
+  format: 'rfc3464' | 'arf' | 'ses' | 'auto-reply' | 'text' | 'none';
   recipients: BounceRecipient[];
   /** The report's own Message-ID (or a digest of the mail when it has none): names the mail for idempotency. */
   reportId: string;

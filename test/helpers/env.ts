@@ -1,10 +1,9 @@
 // Gives a test file its own database (cloned from the migrated template) and its own queue prefix.
 import { createHash, randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { type Config, loadConfig } from '../../shared/config';
-import { deleteKeysUnder } from '../../shared/redis';
+import { createWorkerConnection, deleteKeysUnder } from '../../shared/redis';
 
 // One template per checkout: test runs in two worktrees at once must not drop each other's template.
 export const TEMPLATE_DATABASE = `campaign_test_template_${createHash('sha1')
@@ -72,9 +71,9 @@ export async function createTestEnv(extra: Record<string, string> = {}): Promise
   };
 }
 
-/** Deletes every Redis key under a prefix (SCAN, never KEYS). */
-export async function deleteKeys(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true });
+/** Deletes every Redis key under a prefix (SCAN, never KEYS; every master of a cluster). */
+export async function deleteKeys(prefix: string, url = REDIS_URL): Promise<void> {
+  const redis = createWorkerConnection(url, { lazyConnect: true });
   await redis.connect();
   try {
     await deleteKeysUnder(redis, prefix);

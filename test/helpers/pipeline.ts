@@ -1,9 +1,9 @@
 // Starts pipeline processes in-process for a test, and waits for conditions without fixed sleeps.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import pino from 'pino';
 import { loadConfig } from '../../shared/config';
+import { createWorkerConnection } from '../../shared/redis';
 import type { MtaTransport } from '../../workers/mta/transport';
 import { type PipelineProcess, startProcess } from '../../workers/start/process';
 import { ROLES, type Role } from '../../workers/start/roles';
@@ -42,7 +42,7 @@ export async function waitFor<T>(
 
 /** A producer queue on the test's prefix, as an upstream service would use. */
 export function testQueue(t: TestEnv, name: string): { queue: Queue; close(): Promise<void> } {
-  const connection = new Redis(t.config.REDIS_URL, { maxRetriesPerRequest: null });
+  const connection = createWorkerConnection(t.config.REDIS_URL);
   const queue = new Queue(name, { connection, prefix: t.prefix });
   return {
     queue,

@@ -76,3 +76,64 @@ export async function startOwnRedis(extra: string[] = []): Promise<OwnRedis> {
     },
   };
 }
+
+/** A Redis Cluster of `masters` servers of a test's own (no replicas), its slots spread by redis-cli. */
+export interface OwnCluster {
+  servers: OwnRedis[];
+  /** The REDIS_URL that names it: redis+cluster://127.0.0.1:p1,… */
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startOwnCluster(masters = 3): Promise<OwnCluster> {
+  const servers = await Promise.all(
+    Array.from({ length: masters }, () =>
+      startOwnRedis([
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        'nodes.conf',
+        '--cluster-node-timeout',
+        '5000',
+      ]),
+    ),
+  );
+  const stop = async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+  };
+  try {
+    const nodes = servers.map((s) => `127.0.0.1:${s.port}`);
+    await run('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes']);
+    // Every node must agree that every slot is served before a client may rely on it.
+    const deadline = Date.now() + 20_000;
+    for (const s of servers) {
+      for (;;) {
+        const info = await run('redis-cli', ['-p', String(s.port), 'cluster', 'info']);
+        if (/cluster_state:ok/.test(info)) break;
+        if (Date.now() > deadline) throw new Error(`cluster node ${s.port} never reached cluster_state:ok`);
+        await sleep(100);
+      }
+    }
+    return { servers, url: `redis+cluster://${nodes.join(',')}`, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function run(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr!.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${out}`)),
+    );
+  });
+}

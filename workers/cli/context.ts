@@ -1,10 +1,9 @@
 // What a CLI command runs with: configuration, a lazily opened database and Redis, and output helpers.
-import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
 import { type Database, openDatabase } from '../../db/client';
 import { prepareDatabase } from '../../db/migrate';
 import { type Config, ConfigError, loadConfig } from '../../shared/config';
-import { connected, createProducerConnection } from '../../shared/redis';
+import { connected, createProducerConnection, type RedisClient } from '../../shared/redis';
 import { isConnectionError, ServiceUnavailable } from '../../shared/services';
 
 /** A refusal the user can act on: printed as one line, exit code 1, never a stack trace. */
@@ -15,7 +14,7 @@ export class UserError extends Error {
 /** Resources a command may use; each opens on first use and all close in `close()`. */
 export class CliContext {
   private database?: Database;
-  private redis?: Redis;
+  private redis?: RedisClient;
   readonly config: Config;
 
   constructor(env: Record<string, string | undefined>) {
@@ -37,7 +36,7 @@ export class CliContext {
     return this.database.sql;
   }
 
-  async redisConnection(): Promise<Redis> {
+  async redisConnection(): Promise<RedisClient> {
     if (!this.redis) {
       const redis = createProducerConnection(this.config.REDIS_URL);
       redis.on('error', () => {}); // Reported by the command that needed it.

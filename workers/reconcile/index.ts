@@ -77,7 +77,7 @@ export async function reconcileOnce(
 /** A running reconciler: `stop` clears the timer and waits for a pass in progress. */
 export interface Reconciler {
   stop(): Promise<void>;
-  /** Runs a pass now (the timer's passes never overlap it). */
+  /** Runs a pass now, after the one in progress; rejects with its error (the timer's passes log theirs). */
   runNow(): Promise<ReconcileReport>;
 }
 
@@ -94,34 +94,39 @@ export function startReconciler(deps: {
   now: () => Date;
 }): Reconciler {
   const log = deps.log.child({ component: 'reconciler' });
-  let running: Promise<ReconcileReport> | null = null;
+  let running: Promise<unknown> | null = null;
   let lastFailureLog = 0;
+  /** One pass, counted and logged; rejects when Redis or PostgreSQL cannot be read. */
   const pass = (): Promise<ReconcileReport> => {
-    if (running) return running;
-    running = reconcileOnce(deps, deps.now())
-      .then((report) => {
-        const total = Object.values(report).reduce((a, b) => a + b, 0);
-        if (total > 0) {
-          for (const [kind, n] of Object.entries(report)) reconciledJobsTotal.inc({ kind }, n);
-          log.warn(
-            { reconciled: report, total },
-            'Redis had lost pending work (a restart without persistence, a failover or an eviction): re-enqueued it from PostgreSQL.',
-          );
-        }
-        return report;
-      })
-      .catch((error: Error) => {
-        // Redis or PostgreSQL is down: the next pass tries again; one line a minute is enough to be found.
-        if (Date.now() - lastFailureLog > 60_000) {
-          lastFailureLog = Date.now();
-          log.warn({ err: error.message }, 'Could not reconcile the queues with PostgreSQL; trying again.');
-        }
-        return {};
-      })
-      .finally(() => {
-        running = null;
-      });
-    return running;
+    const attempt = reconcileOnce(deps, deps.now()).then((report) => {
+      const total = Object.values(report).reduce((a, b) => a + b, 0);
+      if (total > 0) {
+        for (const [kind, n] of Object.entries(report)) reconciledJobsTotal.inc({ kind }, n);
+        log.warn(
+          { reconciled: report, total },
+          'Redis had lost pending work (a restart without persistence, a failover or an eviction): re-enqueued it from PostgreSQL.',
+        );
+      }
+      return report;
+    });
+    running = attempt.then(
+      () => {},
+      () => {},
+    );
+    running.finally(() => {
+      running = null;
+    });
+    return attempt;
+  };
+  const tick = () => {
+    if (running) return; // the previous pass is still at work: passes never overlap
+    pass().catch((error: Error) => {
+      // Redis or PostgreSQL is down: the next pass tries again; one line a minute is enough to be found.
+      if (Date.now() - lastFailureLog > 60_000) {
+        lastFailureLog = Date.now();
+        log.warn({ err: error.message }, 'Could not reconcile the queues with PostgreSQL; trying again.');
+      }
+    });
   };
   if (deps.kinds.length === 0 && deps.schedulers.length === 0) {
     return { stop: async () => {}, runNow: async () => ({}) };
@@ -132,12 +137,12 @@ export function startReconciler(deps: {
     ...(deps.schedulers.length ? ['scheduler'] : []),
   ]))
     reconciledJobsTotal.labels({ kind }).inc(0);
-  void pass();
-  const timer = setInterval(() => void pass(), deps.intervalMs);
+  tick();
+  const timer = setInterval(tick, deps.intervalMs);
   return {
-    // After the pass in progress, a fresh one: it reads the database as it is now.
+    // After the pass in progress, a fresh one (it reads the database as it is now); its error is thrown.
     runNow: async () => {
-      await running;
+      while (running) await running;
       return pass();
     },
     stop: async () => {

@@ -1,134 +1,58 @@
-// RFC 3464 delivery status notifications (multipart/report bounce mail) → contract events.
-// MIME is parsed by mailparser; only the delivery-status fields (RFC 3464 §2) are read here.
-import { createHash } from 'node:crypto';
-import { type ParsedMail, simpleParser } from 'mailparser';
-import { parseMessageId, parseVerp } from '../../../shared/message-id';
-import {
-  BadPayload,
-  type ContractEvent,
-  compact,
-  emptyTranslation,
-  enhancedStatus,
-  isoTime,
-  MESSAGE_ID_HEADER,
-  type Translation,
-} from './translate';
-
-/** One block of `Name: value` fields, folded lines joined, names lower-cased. */
-function readFields(block: string): Map<string, string> {
-  const fields = new Map<string, string>();
-  let last: string | null = null;
-  for (const line of block.split(/\r?\n/)) {
-    if (/^[ \t]/.test(line) && last) {
-      fields.set(last, `${fields.get(last)} ${line.trim()}`);
-      continue;
-    }
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    last = line.slice(0, colon).trim().toLowerCase();
-    fields.set(last, line.slice(colon + 1).trim());
-  }
-  return fields;
-}
-
-/** The per-message block first, then one block per recipient. */
-export function readDeliveryStatus(text: string): Map<string, string>[] {
-  return text
-    .split(/\r?\n[ \t]*\r?\n/)
-    .filter((b) => b.trim() !== '')
-    .map(readFields);
-}
+// Bounce mail → contract events, by the bounce reader (shared/bounce): DSNs, vendor bounces, ARF complaints, auto-replies.
+//
+// One reader for every way a bounce mail arrives (`campaign feedback dsn`, the generic HTTP endpoint, the bounce
+// mailbox), and the same one `campaign bounce classify` prints: an event carries the evidence the reader
+// classified, so the feedback worker ends with the type and reason the command shows.
+import { type BounceRecipient, readBounce } from '../../../shared/bounce';
+import { messageIdOf } from '../../../shared/bounce/ids';
+import { parseEntity } from '../../../shared/bounce/mime';
+import { BadPayload, type ContractEvent, compact, emptyTranslation, type Translation } from './translate';
 
 /** Our message id in an original message's headers: X-Campaign-Message-Id, else a Message-ID of ours. */
 export function messageIdInHeaders(headers: string): string | null {
-  const fields = readFields(headers.split(/\r?\n\r?\n/)[0] ?? '');
-  const ours = fields.get(MESSAGE_ID_HEADER.toLowerCase());
-  if (ours) return ours;
-  const mid = fields.get('message-id')?.replace(/^<|>$/g, '');
-  return mid && parseMessageId(mid) ? mid : null;
+  return messageIdOf(parseEntity(headers.replace(/\r\n?/g, '\n').replace(/^\s*\n/, ''), 5));
 }
 
-/** The message a VERP return path names: the bounce is addressed to it (To, Delivered-To, X-Original-To). */
-function verpOf(mail: ParsedMail): string | null {
-  const to = [mail.to ?? []].flat().flatMap((a) => a.value.map((v) => v.address ?? ''));
-  const envelope = ['delivered-to', 'x-original-to'].map((h) => String(mail.headers.get(h) ?? ''));
-  for (const address of [...envelope, ...to]) {
-    const id = parseVerp(address);
-    if (id) return id;
-  }
-  return null;
-}
-
-/** Action and status → the contract's type; `delayed` is the MTA retrying on its own (no retry of ours). */
-function typeFor(action: string, status: string | undefined): ContractEvent['type'] | null {
-  switch (action.toLowerCase()) {
-    case 'failed':
-      // A failure with a transient status (e.g. 4.4.7, the MTA's own retries ran out) is retried by us.
-      return status?.startsWith('4.') ? 'soft_bounce' : 'hard_bounce';
+/**
+ * The contract's event type of one recipient. A delay is `delayed`: the MTA retries by itself, so the pipeline
+ * schedules no retry of its own, and the validity end fails the message if the MTA's final word has not come.
+ */
+function eventType(r: BounceRecipient): ContractEvent['type'] {
+  switch (r.action) {
+    case 'delivered':
+      return 'delivered';
+    case 'complaint':
+      return 'complaint';
     case 'delayed':
       return 'delayed';
-    case 'delivered':
-    case 'relayed':
-    case 'expanded':
-      return 'delivered';
     default:
-      return null;
+      // Failures and auto-replies: the worker classifies the evidence again (an auto-reply is `ignored`).
+      return r.type === 'hard' ? 'hard_bounce' : 'soft_bounce';
   }
 }
 
-/** Translates one bounce message; `verpMessageId`, if given, is the id its envelope recipient named. */
+/**
+ * Translates one bounce mail; `verpMessageId`, if given, is the id its envelope recipient named (used where the
+ * mail quotes no header of ours). A mail that reports nothing is refused (BadPayload, kept as a dead letter by the
+ * caller); a report that names no message of ours still becomes events, which the worker dead-letters as
+ * "unknown message" with the whole event to look into.
+ */
 export async function translateDsn(raw: string | Buffer, verpMessageId?: string): Promise<Translation> {
-  const mail = await simpleParser(raw, {
-    // Without it mailparser folds the delivery-status part into the text body.
-    keepDeliveryStatus: true,
-    skipHtmlToText: true,
-    skipTextLinks: true,
-    skipImageLinks: true,
-  });
-  const parts = mail.attachments ?? [];
-  const status = parts.find((a) => /^message\/(global-)?delivery-status$/i.test(a.contentType));
-  if (!status) throw new BadPayload('not a delivery status notification: no message/delivery-status part');
-  const original = parts.find((a) =>
-    /^(message\/(global-)?rfc822|text\/rfc822-headers)$/i.test(a.contentType),
-  );
-  const [perMessage, ...recipients] = readDeliveryStatus(status.content.toString('utf8'));
-  // The ENVID the dispatch gave (RFC 3461) comes back as Original-Envelope-Id, even with no headers returned.
-  const envelopeId = perMessage?.get('original-envelope-id')?.trim();
-  const messageId =
-    (original && messageIdInHeaders(original.content.toString('utf8'))) ??
-    (envelopeId && parseMessageId(envelopeId) ? envelopeId : null) ??
-    verpMessageId ??
-    verpOf(mail);
-  if (!perMessage || recipients.length === 0)
-    throw new BadPayload('the delivery-status part has no per-recipient fields');
-  // The report's own Message-ID names it: the same bounce mail fed twice is the same events.
-  const reportId = createHash('sha1')
-    .update(mail.messageId ?? (typeof raw === 'string' ? raw : raw.toString('utf8')))
-    .digest('hex')
-    .slice(0, 24);
+  const report = readBounce(raw, { receivedAt: new Date() });
+  if (report.kind === 'not-a-bounce')
+    throw new BadPayload(`not a bounce, complaint or auto-reply: ${report.why ?? 'nothing reported'}`);
   const out = emptyTranslation();
-  recipients.forEach((fields, i) => {
-    const action = fields.get('action') ?? '';
-    const statusCode = fields.get('status')?.split(/\s/)[0];
-    const type = typeFor(action, statusCode);
-    if (!type) {
-      out.ignored++;
-      return;
-    }
-    const occurredAt =
-      isoTime(fields.get('last-attempt-date')) ??
-      isoTime(perMessage.get('arrival-date')) ??
-      (mail.date ? mail.date.toISOString() : new Date().toISOString());
-    const diagnostic = fields.get('diagnostic-code')?.replace(/^smtp;\s*/i, '');
+  report.recipients.forEach((r, i) => {
+    const type = eventType(r);
     out.feedback.push(
       compact({
-        eventId: `dsn-${reportId}-${i}`,
-        // Unmatched, the event is dead-lettered by the worker, with the raw event to look into.
-        messageId: messageId ?? `dsn:unmatched-${reportId}`,
+        eventId: `dsn-${report.reportId}-${i}`,
+        messageId: r.messageId ?? verpMessageId ?? `dsn:unmatched-${report.reportId}`,
         type,
-        occurredAt,
-        enhancedStatus: enhancedStatus(statusCode),
-        diagnostic: diagnostic ?? `${action} ${statusCode ?? ''}`.trim(),
+        occurredAt: r.occurredAt ?? new Date().toISOString(),
+        smtpCode: r.smtpCode ?? undefined,
+        enhancedStatus: r.enhancedStatus ?? undefined,
+        diagnostic: r.diagnostic ?? undefined,
       }),
     );
   });
