@@ -22,9 +22,21 @@ function commandOf(pid: string): string {
   }
 }
 
-/** CPU seconds so far, by process group: this node process, other node processes, redis, postgres. */
+/** Busy CPU seconds of the whole machine (all cores, /proc/stat): processes we cannot see count here too. */
+export function machineBusySeconds(): number {
+  const [line] = readFileSync('/proc/stat', 'utf8').split('\n');
+  const f = line!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return (total - (f[3] ?? 0) - (f[4] ?? 0)) / TICKS_PER_SECOND;
+}
+
+/**
+ * CPU seconds so far, by process group: this node process, other node processes, redis, postgres, and the
+ * whole machine (`machine`, whose excess over the rest is other work on the shared machine).
+ */
 export function cpuSnapshot(named: Record<string, number> = {}): Record<string, number> {
   const totals: Record<string, number> = {
+    machine: machineBusySeconds(),
     node: cpuSecondsOf(String(process.pid)),
     otherNode: 0,
     redis: 0,

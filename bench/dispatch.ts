@@ -31,6 +31,7 @@ export interface DispatchRun {
   messagesPerSecond: number;
   peakRssMb: number;
   cpu: ReturnType<typeof cpuSplit>;
+  cpuMicrosPerMessage: Record<string, number>;
   postgres: SampledStatement[];
 }
 
@@ -89,6 +90,7 @@ async function pipelineRun(
       messagesPerSecond: Math.round(count / seconds),
       peakRssMb: Math.round(peakRss / 1024 / 1024),
       cpu,
+      cpuMicrosPerMessage: perMessage(cpu, count),
       postgres,
     };
   } finally {
@@ -109,11 +111,30 @@ function wireMessages() {
   });
 }
 
+/** CPU microseconds a message, by process group: what a share is made of on a saturated machine. */
+const perMessage = (cpu: ReturnType<typeof cpuSplit>, count: number) =>
+  Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, Math.round((v.seconds * 1e6) / count)]));
+
+const limitRuns: {
+  messagesPerSecond: number;
+  cpu: ReturnType<typeof cpuSplit>;
+  cpuMicrosPerMessage: object;
+}[] = [];
+
 async function smtpLimitRun(count: number): Promise<number> {
   const messages = wireMessages();
   const sink = await startSink();
   try {
-    return (await blastSmtp(sink.port, CONNECTIONS, messages, count)).messagesPerSecond;
+    const named = { sink: sink.child.pid! };
+    const before = cpuSnapshot(named);
+    const blast = await blastSmtp(sink.port, CONNECTIONS, messages, count);
+    const cpu = cpuSplit(before, cpuSnapshot(named), blast.seconds);
+    limitRuns.push({
+      messagesPerSecond: Math.round(blast.messagesPerSecond),
+      cpu,
+      cpuMicrosPerMessage: perMessage(cpu, count),
+    });
+    return blast.messagesPerSecond;
   } finally {
     await sink.stop();
   }
@@ -163,7 +184,7 @@ async function dbLimitRun(count: number): Promise<number> {
 }
 
 export async function benchDispatch(sizes: number[]): Promise<Record<string, unknown>> {
-  const count = sizes[0] ?? 200_000;
+  const count = sizes[0] ?? 100_000;
   const file = await writeRecipients(count);
   const runs: DispatchRun[] = [];
   const pipeline = (transport: 'smtp' | 'dropping') => async () => {
@@ -206,5 +227,6 @@ export async function benchDispatch(sizes: number[]): Promise<Record<string, unk
       logRows: LOG_ROWS,
     },
     runs,
+    smtpLimitRuns: limitRuns,
   };
 }

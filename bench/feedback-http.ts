@@ -176,7 +176,7 @@ async function receiverRun(total: number): Promise<ReceiverRun> {
 }
 
 export async function benchFeedbackHttp(sizes: number[]): Promise<Record<string, unknown>> {
-  const total = Math.ceil((sizes[0] ?? 200_000) / REQUEST_EVENTS) * REQUEST_EVENTS;
+  const total = Math.ceil((sizes[0] ?? 100_000) / REQUEST_EVENTS) * REQUEST_EVENTS;
   const runs: ReceiverRun[] = [];
   const v = await interleave([
     ['limit', () => limitRun(total)],

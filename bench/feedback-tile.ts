@@ -89,7 +89,9 @@ export async function benchFeedbackTile(sizes: number[]): Promise<Record<string,
     }
     await load;
     const loadSeconds = (performance.now() - started) / 1000;
-    const backlog = await queue.getJobCounts('waiting', 'active');
+    const backlog = await queue.getJobCounts('waiting', 'active', 'completed');
+    // Load jobs done while it ran (probes are one event each and left out): what the worker kept up with.
+    const applied = Math.max(0, (backlog.completed ?? 0) - latencies.length) * JOB_EVENTS;
     const cpu = cpuSplit(cpuBefore, cpuSnapshot(), loadSeconds);
     await proc.stop();
     const p50 = percentile(latencies, 0.5);
@@ -105,6 +107,7 @@ export async function benchFeedbackTile(sizes: number[]): Promise<Record<string,
     return {
       targetEventsPerSecond: rate,
       offeredEventsPerSecond: Math.round(sent / loadSeconds),
+      appliedEventsPerSecond: Math.round(applied / loadSeconds),
       seconds: Math.round(loadSeconds * 10) / 10,
       probes: latencies.length,
       feedbackToTileP50Ms: Math.round(p50),

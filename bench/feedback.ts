@@ -161,7 +161,7 @@ async function limitRun(total: number): Promise<number> {
 }
 
 export async function benchFeedback(sizes: number[]): Promise<Record<string, unknown>> {
-  const total = sizes[0] ?? 300_000;
+  const total = sizes[0] ?? 200_000;
   const runs: PipelineRun[] = [];
   const v = await interleave([
     ['limit', () => limitRun(total)],

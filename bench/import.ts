@@ -47,7 +47,7 @@ async function copyLimit(sql: postgres.Sql, count: number, pieces: string[]): Pr
 }
 
 export async function benchImport(sizes: number[]): Promise<Record<string, unknown>> {
-  const count = sizes[0] ?? 1_000_000;
+  const count = sizes[0] ?? 500_000;
   const file = await writeRecipients(count);
   const pieces = copyText(count);
   const world = await openBenchWorld('import', {}, { sqlMax: 2 });

@@ -58,8 +58,11 @@ export async function interleave<K extends string>(
   rounds = ROUNDS,
 ): Promise<Record<K, number[]>> {
   const values = Object.fromEntries(steps.map(([k]) => [k, [] as number[]])) as Record<K, number[]>;
+  // BENCH_STEPS=a,b runs only those steps (a profile of one side); the others report nothing.
+  const only = process.env.BENCH_STEPS?.split(',');
   for (let r = 0; r < rounds; r++) {
     for (const [name, step] of steps) {
+      if (only && !only.includes(name)) continue;
       (globalThis as { gc?: () => void }).gc?.();
       const value = await step();
       values[name].push(value);

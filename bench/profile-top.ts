@@ -8,8 +8,8 @@ interface ProfileNode {
   children?: number[];
 }
 
-function ownerOf(url: string): string {
-  if (!url) return '(native / idle / gc)';
+function ownerOf(url: string, functionName: string): string {
+  if (!url) return functionName.startsWith('(') ? functionName : '(native)';
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1]!;
   if (url.startsWith('node:')) return url;
@@ -32,7 +32,7 @@ export function profileTop(file: string, top = 25): void {
   const functions = new Map<string, number>();
   for (const [id, us] of self) {
     const frame = byId.get(id)!.callFrame;
-    const owner = ownerOf(frame.url);
+    const owner = ownerOf(frame.url, frame.functionName);
     owners.set(owner, (owners.get(owner) ?? 0) + us);
     const fn = `${frame.functionName || '(anonymous)'} ${owner}:${frame.lineNumber + 1}`;
     functions.set(fn, (functions.get(fn) ?? 0) + us);

@@ -12,6 +12,7 @@ import { benchFirstMessage } from './first-message';
 import { benchImport } from './import';
 import { benchMetrics } from './metrics';
 import { profileTop } from './profile-top';
+import { benchRedisLoss } from './redis-loss';
 import { runAll, writeReadme } from './summary';
 
 /** Every benchmark, in the order `all` runs them. */
@@ -26,6 +27,7 @@ export const BENCHES: Record<string, (sizes: number[], args: string[]) => Promis
     aggregate: (sizes) => benchAggregate(sizes),
     metrics: (sizes) => benchMetrics(sizes),
     bounces: (_sizes, args) => benchBounces(args),
+    'redis-loss': (sizes) => benchRedisLoss(sizes),
   };
 
 /** Small sizes for `all quick`: a look at every benchmark in a few minutes, not figures to commit. */
@@ -38,11 +40,16 @@ const QUICK: Record<string, string[]> = {
   'feedback-http': ['20000'],
   aggregate: ['200000', '20000'],
   metrics: ['500', '200000'],
+  'redis-loss': ['5000'],
 };
+
+/** Sizes `all` gives where a benchmark's own default would take too long beside the others. */
+const ALL: Record<string, string[]> = { metrics: ['10000', '2000000'] };
 
 async function main() {
   const [name, ...rest] = process.argv.slice(2);
-  if (name === 'all') return runAll(Object.keys(BENCHES), rest[0] === 'quick' ? QUICK : {});
+  if (name === 'all')
+    return runAll(Object.keys(BENCHES), rest[0] === 'quick' ? QUICK : ALL, rest[0] === 'quick');
   if (name === 'readme') return writeReadme();
   if (name === 'profile') return profileTop(rest[0]!);
   const bench = name ? BENCHES[name] : undefined;

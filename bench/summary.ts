@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { machineBusySeconds } from './cpu';
 import { type Figure, machine } from './limits';
 
 const RESULTS = path.join(__dirname, 'results');
@@ -21,15 +22,6 @@ export interface SummaryFigure extends Omit<Figure, 'value' | 'limit' | 'share'>
   limit: number | null;
   share: number | null;
   shareSpread: number | null;
-}
-
-/** Busy share of all cores between two reads of /proc/stat: how loaded the shared machine was. */
-function cpuTimes(): { busy: number; total: number } {
-  const [line] = readFileSync('/proc/stat', 'utf8').split('\n');
-  const f = line!.trim().split(/\s+/).slice(1).map(Number);
-  const idle = (f[3] ?? 0) + (f[4] ?? 0);
-  const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
 }
 
 function figuresOf(bench: string, result: Record<string, unknown>): SummaryFigure[] {
@@ -62,12 +54,16 @@ function figuresOf(bench: string, result: Record<string, unknown>): SummaryFigur
     }));
 }
 
-export async function runAll(names: string[], sizes: Record<string, string[]> = {}): Promise<void> {
+export async function runAll(
+  names: string[],
+  sizes: Record<string, string[]>,
+  quick: boolean,
+): Promise<void> {
   const started = new Date();
   const benches: Record<string, unknown>[] = [];
   const figures: SummaryFigure[] = [];
   for (const name of names) {
-    const before = cpuTimes();
+    const before = machineBusySeconds();
     const at = Date.now();
     const load = os.loadavg()[0];
     console.log(`\n=== ${name} ===`);
@@ -79,7 +75,7 @@ export async function runAll(names: string[], sizes: Record<string, string[]> = 
         env: process.env,
       },
     );
-    const after = cpuTimes();
+    const after = machineBusySeconds();
     const file = path.join(RESULTS, `${name}.json`);
     const result = existsSync(file)
       ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)
@@ -92,7 +88,8 @@ export async function runAll(names: string[], sizes: Record<string, string[]> = 
       seconds: Math.round((Date.now() - at) / 100) / 10,
       // Every core's busy share during the benchmark (its own work included) and the load when it began.
       machineBusy:
-        Math.round(((after.busy - before.busy) / Math.max(1, after.total - before.total)) * 100) / 100,
+        Math.round(((after - before) / Math.max(0.1, (Date.now() - at) / 1000) / os.cpus().length) * 100) /
+        100,
       loadAverageAtStart: Math.round((load ?? 0) * 100) / 100,
       ...(ok
         ? {}
@@ -100,7 +97,6 @@ export async function runAll(names: string[], sizes: Record<string, string[]> = 
     });
     if (ok) figures.push(...figuresOf(name, result!));
   }
-  const quick = Object.keys(sizes).length > 0;
   const summary = {
     at: started.toISOString(),
     quick,

@@ -6,7 +6,7 @@ import { neverAttempted, scaleDelta, statusDelta, validityEnd } from '../shared/
 import type { HandOff } from './dispatch';
 import { addKpiDeltas } from './kpi';
 
-/** A soft-bounced message whose retry is due, locked by the transaction that will hand it over. */
+/** A soft-bounced message whose retry is due, locked by the transaction that claims it. */
 export interface DueRetry {
   seq: number;
   email: string;
@@ -14,7 +14,14 @@ export interface DueRetry {
   attempts: number;
   status: LogStatus;
   message_id: string;
+  retry_at: Date;
 }
+
+/**
+ * How long a claimed retry is kept from other retry jobs while it is handed over outside any transaction.
+ * A job that dies meanwhile leaves it due again once this has passed (the same attempt, the same id).
+ */
+export const RETRY_LEASE_MS = 120_000;
 
 /** Deliveries with retries due now (the partial index makes this cheap): the sweeper's work list. */
 export async function deliveriesWithDueRetries(
@@ -35,7 +42,7 @@ export async function lockDueRetries(
   limit: number,
 ): Promise<DueRetry[]> {
   return tx<DueRetry[]>`
-    select l.seq, l.email, t.data, l.attempts, l.status, l.message_id
+    select l.seq, l.email, t.data, l.attempts, l.status, l.message_id, l.retry_at
     from delivery_logs l join delivery_targets t on t.delivery_id = l.delivery_id and t.seq = l.seq
     where l.delivery_id = ${deliveryId} and l.retry_at is not null and l.retry_at <= ${now}
     order by l.retry_at, l.seq
@@ -43,14 +50,29 @@ export async function lockDueRetries(
     for update of l skip locked`;
 }
 
+/**
+ * Claims locked due retries for a hand-off outside the transaction: their retry time moves to the lease's
+ * end, so no other retry job takes them meanwhile, and no row lock is held across the SMTP sends.
+ */
+export async function leaseRetries(
+  tx: postgres.TransactionSql,
+  deliveryId: string,
+  seqs: number[],
+  until: Date,
+): Promise<void> {
+  if (seqs.length === 0) return;
+  await tx`update delivery_logs set retry_at = ${until}
+    where delivery_id = ${deliveryId} and seq = any(${seqs}::int[])`;
+}
+
 /** A retry's hand-off: a new attempt and message id; a refusal decides that attempt like a bounce. */
 export interface RetryHandOff
-  extends Pick<
-    HandOff,
-    'seq' | 'messageId' | 'status' | 'failureType' | 'failureReason' | 'outcomeKind' | 'retryAt'
-  > {
+  extends Pick<HandOff, 'seq' | 'messageId' | 'failureType' | 'failureReason' | 'outcomeKind' | 'retryAt'> {
+  /** null: the status stays as it is when recorded (a retry handed over; its feedback moves it). */
+  status: LogStatus | null;
   attempt: number;
-  previousStatus: LogStatus;
+  /** The attempts the row had when claimed: a row another job has retried since is left alone. */
+  previousAttempts: number;
 }
 
 /** Records handed-over retries, and ends (as failed, with a reason) the ones that may not be sent. */
@@ -61,24 +83,39 @@ export async function recordRetries(
   now: Date,
 ): Promise<void> {
   if (handOffs.length === 0) return;
+  // The rows as they are now (feedback may have moved one while it was handed over), locked until commit.
+  const current = await tx`
+    select l.seq, l.status from delivery_logs l
+    join unnest(${handOffs.map((h) => h.seq)}::int[], ${handOffs.map((h) => h.previousAttempts)}::smallint[])
+      as p(seq, attempts) on l.seq = p.seq and l.attempts = p.attempts
+    where l.delivery_id = ${deliveryId}
+    order by l.seq
+    for update of l`;
+  const was = new Map(current.map((r) => [r.seq as number, r.status as LogStatus]));
+  const kept = handOffs.filter((h) => was.has(h.seq));
+  if (kept.length === 0) return;
   await tx`
-    update delivery_logs l set attempts = u.attempt, message_id = u.message_id, status = u.status::log_status,
+    update delivery_logs l set attempts = u.attempt, message_id = u.message_id,
+      status = coalesce(u.status::log_status, l.status),
       failure_type = coalesce(u.failure_type::failure_type, l.failure_type), failure_reason = coalesce(u.failure_reason, l.failure_reason),
       outcome_attempt = case when u.kind is null then l.outcome_attempt else u.attempt end,
       outcome_kind = coalesce(u.kind, l.outcome_kind),
       outcome_at = case when u.kind is null then l.outcome_at else ${now}::timestamptz end,
       outcome_event_id = case when u.kind is null then l.outcome_event_id else 'hand-off' end,
       retry_at = u.retry_at, updated_at = ${now}
-    from unnest(${handOffs.map((h) => h.seq)}::int[], ${handOffs.map((h) => h.attempt)}::smallint[],
-      ${handOffs.map((h) => h.messageId)}::text[], ${handOffs.map((h) => h.status)}::text[],
-      ${handOffs.map((h) => h.failureType) as string[]}::text[], ${handOffs.map((h) => h.failureReason) as string[]}::text[],
-      ${handOffs.map((h) => h.outcomeKind) as string[]}::text[],
-      ${handOffs.map((h) => h.retryAt?.toISOString() ?? null) as string[]}::timestamptz[])
+    from unnest(${kept.map((h) => h.seq)}::int[], ${kept.map((h) => h.attempt)}::smallint[],
+      ${kept.map((h) => h.messageId)}::text[], ${kept.map((h) => h.status) as string[]}::text[],
+      ${kept.map((h) => h.failureType) as string[]}::text[], ${kept.map((h) => h.failureReason) as string[]}::text[],
+      ${kept.map((h) => h.outcomeKind) as string[]}::text[],
+      ${kept.map((h) => h.retryAt?.toISOString() ?? null) as string[]}::timestamptz[])
       as u(seq, attempt, message_id, status, failure_type, failure_reason, kind, retry_at)
     where l.delivery_id = ${deliveryId} and l.seq = u.seq`;
   await addKpiDeltas(
     tx,
-    handOffs.map((h) => [deliveryId, statusDelta(h.previousStatus, h.status)]),
+    kept.map((h) => {
+      const before = was.get(h.seq)!;
+      return [deliveryId, statusDelta(before, h.status ?? before)];
+    }),
   );
 }
 
@@ -148,6 +185,10 @@ export async function finalizeDelivery(
       if (now.getTime() < d.valid_until.getTime() + STUCK_DISPATCH_GRACE_MS) return 'not-yet';
       await failUnsentTargets(tx, deliveryId, now);
     }
+    // A retry claimed before the end is being handed over (its lease runs): its record comes first.
+    const [inFlight] = await tx`
+      select 1 from delivery_logs where delivery_id = ${deliveryId} and retry_at > ${now} limit 1`;
+    if (inFlight) return 'not-yet';
     // Waits for the feedback transactions holding a row whose latest attempt has no delivered outcome yet.
     // Without this, the update below (reading its own snapshot) skips a row that a concurrent soft bounce
     // is just giving a soft outcome, and that row would stay `sent` in a finished delivery. Once locked, a

@@ -25,6 +25,7 @@ describe('campaign bounce classify', () => {
       ['exim-blocked.eml', 'bounce'],
       ['not-a-bounce.eml', 'not-a-bounce'],
       ['qmail-text.eml', 'bounce'],
+      ['sendmail-after-data.eml', 'bounce'],
       ['ses-complaint.eml', 'complaint'],
     ]);
     expect(lines.find((l) => l.file.endsWith('qmail-text.eml')).recipients).toEqual([

@@ -241,6 +241,7 @@ describe('RFC 3464 DSN', () => {
         occurredAt: '1994-07-07T21:15:49.000Z',
         smtpCode: 426,
         enhancedStatus: '4.0.0',
+        reason: 'unreachable',
         diagnostic: '426 connection timed out',
       },
     ]);

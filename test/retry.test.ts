@@ -186,3 +186,39 @@ test('a delivery whose dispatch gave up is still finished an hour after its vali
     await t.sql`select status, failure_reason from delivery_logs where delivery_id = ${id} and seq > 0`;
   expect(rows.every((r) => r.status === 'failed' && r.failure_reason === 'validity period over')).toBe(true);
 });
+
+test('a retry holds no row lock while the MTA takes its time: the row can be locked, and the retry is recorded after', async () => {
+  const pipeline = await startPipeline(t, { env: { MTA_URL: mta.url } });
+  try {
+    const id = await sent(1, '--efs', '--retry-interval', '1s', '--validity', '1h');
+    const first = await row(id);
+    mta.setDelay(3000);
+    await feed('soft_bounce', first.message_id);
+    // Claimed: the retry's time has moved to its lease, while the attempt is still the first.
+    await waitFor(
+      async () => {
+        const r = await row(id);
+        return r.attempts === 1 && r.retry_at && r.retry_at.getTime() > Date.now() + 30_000 ? r : null;
+      },
+      15_000,
+      'the claim of the retry',
+    );
+    // While the message is at the MTA, nobody holds the row: a lock that refuses to wait is granted.
+    await t.sql.begin(
+      async (tx) => tx`select 1 from delivery_logs where delivery_id = ${id} and seq = 0 for update nowait`,
+    );
+    const retried = await waitFor(
+      async () => {
+        const r = await row(id);
+        return r.attempts === 2 ? r : null;
+      },
+      15_000,
+      'the retry',
+    );
+    expect(retried.message_id).toMatch(/^2\.0\./);
+    expect(retried.retry_at).toBeNull();
+  } finally {
+    mta.setDelay(0);
+    await pipeline.stop();
+  }
+});

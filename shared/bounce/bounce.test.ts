@@ -173,6 +173,28 @@ describe('readBounce', () => {
     ]);
     expect(report.recipients[0]!.action).toBe('failed');
   });
+
+  test('a "user unknown" answered to DATA (a Sendmail transcript) is a refusal of the content, not of the address', () => {
+    const [r] = readBounce(mail('sendmail-after-data.eml')).recipients;
+    expect(pick(r!)).toEqual({
+      email: 'filtered@example.jp',
+      type: 'soft',
+      reason: 'refused',
+      smtpCode: 550,
+      enhancedStatus: '5.0.0',
+      messageId: '1.11.42.abcdef@mail.sender.test',
+    });
+    expect(r!.command).toBe('DATA');
+    // The same reply at RCPT TO is the address: hard.
+    const atRcpt = mail('sendmail-after-data.eml')
+      .toString()
+      .replace('>>> DATA', '>>> RCPT To:<filtered@example.jp>');
+    expect(readBounce(atRcpt).recipients[0]).toMatchObject({
+      type: 'hard',
+      reason: 'user unknown',
+      command: 'RCPT',
+    });
+  });
 });
 
 describe('readDeliveryStatus', () => {

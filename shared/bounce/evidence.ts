@@ -6,6 +6,8 @@ export interface Evidence {
   smtpCode: number | null;
   enhancedStatus: string | null;
   diagnostic: string | null;
+  /** The SMTP command the reply answered, where the mail says it (classification only; not printed). */
+  command?: string | null;
 }
 
 // `smtp;`, `X-Postfix;`, `X-Unix;`, `X-Notes;`, … (RFC 3464 diagnostic-type), sometimes written twice.
@@ -24,7 +26,11 @@ const vague = (status: string | undefined) => !status || /^\d\.0\.0$/.test(statu
  * report's Status: field (which MTAs often fill with 5.0.0, or 5.1.1 over a "5.7.1 blocked" reply), except
  * where the reply's own status is vague (x.0.0) and the report's is not.
  */
-export function evidenceOf(reportStatus: string | undefined, diagnosticText: string): Evidence {
+export function evidenceOf(
+  reportStatus: string | undefined,
+  diagnosticText: string,
+  command: string | null = null,
+): Evidence {
   const diagnostic = cleanDiagnostic(diagnosticText);
   const reply: SmtpFailure = diagnostic ? parseSmtpResponse(diagnostic) : {};
   const status = reportStatus && STATUS.test(reportStatus) ? reportStatus : undefined;
@@ -35,7 +41,7 @@ export function evidenceOf(reportStatus: string | undefined, diagnosticText: str
   // A reply code whose class contradicts the status it quotes is a misread number, not the reply.
   if (smtpCode !== null && enhanced && String(smtpCode)[0] !== enhanced[0] && reply.enhancedStatus)
     smtpCode = null;
-  return { smtpCode, enhancedStatus: enhanced ?? null, diagnostic: diagnostic || null };
+  return { smtpCode, enhancedStatus: enhanced ?? null, diagnostic: diagnostic || null, command };
 }
 
 /** Classifies the evidence exactly as the feedback worker will (the same fields, the same function). */
@@ -44,5 +50,6 @@ export function classifyEvidence(evidence: Evidence) {
     smtpCode: evidence.smtpCode ?? undefined,
     enhancedStatus: evidence.enhancedStatus ?? undefined,
     diagnostic: evidence.diagnostic ?? undefined,
+    command: evidence.command ?? undefined,
   });
 }

@@ -6,7 +6,7 @@ import { envelopeIdOf, isoTime, messageIdOf, verpOf } from './ids';
 import { bodyText, header, type MimePart, normalizeLines, parseEntity, walk } from './mime';
 import { readDeliveryStatus } from './report';
 import { readSesNotification } from './ses';
-import { recipientsIn, replyIn, splitOriginal } from './text';
+import { commandIn, recipientsIn, replyIn, splitOriginal } from './text';
 import type { BounceRecipient, BounceReport, ReadOptions, RecipientAction } from './types';
 
 export type { BounceKind, BounceRecipient, BounceReport, ReadOptions } from './types';
@@ -130,7 +130,8 @@ export function readBounce(raw: string | Buffer, options: ReadOptions = {}): Bou
         const action = ACTIONS[r.action] ?? (r.status.startsWith('2') ? 'delivered' : 'failed');
         const diagnostic = r.diagnostic || fromProse(prose, r.email);
         const when = isoTime(r.lastAttempt) ?? reportTime;
-        return recipient(r.email || null, action, evidenceOf(r.status, diagnostic), messageId, when);
+        const command = commandIn(diagnostic, r.email) ?? commandIn(prose, r.email);
+        return recipient(r.email || null, action, evidenceOf(r.status, diagnostic, command), messageId, when);
       });
       const kind = recipients.every((r) => r.action === 'delivered') ? 'delivered' : 'bounce';
       return { kind, format: 'rfc3464', recipients, reportId };
@@ -205,7 +206,8 @@ function readProse(
       const whole = replyIn(report);
       if (whole.found) reply = whole;
     }
-    const evidence = evidenceOf(reply.status, reply.text);
+    const command = commandIn(block, email) ?? (found.length === 1 ? commandIn(report, email) : null);
+    const evidence = evidenceOf(reply.status, reply.text, command);
     return recipient(email || null, delayed ? 'delayed' : 'failed', evidence, messageId, at.reportTime);
   });
   return { kind: 'bounce', format: 'text', recipients, reportId: at.reportId };

@@ -157,8 +157,10 @@ export function bodyText(part: MimePart): string {
         : libqp.decode(part.rawBody);
     return normalizeLines(decodeCharset(bytes, charset));
   }
-  if (/^(?:utf-?8|us-ascii|ascii)$/.test(charset) || !part.rawBody.includes('\u001b')) return part.rawBody;
-  return decodeCharset(Buffer.from(part.rawBody, 'latin1'), charset);
+  if (!part.rawBody.includes('\u001b')) return part.rawBody;
+  // ISO-2022-JP escapes in a part that declares no charset (Japanese MTAs' delivery-status fields, prose).
+  const sevenBit = /^(?:utf-?8|us-ascii|ascii)$/.test(charset) ? 'iso-2022-jp' : charset;
+  return decodeCharset(Buffer.from(part.rawBody, 'latin1'), sevenBit);
 }
 
 function decodeCharset(bytes: Buffer, charset: string): string {

@@ -33,28 +33,17 @@ const PER_MESSAGE =
   /^(?:reporting-mta|arrival-date|received-from-mta|original-envelope-id|dsn-gateway|x-[\w-]+)$/;
 const fieldName = (line: string) => /^([A-Za-z][\w-]*)[ \t]*:/.exec(line)?.[1]?.toLowerCase();
 
-/**
- * Splits one blank-line block where a new recipient starts. An Original-Recipient keeps the Final-Recipient after
- * it (RFC 3464's order); one right after a Final-Recipient, before that recipient's Action or Status, is the same
- * recipient's (Postfix writes Final-Recipient first, then the ORCPT the sender gave).
- */
+/** Splits one blank-line block where a new recipient starts: at a recipient field its recipient has already (either order of Original- and Final-Recipient is one recipient). */
 function recipientStarts(lines: string[]): number[] {
   const starts: number[] = [];
-  let seen = { final: false, original: false, outcome: false };
+  let seen = { final: false, original: false };
   lines.forEach((line, i) => {
     const name = fieldName(line);
-    if (name === 'action' || name === 'status') seen.outcome = true;
     if (!name || !RECIPIENT_FIELDS.has(name)) return;
     const isFinal = name === 'final-recipient';
-    const ownOriginal = !isFinal && seen.final && !seen.original && !seen.outcome;
-    if (
-      starts.length === 0 ||
-      (isFinal && seen.final) ||
-      (!isFinal && seen.original) ||
-      (seen.final && !ownOriginal)
-    ) {
+    if (starts.length === 0 || (isFinal ? seen.final : seen.original)) {
       starts.push(i);
-      seen = { final: false, original: false, outcome: false };
+      seen = { final: false, original: false };
     }
     if (isFinal) seen.final = true;
     else seen.original = true;

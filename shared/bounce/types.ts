@@ -19,6 +19,8 @@ export interface BounceRecipient {
   enhancedStatus: string | null;
   /** The receiving server's reply (or the report's explanation), diagnostic-type prefix stripped. */
   diagnostic: string | null;
+  /** The SMTP command the reply answered (RCPT, DATA, …) where the mail says it; it decides e.g. that a "user unknown" after DATA is a refusal. */
+  command?: string | null;
   action: RecipientAction;
   /** When it was reported: Last-Attempt-Date, else the report's Date:, else the receipt time; null if none known. */
   occurredAt: string | null;

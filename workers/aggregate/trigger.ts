@@ -1,6 +1,8 @@
 // The hourly trigger: node-cron in every process of the aggregation role adds the tick's job once.
+
 import type { Queue } from 'bullmq';
 import cron, { type ScheduledTask } from 'node-cron';
+import { enqueue } from '../../shared/enqueue';
 import type { Logger } from '../../shared/logger';
 import { aggregationQueue, jobIds } from '../../shared/queues';
 
@@ -14,10 +16,11 @@ export function startAggregationTrigger(queue: Queue, schedule: string, log: Log
     async ({ date }) => {
       const scheduledAt = new Date(Math.floor(date.getTime() / 1000) * 1000);
       try {
-        await queue.add(
-          'aggregate',
+        await enqueue(
+          queue,
+          aggregationQueue,
           { scheduledAt: scheduledAt.toISOString() },
-          { ...aggregationQueue.jobOptions, jobId: jobIds.aggregation(scheduledAt) },
+          { name: 'aggregate', jobId: jobIds.aggregation(scheduledAt) },
         );
       } catch (error) {
         // Redis is down: the next tick catches up, since each run reads everything since the watermark.

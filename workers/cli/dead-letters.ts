@@ -1,6 +1,8 @@
 // `campaign dead-letters`: what could not be applied, and why; `replay ID` sends one back once fixed.
+
 import type { Command } from 'commander';
 import type { DeadLetter } from '../../db/dead-letters';
+import { enqueue } from '../../shared/enqueue';
 import { queues } from '../../shared/queues';
 import { type CliContext, output, UserError } from './context';
 import { openQueue } from './enqueue';
@@ -80,7 +82,7 @@ export function registerDeadLetterCommands(program: Command, ctx: () => CliConte
       await markReplayed(sql, letter);
       const queue = await openQueue(ctx(), letter.queue);
       try {
-        const job = await queue.add('replay', replayPayload(letter), declaration.jobOptions);
+        const job = await enqueue(queue, declaration, replayPayload(letter), { name: 'replay' });
         output(
           opts.json,
           { id, queue: letter.queue, jobId: job.id },

@@ -1,5 +1,6 @@
 // Enqueues jobs on public queues exactly as upstream services do.
 import { Queue } from 'bullmq';
+import { enqueue } from '../../shared/enqueue';
 import { type ConfirmPayload, confirmQueue } from '../../shared/queues';
 import type { CliContext } from './context';
 
@@ -7,7 +8,7 @@ import type { CliContext } from './context';
 export async function enqueueConfirm(context: CliContext, payload: ConfirmPayload): Promise<string> {
   const queue = await openQueue(context, confirmQueue.name);
   try {
-    const job = await queue.add('confirm', payload, confirmQueue.jobOptions);
+    const job = await enqueue(queue, confirmQueue, payload, { name: 'confirm' });
     return job.id!;
   } finally {
     await queue.close();

@@ -1,6 +1,8 @@
 // `campaign compute-stats`: recount a delivery's KPIs now, as the tile's "Compute statistics" button does.
+
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
+import { enqueue } from '../../shared/enqueue';
 import { computeStatsQueue } from '../../shared/queues';
 import { parseDuration } from '../../shared/rules/duration';
 import { deliveryIdArgument } from './arguments';
@@ -66,7 +68,7 @@ export function registerStatsCommands(program: Command, ctx: () => CliContext): 
       const queue = await openQueue(ctx(), computeStatsQueue.name);
       let jobId: string;
       try {
-        jobId = (await queue.add('compute-stats', { deliveryId: id }, computeStatsQueue.jobOptions)).id!;
+        jobId = (await enqueue(queue, computeStatsQueue, { deliveryId: id }, { name: 'compute-stats' })).id!;
       } finally {
         await queue.close();
       }

@@ -2,12 +2,11 @@
 import { UnrecoverableError } from 'bullmq';
 import type postgres from 'postgres';
 import { type HandOff, loadDispatchDelivery, pendingBatchTargets, recordHandOffs } from '../../db/dispatch';
-import { dsnRequest, envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
 import type { DispatchPayload } from '../../shared/queues';
 import type { QuarantineRules } from '../../shared/rules/quarantine-rules';
 import { handedOver, neverAttempted } from '../../shared/rules/status-moves';
 import type { JobContext } from '../../shared/worker';
-import { BuilderCache } from '../mta/builders';
+import { createHandOff } from '../mta/hand-off';
 import type { RateLimiter } from '../mta/rate-limit';
 import { refusal } from '../mta/refusal';
 import type { MtaTransport } from '../mta/transport';
@@ -31,7 +30,7 @@ const CHUNK = 100;
 const LOG_EVERY = 500;
 
 export function dispatchHandler(deps: DispatchDeps) {
-  const builders = new BuilderCache();
+  const handOff = createHandOff(deps);
   return async ({ deliveryId, batch }: DispatchPayload, { job, log }: JobContext) => {
     const delivery = await loadDispatchDelivery(deps.sql, deliveryId);
     if (!delivery) throw new UnrecoverableError(`delivery ${deliveryId} not found`);
@@ -44,8 +43,6 @@ export function dispatchHandler(deps: DispatchDeps) {
 
     // On the last attempt, a message still refused for now is logged as a soft failure so the batch ends.
     const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    const build = builders.get(delivery);
-    const domain = messageIdDomain(delivery.sender);
     let inserted = 0;
     let pending: HandOff[] = [];
     let deferred = 0;
@@ -53,34 +50,11 @@ export function dispatchHandler(deps: DispatchDeps) {
     for (let start = 0; start < targets.length; start += CHUNK) {
       const chunk = targets.slice(start, start + CHUNK);
       const handOffs = pending;
-      await deps.rateLimiter?.take(chunk.length);
-      const now = deps.now();
-      const results = await Promise.all(
-        chunk.map(async (target) => {
-          const messageId = formatMessageId(
-            { deliveryId, seq: target.seq, attempt: 1, token: delivery.token },
-            domain,
-          );
-          // No attempt is ever made after the validity period, however late the batch runs.
-          if (delivery.validUntil && now >= delivery.validUntil) {
-            return { target, messageId, result: null };
-          }
-          const raw = build(target, messageId, now);
-          return {
-            target,
-            messageId,
-            result: await deps.transport.send(
-              {
-                from: envelopeSender(delivery.sender, delivery.returnPathDomain, messageId),
-                to: target.email,
-                dsn: dsnRequest(messageId, target.email, delivery.efs),
-              },
-              raw,
-            ),
-          };
-        }),
+      const { at: now, handed } = await handOff(
+        delivery,
+        chunk.map((target) => ({ ...target, attempt: 1 })),
       );
-      for (const { target, messageId, result } of results) {
+      for (const { item: target, messageId, result } of handed) {
         const base = { seq: target.seq, email: target.email, messageId };
         if (result === null) {
           // Never attempted: final at once (kind hard, so no event overrides it); the reason says why.
@@ -123,7 +97,9 @@ export function dispatchHandler(deps: DispatchDeps) {
         inserted += logged.inserted;
         pending = [];
       }
-      await job.updateProgress(Math.round(((start + chunk.length) / targets.length) * 100));
+      // Progress is a courtesy: when Redis lost the job (a flush, a failover), the batch must still log what
+      // it handed over, or the re-enqueued job would hand those messages over again.
+      await job.updateProgress(Math.round(((start + chunk.length) / targets.length) * 100)).catch(() => {});
     }
 
     // The last chunk's logs and the batch's completion in one transaction.

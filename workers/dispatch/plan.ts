@@ -1,7 +1,9 @@
 // Splits a confirmed delivery into batch jobs, now or at its contact date. Safe to run twice.
+
 import type { Queue } from 'bullmq';
 import type postgres from 'postgres';
 import { beginSending } from '../../db/dispatch';
+import { enqueue, enqueueBulk } from '../../shared/enqueue';
 import { dispatchQueue, finalizeQueue, jobIds, startQueue } from '../../shared/queues';
 
 /** Enqueues the dispatch of a delivery; every step is idempotent, so a retried job may call it again. */
@@ -43,20 +45,20 @@ export function createDispatchPlanner(deps: {
   return {
     async scheduleStart(deliveryId, at) {
       // A delayed job lives in Redis, so the start survives a restart of every process in between.
-      const delay = Math.max(0, at.getTime() - deps.now().getTime());
-      await deps.startQueue.add(
-        'start',
+      await enqueue(
+        deps.startQueue,
+        startQueue,
         { deliveryId },
-        { ...startQueue.jobOptions, jobId: jobIds.start(deliveryId), delay },
+        { name: 'start', jobId: jobIds.start(deliveryId), at, now: deps.now() },
       );
     },
 
     async scheduleFinalize(deliveryId, at) {
-      const delay = Math.max(0, at.getTime() - deps.now().getTime());
-      await deps.finalizeQueue.add(
-        'finalize',
+      await enqueue(
+        deps.finalizeQueue,
+        finalizeQueue,
         { deliveryId },
-        { ...finalizeQueue.jobOptions, jobId: jobIds.finalize(deliveryId), delay },
+        { name: 'finalize', jobId: jobIds.finalize(deliveryId), at, now: deps.now() },
       );
     },
 
@@ -68,12 +70,11 @@ export function createDispatchPlanner(deps: {
         const jobs = [];
         for (let batch = first; batch < last; batch++) {
           jobs.push({
-            name: 'batch',
-            data: { deliveryId, batch },
-            opts: { ...dispatchQueue.jobOptions, jobId: jobIds.dispatch(deliveryId, batch) },
+            payload: { deliveryId, batch },
+            options: { name: 'batch', jobId: jobIds.dispatch(deliveryId, batch) },
           });
         }
-        await deps.dispatchQueue.addBulk(jobs);
+        await enqueueBulk(deps.dispatchQueue, dispatchQueue, jobs);
       }
       return plan.batchesTotal;
     },

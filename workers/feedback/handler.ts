@@ -1,9 +1,11 @@
 // The feedback handler: validates and classifies a job's MTA events, then applies them set-wise.
+
 import type { Queue } from 'bullmq';
 import type postgres from 'postgres';
 import { applyComplaints, COMPLAINT_REASON } from '../../db/complaints';
 import { type DeadLetterEntry, recordDeadLetters } from '../../db/dead-letters';
 import { applyFeedbackBatch, type ClassifiedEvent, type EventOutcome } from '../../db/feedback';
+import { enqueueBulk } from '../../shared/enqueue';
 import { parseMessageId } from '../../shared/message-id';
 import {
   complaintsTotal,
@@ -118,15 +120,13 @@ async function scheduleRetries(queue: Queue, retries: { deliveryId: string; at: 
   const jobs = new Map<string, { deliveryId: string; at: Date }>();
   for (const r of retries) jobs.set(jobIds.retry(r.deliveryId, r.at), r);
   if (jobs.size === 0) return;
-  await queue.addBulk(
+  await enqueueBulk(
+    queue,
+    retryQueue,
     [...jobs].map(([jobId, r]) => ({
-      name: 'retry',
-      data: { deliveryId: r.deliveryId },
-      opts: {
-        ...retryQueue.jobOptions,
-        jobId,
-        delay: Math.max(0, Math.ceil(r.at.getTime() / 1000) * 1000 - now.getTime()),
-      },
+      payload: { deliveryId: r.deliveryId },
+      // Due at the second its job id names.
+      options: { name: 'retry', jobId, at: new Date(Math.ceil(r.at.getTime() / 1000) * 1000), now },
     })),
   );
 }

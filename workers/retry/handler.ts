@@ -7,20 +7,23 @@ import type postgres from 'postgres';
 import { loadDispatchDelivery } from '../../db/dispatch';
 import { quarantinedAmong, recordAddressOutcomes } from '../../db/quarantine';
 import {
+  type DueRetry,
   deliveriesWithDueRetries,
   finalizeDelivery,
+  leaseRetries,
   lockDueRetries,
+  RETRY_LEASE_MS,
   type RetryHandOff,
   recordRetries,
 } from '../../db/retry';
-import { dsnRequest, envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
+import { enqueueBulk } from '../../shared/enqueue';
 import { retriesExpiredTotal, retriesScheduledTotal, retriesSentTotal } from '../../shared/metrics';
 import { type FinalizePayload, jobIds, type RetryPayload, retryQueue } from '../../shared/queues';
 import { FINAL_CAUSES } from '../../shared/rules/log-values';
 import type { AddressOutcome, QuarantineRules } from '../../shared/rules/quarantine-rules';
-import { retryEnded, retryHandedOver } from '../../shared/rules/status-moves';
+import { retryEnded } from '../../shared/rules/status-moves';
 import type { JobContext } from '../../shared/worker';
-import { BuilderCache } from '../mta/builders';
+import { createHandOff } from '../mta/hand-off';
 import type { RateLimiter } from '../mta/rate-limit';
 import { refusal } from '../mta/refusal';
 import type { MtaTransport } from '../mta/transport';
@@ -34,21 +37,22 @@ export interface RetryDeps {
   now: () => Date;
 }
 
-/** Retries handed over per transaction: its row locks keep a concurrent retry job off the same messages. */
+/** Retries claimed at a time: their lease keeps a concurrent retry job off the same messages. */
 const CHUNK = 200;
 
 export function retryHandler(deps: RetryDeps) {
-  const builders = new BuilderCache();
+  const handOff = createHandOff(deps);
   return async (payload: RetryPayload, { job, log }: JobContext) => {
     if ('sweep' in payload) {
       // The safety net: any delivery with due retries gets a job (deterministic id: no doubles).
       const due = await deliveriesWithDueRetries(deps.sql, deps.now());
-      await deps.retryQueue.addBulk(
+      await enqueueBulk(
+        deps.retryQueue,
+        retryQueue,
         due.map((d) => ({
-          name: 'retry',
-          data: { deliveryId: d.deliveryId },
+          payload: { deliveryId: d.deliveryId },
           // Named after this sweep's second, not the due time: a kept failed job must not hide new work.
-          opts: { ...retryQueue.jobOptions, jobId: jobIds.retry(d.deliveryId, deps.now()) },
+          options: { name: 'retry', jobId: jobIds.retry(d.deliveryId, deps.now()) },
         })),
       );
       return { deliveries: due.length };
@@ -56,16 +60,15 @@ export function retryHandler(deps: RetryDeps) {
     const { deliveryId } = payload;
     const delivery = await loadDispatchDelivery(deps.sql, deliveryId);
     if (!delivery) throw new UnrecoverableError(`delivery ${deliveryId} not found`);
-    const build = builders.get(delivery);
-    const domain = messageIdDomain(delivery.sender);
     let handedOver = 0;
     let deferred = 0;
     for (;;) {
       const now = deps.now();
-      const result = await deps.sql.begin(async (tx) => {
+      // 1. A short transaction claims due retries: those that may get no new attempt end at once, the
+      //    others are leased. No row lock is held across the SMTP sends that follow.
+      const claim = await deps.sql.begin(async (tx) => {
         const due = await lockDueRetries(tx, deliveryId, now, CHUNK);
         if (due.length === 0) return null;
-        const handOffs: RetryHandOff[] = [];
         // No attempt is ever handed over after the validity period, whatever delayed this job.
         const closed =
           delivery.state === 'finished' ||
@@ -81,87 +84,107 @@ export function retryHandler(deps: RetryDeps) {
               now.getTime(),
               deps.quarantine,
             );
-        if (!closed) await deps.rateLimiter?.take(due.length - blocked.size);
-        const addressOutcomes: AddressOutcome[] = [];
-        let deferredHere = 0;
-        let sentHere = 0;
-        await Promise.all(
-          due.map(async (row) => {
-            const attempt = row.attempts + 1;
-            const messageId = formatMessageId(
-              { deliveryId, seq: row.seq, attempt, token: delivery.token },
-              domain,
-            );
-            const base = { seq: row.seq, previousStatus: row.status };
-            const stopped = delivery.state === 'stopped';
-            if (closed || blocked.has(row.email)) {
-              // No new attempt. Stopped or quarantined: the message ends failed now, for good (kind hard).
-              // Past the validity end: the finalization makes it failed (its latest attempt soft-bounced).
-              const move = retryEnded(
-                row.status,
-                stopped ? FINAL_CAUSES.stopped : blocked.has(row.email) ? FINAL_CAUSES.quarantined : null,
-              );
-              handOffs.push({
-                ...base,
-                attempt: row.attempts,
-                messageId: row.message_id,
-                status: move.status,
-                failureType: null,
-                failureReason: move.failureReason,
-                outcomeKind: move.outcomeKind,
-                retryAt: null,
-              });
-              return;
-            }
-            const sent = await deps.transport.send(
-              {
-                from: envelopeSender(delivery.sender, delivery.returnPathDomain, messageId),
-                to: row.email,
-                dsn: dsnRequest(messageId, row.email, delivery.efs),
-              },
-              build(row, messageId, now),
-            );
-            if (sent.ok) {
-              sentHere++;
-              // A retry's hand-off leaves the status alone: its feedback moves it (DESIGN.md's tables).
-              handOffs.push({
-                ...base,
-                attempt,
-                messageId,
-                status: retryHandedOver(row.status).status,
-                failureType: null,
-                failureReason: null,
-                outcomeKind: null,
-                retryAt: null,
-              });
-            } else if (sent.temporary && sent.code === null) {
-              // The MTA could not be reached: nothing was said of this address; the job retries later.
-              deferredHere++;
-            } else {
-              // Refused, for now or for good: that decides this attempt like a bounce (a 4xx is soft, with
-              // its next retry), so one greylisting recipient never blocks the others' retries.
-              const r = refusal(sent, true, delivery, now);
-              handOffs.push({ ...base, attempt, messageId, ...r });
-              addressOutcomes.push({
-                email: row.email,
-                deliveryId,
-                at: now.getTime(),
-                kind: r.outcomeKind,
-                reason: r.failureReason,
-              });
-            }
-          }),
+        const stopped = delivery.state === 'stopped';
+        const ended: RetryHandOff[] = [];
+        const toSend: DueRetry[] = [];
+        for (const row of due) {
+          if (!closed && !blocked.has(row.email)) {
+            toSend.push(row);
+            continue;
+          }
+          // Stopped or quarantined: the message ends failed now, for good (kind hard). Past the validity
+          // end: the finalization makes it failed (its latest attempt soft-bounced).
+          const move = retryEnded(
+            row.status,
+            stopped ? FINAL_CAUSES.stopped : blocked.has(row.email) ? FINAL_CAUSES.quarantined : null,
+          );
+          ended.push({
+            seq: row.seq,
+            previousAttempts: row.attempts,
+            attempt: row.attempts,
+            messageId: row.message_id,
+            status: move.status,
+            failureType: null,
+            failureReason: move.failureReason,
+            outcomeKind: move.outcomeKind,
+            retryAt: null,
+          });
+        }
+        await recordRetries(tx, deliveryId, ended, now);
+        await leaseRetries(
+          tx,
+          deliveryId,
+          toSend.map((r) => r.seq),
+          new Date(now.getTime() + RETRY_LEASE_MS),
         );
-        // Quarantine before the KPI row that recordRetries takes: one lock order in every transaction.
-        await recordAddressOutcomes(tx, addressOutcomes, deps.quarantine);
-        await recordRetries(tx, deliveryId, handOffs, now);
-        return {
-          handed: handOffs.length,
-          deferred: deferredHere,
-          sent: sentHere,
-          rescheduled: handOffs.filter((h) => h.retryAt !== null).length,
-        };
+        return { ended: ended.length, toSend };
       });
+      if (!claim) break;
+
+      // 2. The hand-off, outside any transaction.
+      const { at, handed } = await handOff(
+        delivery,
+        claim.toSend.map((row) => ({ ...row, attempt: row.attempts + 1 })),
+      );
+      const handOffs: RetryHandOff[] = [];
+      const addressOutcomes: AddressOutcome[] = [];
+      let deferredHere = 0;
+      let sentHere = 0;
+      for (const { item: row, messageId, result: sent } of handed) {
+        const base = { seq: row.seq, previousAttempts: row.attempts };
+        if (sent === null || (!sent.ok && sent.temporary && sent.code === null)) {
+          // Not attempted (the validity end came during the wait), or the MTA could not be reached: nothing
+          // was said of this address. The retry is due again as it was; the job retries later.
+          if (sent !== null) deferredHere++;
+          handOffs.push({
+            ...base,
+            attempt: row.attempts,
+            messageId: row.message_id,
+            status: null,
+            failureType: null,
+            failureReason: null,
+            outcomeKind: null,
+            retryAt: row.retry_at,
+          });
+        } else if (sent.ok) {
+          sentHere++;
+          // A retry's hand-off leaves the status alone: its feedback moves it (DESIGN.md's tables).
+          handOffs.push({
+            ...base,
+            attempt: row.attempt,
+            messageId,
+            status: null,
+            failureType: null,
+            failureReason: null,
+            outcomeKind: null,
+            retryAt: null,
+          });
+        } else {
+          // Refused, for now or for good: that decides this attempt like a bounce (a 4xx is soft, with
+          // its next retry), so one greylisting recipient never blocks the others' retries.
+          const r = refusal(sent, true, delivery, at);
+          handOffs.push({ ...base, attempt: row.attempt, messageId, ...r });
+          addressOutcomes.push({
+            email: row.email,
+            deliveryId,
+            at: at.getTime(),
+            kind: r.outcomeKind,
+            reason: r.failureReason,
+          });
+        }
+      }
+      // 3. One transaction records them. Quarantine before the KPI row that recordRetries takes: one lock
+      //    order in every transaction.
+      await deps.sql.begin(async (tx) => {
+        await recordAddressOutcomes(tx, addressOutcomes, deps.quarantine);
+        await recordRetries(tx, deliveryId, handOffs, at);
+      });
+      const result = {
+        handed: claim.ended + handOffs.filter((h) => h.attempt !== h.previousAttempts).length,
+        deferred: deferredHere,
+        sent: sentHere,
+        rescheduled: handOffs.filter((h) => h.retryAt !== null && h.status !== null).length,
+      };
       if (!result) break;
       retriesSentTotal.inc(result.sent);
       retriesScheduledTotal.inc(result.rescheduled);

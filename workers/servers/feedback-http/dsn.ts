@@ -53,6 +53,9 @@ export async function translateDsn(raw: string | Buffer, verpMessageId?: string)
         smtpCode: r.smtpCode ?? undefined,
         enhancedStatus: r.enhancedStatus ?? undefined,
         diagnostic: r.diagnostic ?? undefined,
+        // The reader classified the whole mail (the command a reply answered, the prose around it); its reason
+        // travels with the event so that the worker ends where `bounce classify` does.
+        reason: type === 'hard_bounce' || type === 'soft_bounce' ? (r.reason ?? undefined) : undefined,
       }),
     );
   });

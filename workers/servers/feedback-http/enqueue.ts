@@ -1,7 +1,9 @@
 // Puts a translation on mta-feedback and tracking-events in jobs of up to 1,000 events, with deterministic ids.
+
 import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
-import { feedbackQueue } from '../../../shared/queues';
+import { enqueue } from '../../../shared/enqueue';
+import { feedbackQueue, trackingQueue } from '../../../shared/queues';
 import type { Translation } from './translate';
 
 /** Events a job: big enough to amortize the job, as the feedback worker's transactions are 500. */
@@ -23,20 +25,16 @@ export async function enqueueTranslation(
   const jobs: Promise<{ id?: string }>[] = [];
   for (let i = 0; i < t.feedback.length; i += JOB_EVENTS) {
     const events = t.feedback.slice(i, i + JOB_EVENTS);
-    const opts = {
-      ...feedbackQueue.jobOptions,
-      jobId: jobId('fb', events),
-    };
-    jobs.push(queues.feedback.add('http', { events }, opts));
+    jobs.push(
+      enqueue(queues.feedback, feedbackQueue, { events }, { name: 'http', jobId: jobId('fb', events) }),
+    );
   }
   if (t.tracking.length > 0 && !queues.tracking) throw new Error('no tracking-events queue to enqueue on');
   for (let i = 0; i < t.tracking.length; i += JOB_EVENTS) {
     const events = t.tracking.slice(i, i + JOB_EVENTS);
-    const opts = {
-      ...feedbackQueue.jobOptions,
-      jobId: jobId('trk', events),
-    };
-    jobs.push(queues.tracking!.add('http', { events }, opts));
+    jobs.push(
+      enqueue(queues.tracking!, trackingQueue, { events }, { name: 'http', jobId: jobId('trk', events) }),
+    );
   }
   return (await Promise.all(jobs)).map((job) => job.id ?? '');
 }

@@ -1,27 +1,12 @@
 // What every provider translator returns: events in the contract's shapes, ready for mta-feedback and tracking-events.
-import type { FailureReason } from '../../../shared/rules/classify';
+import type { z } from 'zod';
+import type { feedbackEvent, trackingEvent } from '../../../shared/queues';
 
-/** One event in the `mta-feedback` shape of docs/CONTRACT.md. */
-export interface ContractEvent {
-  eventId: string;
-  messageId: string;
-  type: 'delivered' | 'hard_bounce' | 'soft_bounce' | 'complaint' | 'delayed';
-  occurredAt: string;
-  smtpCode?: number;
-  enhancedStatus?: string;
-  diagnostic?: string;
-  /** The provider's own classification, translated by its documented table; the worker's classifier weighs it. */
-  reason?: FailureReason;
-}
+/** One event in the `mta-feedback` shape of docs/CONTRACT.md: the queue schema's input type. */
+export type ContractEvent = z.input<typeof feedbackEvent>;
 
-/** One event in the `tracking-events` shape of docs/CONTRACT.md. */
-export interface TrackingEvent {
-  eventId: string;
-  messageId: string;
-  type: 'open' | 'click';
-  url?: string;
-  occurredAt: string;
-}
+/** One event in the `tracking-events` shape of docs/CONTRACT.md: the queue schema's input type. */
+export type TrackingEvent = z.input<typeof trackingEvent>;
 
 /** A provider request, translated. `ignored` counts events that need nothing from us (injections, delays, …). */
 export interface Translation {
