@@ -23,6 +23,8 @@ describe('campaign bounce classify', () => {
       ['dsn-action-first-no-blank-after-headers.eml', 'bounce'],
       ['dsn-no-blank-line.eml', 'bounce'],
       ['exim-blocked.eml', 'bounce'],
+      ['forwarded-dsn.eml', 'bounce'],
+      ['indented-boundary-helpdesk.eml', 'bounce'],
       ['not-a-bounce.eml', 'not-a-bounce'],
       ['qmail-text.eml', 'bounce'],
       ['sendmail-after-data.eml', 'bounce'],

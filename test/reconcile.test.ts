@@ -2,7 +2,16 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { reconciledJobsTotal } from '../shared/metrics';
-import { dispatchQueue, feedbackQueue, finalizeQueue, jobIds, retryQueue } from '../shared/queues';
+import {
+  aggregationQueue,
+  dispatchQueue,
+  feedbackQueue,
+  finalizeQueue,
+  jobIds,
+  retryQueue,
+} from '../shared/queues';
+import { reconcileOnce } from '../workers/reconcile';
+import { aggregationKind } from '../workers/reconcile/kinds';
 import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, deleteKeys, type TestEnv } from './helpers/env';
@@ -176,4 +185,59 @@ test('a finished batch or delivery whose job is added again is a no-op, by the d
     connection.disconnect();
   }
   expect(mta.received).toHaveLength(10);
+});
+
+test('an aggregation tick whose job was lost is put back once, and not after its run started', async () => {
+  const connection = new Redis(t.config.REDIS_URL, { maxRetriesPerRequest: null });
+  // A queue of its own, with no worker: the job stays where the pass put it.
+  const prefix = `${t.prefix}-agg`;
+  const queue = new Queue(aggregationQueue.name, { connection, prefix });
+  const kinds = [aggregationKind(t.sql, queue, '0 * * * * *', new Date(0), 0)];
+  const deps = { redis: connection, kinds, schedulers: [] };
+  const now = new Date('2026-11-24T10:15:30Z');
+  const tick = new Date('2026-11-24T10:15:00Z');
+  try {
+    expect(await reconcileOnce(deps, now)).toEqual({ aggregation: 1 });
+    expect(await queue.getJobState(jobIds.aggregation(tick))).toBe('waiting');
+    // The job exists: a second pass adds nothing.
+    expect(await reconcileOnce(deps, now)).toEqual({});
+    // Gone again, but its run has started (its row exists): nothing to put back.
+    await deleteKeys(prefix);
+    await t.sql`insert into aggregation_runs (scheduled_at) values (${tick})`;
+    expect(await reconcileOnce(deps, now)).toEqual({});
+    // A tick from before the process started is no loss: the next run reads everything since then.
+    const late = [aggregationKind(t.sql, queue, '0 * * * * *', new Date('2026-11-24T10:16:05Z'), 0)];
+    expect(await reconcileOnce({ ...deps, kinds: late }, new Date('2026-11-24T10:16:30Z'))).toEqual({});
+  } finally {
+    await t.sql`delete from aggregation_runs where scheduled_at = ${tick}`;
+    await queue.close();
+    await deleteKeys(prefix);
+    connection.disconnect();
+  }
+});
+
+test('a finalization that must wait for a sending delivery waits under its own id, so it is not taken for lost', async () => {
+  const id = await createDelivery(t, 3);
+  // Its validity ended a moment ago while it is still sending: the finalization waits (an hour's grace).
+  await t.sql`update deliveries set state = 'sending', valid_until = now() - interval '1 second' where id = ${id}`;
+  const connection = new Redis(t.config.REDIS_URL, { maxRetriesPerRequest: null });
+  const finalize = new Queue(finalizeQueue.name, { connection, prefix: t.prefix });
+  try {
+    await finalize.add(
+      'finalize',
+      { deliveryId: id },
+      { ...finalizeQueue.jobOptions, jobId: jobIds.finalize(id) },
+    );
+    await waitFor(
+      async () => (await finalize.getJobState(jobIds.finalize(id))) === 'delayed',
+      10_000,
+      'the finalization postponed',
+    );
+    expect((await proc.reconcile()).finalize).toBeUndefined();
+    expect((await t.sql`select state from deliveries where id = ${id}`)[0]!.state).toBe('sending');
+  } finally {
+    await t.sql`update deliveries set state = 'stopped' where id = ${id}`;
+    await finalize.close();
+    connection.disconnect();
+  }
 });

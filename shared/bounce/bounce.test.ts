@@ -195,6 +195,34 @@ describe('readBounce', () => {
       command: 'RCPT',
     });
   });
+
+  test('an indented boundary, a helpdesk address in the prose, the reply from the prose where the report has none', () => {
+    const report = readBounce(mail('indented-boundary-helpdesk.eml'));
+    expect(report.format).toBe('rfc3464');
+    expect(report.recipients.map(pick)).toEqual([
+      {
+        email: 'shut@example.org',
+        type: 'hard',
+        reason: 'account disabled',
+        smtpCode: 550,
+        enhancedStatus: '5.2.1',
+        messageId: '1.12.42.abcdef@mail.sender.test',
+      },
+    ]);
+    expect(report.recipients[0]!.diagnostic).toMatch(/^550 5\.2\.1 Mailbox disabled for this recipient/);
+  });
+
+  test('a bounce forwarded as an attachment is read from the attached report', () => {
+    const report = readBounce(mail('forwarded-dsn.eml'));
+    expect(report.recipients.map(pick)).toEqual([
+      expect.objectContaining({
+        email: 'nobody@example.net',
+        type: 'hard',
+        reason: 'user unknown',
+        messageId: '1.13.42.abcdef@mail.sender.test',
+      }),
+    ]);
+  });
 });
 
 describe('readDeliveryStatus', () => {

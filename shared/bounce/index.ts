@@ -4,44 +4,13 @@ import { autoReplyByHeaders, autoReplyByText, embedded, readComplaint } from './
 import { classifyEvidence, type Evidence, evidenceOf } from './evidence';
 import { envelopeIdOf, isoTime, messageIdOf, verpOf } from './ids';
 import { bodyText, header, type MimePart, normalizeLines, parseEntity, walk } from './mime';
+import { isOriginal, isStatus, proseOf } from './prose';
 import { readDeliveryStatus } from './report';
 import { readSesNotification } from './ses';
 import { commandIn, recipientsIn, replyIn, splitOriginal } from './text';
 import type { BounceRecipient, BounceReport, ReadOptions, RecipientAction } from './types';
 
 export type { BounceKind, BounceRecipient, BounceReport, ReadOptions } from './types';
-
-const isStatus = (p: MimePart) => /^message\/(?:global-)?delivery-status$/.test(p.contentType);
-const isOriginal = (p: MimePart) =>
-  /^(?:message\/(?:global-)?rfc822|text\/rfc822-headers|message\/global-headers|message\/partial)$/.test(
-    p.contentType,
-  );
-
-/** The prose of the mail: its text parts outside the returned message (HTML stripped where there is no text). */
-function proseOf(mail: MimePart): string {
-  const texts: string[] = [];
-  const html: string[] = [];
-  const visit = (part: MimePart) => {
-    if (isOriginal(part) || isStatus(part)) return;
-    if (part.parts.length > 0) return part.parts.forEach(visit);
-    if (part.contentType === 'text/plain' || part.contentType === 'text') texts.push(bodyText(part));
-    else if (part.contentType === 'text/html') html.push(stripHtml(bodyText(part)));
-  };
-  visit(mail);
-  return (texts.length > 0 ? texts : html).join('\n');
-}
-
-function stripHtml(html: string): string {
-  return html
-    .replace(/<(?:script|style)[\s\S]*?<\/(?:script|style)>/gi, '')
-    .replace(/<br\s*\/?>|<\/(?:p|div|tr|li|h\d)>/gi, '\n')
-    .replace(/<[^>]+>/g, ' ')
-    .replace(/&nbsp;/g, ' ')
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&amp;/g, '&')
-    .replace(/[ \t]+/g, ' ');
-}
 
 function recipient(
   email: string | null,
@@ -69,7 +38,10 @@ const ACTIONS: Record<string, RecipientAction | undefined> = {
 
 /** Reads one mail. `options.receivedAt` is the last fallback of each event time. */
 export function readBounce(raw: string | Buffer, options: ReadOptions = {}): BounceReport {
-  const text = normalizeLines(raw);
+  return readText(normalizeLines(raw), options, 0);
+}
+
+function readText(text: string, options: ReadOptions, depth: number): BounceReport {
   const mail = parseEntity(text);
   const parts = walk(mail);
   const reportId = reportIdOf(mail, text);
@@ -136,6 +108,11 @@ export function readBounce(raw: string | Buffer, options: ReadOptions = {}): Bou
       const kind = recipients.every((r) => r.action === 'delivered') ? 'delivered' : 'bounce';
       return { kind, format: 'rfc3464', recipients, reportId };
     }
+  }
+  // A bounce forwarded as an attachment (a relay or a person passing it on): the report is the attached one.
+  if (!status && originalPart && depth < 2 && walk(original!).some(isStatus)) {
+    const inner = readText(bodyText(originalPart).replace(/^\s*\n/, ''), options, depth + 1);
+    if (inner.recipients.length > 0) return { ...inner, reportId };
   }
   return readProse(mail, prose, original, { reportId, reportTime, verp });
 }

@@ -126,21 +126,29 @@ function findBoundary(body: string, declared: string | undefined): string | null
   return null;
 }
 
+/** Where the next delimiter line starts at or after `from` (leading blanks tolerated: some MTAs indent it). */
+function delimiterAt(body: string, delimiter: string, from: number): number {
+  let i = body.indexOf(delimiter, from);
+  while (i >= 0) {
+    const lineStart = body.lastIndexOf('\n', i - 1) + 1;
+    if (/^[ \t]*$/.test(body.slice(lineStart, i))) return i;
+    i = body.indexOf(delimiter, i + 1);
+  }
+  return -1;
+}
+
 function splitMultipart(body: string, declared: string | undefined): string[] {
   const boundary = findBoundary(body, declared);
   if (!boundary) return body.trim() ? [body] : [];
   const parts: string[] = [];
   const delimiter = `--${boundary}`;
-  let at = body.indexOf(delimiter);
-  while (at >= 0) {
+  let at = delimiterAt(body, delimiter, 0);
+  while (at >= 0 && !body.startsWith('--', at + delimiter.length)) {
     const lineEnd = body.indexOf('\n', at);
     if (lineEnd < 0) break;
-    if (body.startsWith('--', at + delimiter.length)) break; // the closing delimiter
-    let next = body.indexOf(`\n${delimiter}`, lineEnd);
-    const end = next < 0 ? body.length : next;
-    parts.push(body.slice(lineEnd + 1, end));
-    if (next < 0) break;
-    next += 1;
+    const next = delimiterAt(body, delimiter, lineEnd + 1);
+    const end = next < 0 ? body.length : body.lastIndexOf('\n', next - 1);
+    parts.push(body.slice(lineEnd + 1, Math.max(lineEnd + 1, end)));
     at = next;
   }
   return parts;

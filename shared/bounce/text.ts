@@ -60,7 +60,13 @@ export function recipientsIn(report: string, exclude: Set<string>): TextRecipien
     if (SENDER_LINE.test(report.slice(lineStart, match.index))) continue;
     found.set(email, match.index);
   }
-  const starts = [...found.entries()];
+  // Where some addresses open their line ("<a@b>:", "a@b on …", "  a@b"), as failed recipients do in every
+  // list-shaped report, an address inside a sentence is prose (a helpdesk, the sender) and is left out.
+  const all = [...found.entries()];
+  const leading = all.filter(([, index]) =>
+    /^[ \t>]*["<(]?$/.test(report.slice(report.lastIndexOf('\n', index) + 1, index)),
+  );
+  const starts = leading.length > 0 ? leading : all;
   return starts.map(([email, index], i) => {
     const lineStart = report.lastIndexOf('\n', index) + 1;
     const next = starts[i + 1];
@@ -86,6 +92,9 @@ function linesNaming(text: string, email: string): string {
 // A reply: a 4xx/5xx code opening a line or following "said:", "error:", a colon…; or an enhanced status.
 const REPLY_LINE =
   /(?:^|[\s:(>"'\]]|said:?|error:?|reason:?|response:?)[ \t]*(?:smtp;\s*)?([45]\d\d)(?:[ \t-]+#?([45]\.\d{1,3}\.\d{1,3}))?(?![\d.])[ \t-]*([^\n]*)/im;
+// Report fields that end a reply quoted in prose (some MTAs print the DSN fields as text).
+const DSN_FIELD =
+  /^\s*(?:remote-mta|status|action|final-recipient|original-recipient|diagnostic-code|reporting-mta|last-attempt-date|arrival-date|received-from-mta)\s*:/i;
 const STATUS_ONLY = /(?<![\w.])#?([45]\.\d{1,3}\.\d{1,3})(?![\w.])/;
 
 /** The server's reply within a block: from its code to the end of its paragraph; else the block's prose. */
@@ -98,7 +107,7 @@ export function replyIn(block: string): { text: string; status?: string; found: 
     const parts = [lines[i]!.slice(start)];
     for (let j = i + 1; j < lines.length && j < i + 6; j++) {
       const next = lines[j]!;
-      if (next.trim() === '' || /^\S+@\S+:?\s*$/.test(next.trim())) break;
+      if (next.trim() === '' || /^\S+@\S+:?\s*$/.test(next.trim()) || DSN_FIELD.test(next)) break;
       parts.push(next.trim());
     }
     return { text: parts.join(' '), found: true };
