@@ -31,8 +31,8 @@ import {
   unavailableMailbox,
   vagueStatusReason,
 } from './failure-text';
-
 import type { FailureType } from './log-values';
+import { smtpCommandIn, verbOf } from './smtp-command';
 
 export type { FailureType } from './log-values';
 
@@ -59,7 +59,7 @@ export interface SmtpFailure {
   smtpCode?: number;
   enhancedStatus?: string;
   diagnostic?: string;
-  /** The SMTP command the reply answered, where the report names it ('RCPT', 'DATA', …). */
+  /** The SMTP command the reply answered, where the report names it ('RCPT', 'DATA', …; see smtp-command.ts). */
   command?: string;
 }
 
@@ -125,12 +125,12 @@ function readEvidence(failure: SmtpFailure): Evidence {
   const codeClass = code === undefined ? undefined : (Math.floor(code / 100) as 4 | 5);
   // The class is the server's when it gave one: a transient reply stays transient under a report's 5.x.x.
   const serverClass = serverStatus?.smtpClass ?? classOf(readCode(reply.smtpCode));
-  const afterData = /^(?:end of )?data\b/i.test(failure.command ?? '') || AFTER_DATA.test(text);
+  const afterData = (failure.command ? verbOf(failure.command) : smtpCommandIn(text)) === 'DATA';
+  (failure.command ? smtpCommandIn(`in reply to ${failure.command} command`) : smtpCommandIn(text)) ===
+    'DATA';
   return { status, code, smtpClass: serverClass ?? status?.smtpClass ?? codeClass, text, afterData };
 }
 
-// Postfix: "(in reply to end of DATA command)"; Exim: "SMTP error from remote mail server after end of data".
-const AFTER_DATA = /in reply to (?:end of )?DATA\b|\bafter (?:end of )?data\b/i;
 const vague = (s: Status) => s.subject === 0 || s.detail === 0;
 const classOf = (code: number | undefined) =>
   code === undefined ? undefined : (Math.floor(code / 100) as 4 | 5);

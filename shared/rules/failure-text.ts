@@ -56,16 +56,21 @@ const THROTTLING = new RegExp(
 // Refusals by policy that name their cause: authentication (SPF, DKIM, DMARC), relaying, reverse DNS, TLS,
 // standards compliance. They outrank words of network trouble that come along ("service not available").
 const POLICY_NAMED =
-  /\bdmarc\b|\bspf\b|\bdkim\b|authenticat|relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed)|prohibited)|not (?:permitted|allowed) to relay|unable to relay|\bptr\b|reverse (?:dns|lookup)|\brdns\b|starttls|encryption required|not (?:rfc ?\d+ )?compliant|\brfc ?5322\b|(?:invalid|bad|unauthori[sz]ed) (?:sending )?ip\b|ip (?:address )?(?:is )?not (?:allowed|authori[sz]ed|permitted)/i;
+  /\bdmarc\b|\bspf\b|\bdkim\b|authenticat|relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed)|prohibited)|not (?:permitted|allowed) to relay|unable to relay|\bptr\b|reverse (?:dns|lookup)|\brdns\b|starttls|encryption required|not (?:rfc ?\d+ )?compliant|\brfc ?5322\b|(?:invalid|bad|unauthori[sz]ed|unverif\w+) (?:sending )?ips?\b|ip (?:address )?(?:is )?not (?:allowed|authori[sz]ed|permitted)/i;
 // Refusals by policy in general: ACLs, protocol, and the plain "rejected" / "denied" of a server that says no more.
 const POLICY =
-  /not authori[sz]ed|\bpolicy\b|\bpolicies\b|(?:access|permission) denied|administrative prohibition|prohibited|\bhelo\b|\behlo\b|\btls\b|syntax error|command (?:unrecognized|not recognized)|not implemented|bad sequence|protocol (?:violation|error)|\bfiltered\b|not (?:accepted|allowed|permitted)|rejected|refused|denied|\bban(?:ned)?\b/i;
+  /not authori[sz]ed|permission to post|not (?:a member|allowed to post)|\bpolicy\b|\bpolicies\b|(?:access|permission) denied|administrative prohibition|prohibited|\bhelo\b|\behlo\b|\btls\b|syntax error|command (?:unrecognized|not recognized)|not implemented|bad sequence|protocol (?:violation|error)|\bfiltered\b|not (?:accepted|allowed|permitted)|rejected|refused|denied|\bban(?:ned)?\b/i;
 // RFC 5321's stock text for 550: "mailbox not found, no access, or command rejected for policy reasons".
 const MAILBOX_UNAVAILABLE = /mailbox unavailable/i;
+
+// Postfix's deferral for a DNS lookup that timed out ("Host not found, try again"); its bounce for a domain that
+// does not exist says "Host or domain name not found" first.
+const DNS_TRY_AGAIN = /^(?!.*host or domain name not found).*host not found, try again/i;
 
 /** Where the code is vague, the first of these that matches decides; most specific first. */
 export const TEXT_RULES: ReadonlyArray<readonly [TextReason, RegExp]> = [
   ['refused', SENDER],
+  ['unreachable', DNS_TRY_AGAIN],
   ['invalid domain', INVALID_DOMAIN],
   ['user unknown', USER_UNKNOWN],
   ['mailbox full', MAILBOX_FULL],

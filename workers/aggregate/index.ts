@@ -2,7 +2,7 @@
 import { aggregationQueue, computeStatsQueue } from '../../shared/queues';
 import { startWorker } from '../../shared/worker';
 import { aggregationKind } from '../reconcile/kinds';
-import type { RoleKit, RunningRole } from '../start/role-kit';
+import type { RoleKit, RoleModule, RunningRole } from '../start/role-kit';
 import { aggregationHandler, computeStatsHandler } from './handler';
 import { startAggregationTrigger } from './trigger';
 
@@ -42,3 +42,9 @@ export function startAggregateRole(kit: RoleKit): RunningRole {
     },
   };
 }
+
+/** The aggregate role: the queues it handles (the start-up check reads them) and its start. */
+export const aggregateRole: RoleModule = {
+  queues: [aggregationQueue, computeStatsQueue],
+  start: startAggregateRole,
+};

@@ -5,7 +5,7 @@ import { quarantineRules } from '../../shared/rules/quarantine-rules';
 import { startWorker } from '../../shared/worker';
 import { recurrenceKind } from '../reconcile/kinds';
 import { recurrenceHandler } from '../recurrence/handler';
-import type { RoleKit, RunningRole } from '../start/role-kit';
+import type { RoleKit, RoleModule, RunningRole } from '../start/role-kit';
 import { confirmHandler } from './handler';
 
 export function startConfirmRole(kit: RoleKit): RunningRole {
@@ -34,3 +34,6 @@ export function startConfirmRole(kit: RoleKit): RunningRole {
     { queue: recurrenceQueue, worker: recurrence },
   ]);
 }
+
+/** The confirm role: the queues it handles (the start-up check reads them) and its start. */
+export const confirmRole: RoleModule = { queues: [confirmQueue, recurrenceQueue], start: startConfirmRole };

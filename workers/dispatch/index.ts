@@ -4,7 +4,7 @@ import { dispatchQueue, startQueue } from '../../shared/queues';
 import { quarantineRules } from '../../shared/rules/quarantine-rules';
 import { startWorker } from '../../shared/worker';
 import { dispatchKinds } from '../reconcile/kinds';
-import type { RoleKit, RunningRole } from '../start/role-kit';
+import type { RoleKit, RoleModule, RunningRole } from '../start/role-kit';
 import { dispatchHandler } from './handler';
 
 export function startDispatchRole(kit: RoleKit): RunningRole {
@@ -41,3 +41,6 @@ export function startDispatchRole(kit: RoleKit): RunningRole {
     () => transport.close(),
   );
 }
+
+/** The dispatch role: the queues it handles (the start-up check reads them) and its start. */
+export const dispatchRole: RoleModule = { queues: [startQueue, dispatchQueue], start: startDispatchRole };

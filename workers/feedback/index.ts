@@ -3,7 +3,7 @@
 import { feedbackQueue } from '../../shared/queues';
 import { quarantineRules } from '../../shared/rules/quarantine-rules';
 import { startWorker } from '../../shared/worker';
-import type { RoleKit, RunningRole } from '../start/role-kit';
+import type { RoleKit, RoleModule, RunningRole } from '../start/role-kit';
 import { feedbackHandler } from './handler';
 
 export function startFeedbackRole(kit: RoleKit): RunningRole {
@@ -21,3 +21,6 @@ export function startFeedbackRole(kit: RoleKit): RunningRole {
   });
   return kit.running([{ queue: feedbackQueue, worker }]);
 }
+
+/** The feedback role: the queues it handles (the start-up check reads them) and its start. */
+export const feedbackRole: RoleModule = { queues: [feedbackQueue], start: startFeedbackRole };

@@ -4,7 +4,7 @@ import { finalizeQueue, retryQueue } from '../../shared/queues';
 import { quarantineRules } from '../../shared/rules/quarantine-rules';
 import { startWorker } from '../../shared/worker';
 import { retryKinds } from '../reconcile/kinds';
-import type { RoleKit, RunningRole } from '../start/role-kit';
+import type { RoleKit, RoleModule, RunningRole } from '../start/role-kit';
 import { finalizeHandler, retryHandler } from './handler';
 
 export function startRetryRole(kit: RoleKit): RunningRole {
@@ -35,3 +35,6 @@ export function startRetryRole(kit: RoleKit): RunningRole {
     () => transport.close(),
   );
 }
+
+/** The retry role: the queues it handles (the start-up check reads them) and its start. */
+export const retryRole: RoleModule = { queues: [retryQueue, finalizeQueue], start: startRetryRole };

@@ -31,6 +31,12 @@ export interface RoleDeps {
   transport?: MtaTransport;
 }
 
+/** A role as its folder exports it: the queues it handles, and how it starts. */
+export interface RoleModule {
+  queues: readonly QueueDeclaration[];
+  start(kit: RoleKit): RunningRole;
+}
+
 /** A started role: its workers, and what else it must close on shutdown. */
 export interface RunningRole {
   workers: { queue: QueueDeclaration; worker: Worker }[];

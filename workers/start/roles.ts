@@ -1,28 +1,15 @@
 // The process roles of the Procfile: which workers each one runs. `npm start` runs them all in one process.
-import {
-  aggregationQueue,
-  computeStatsQueue,
-  confirmQueue,
-  dispatchQueue,
-  feedbackQueue,
-  finalizeQueue,
-  type QueueDeclaration,
-  queues,
-  recurrenceQueue,
-  retryQueue,
-  startQueue,
-  trackingQueue,
-} from '../../shared/queues';
-import { startAggregateRole } from '../aggregate';
-import { startConfirmRole } from '../confirm';
-import { startDispatchRole } from '../dispatch';
-import { startFeedbackRole } from '../feedback';
-import { startRetryRole } from '../retry';
+import { type QueueDeclaration, queues } from '../../shared/queues';
+import { aggregateRole } from '../aggregate';
+import { confirmRole } from '../confirm';
+import { dispatchRole } from '../dispatch';
+import { feedbackRole } from '../feedback';
+import { retryRole } from '../retry';
 import { startBouncesRole } from '../servers/bounces';
 import { startFeedbackHttpRole } from '../servers/feedback-http';
 import { startExporter } from '../servers/metrics';
-import { startTrackingRole } from '../tracking';
-import { createRoleKit, type RoleDeps, type RoleKit, type RunningRole } from './role-kit';
+import { trackingRole } from '../tracking';
+import { createRoleKit, type RoleDeps, type RoleModule, type RunningRole } from './role-kit';
 
 export type { RoleDeps, RunningRole } from './role-kit';
 
@@ -39,41 +26,46 @@ export const ROLES = [
 ] as const;
 export type Role = (typeof ROLES)[number];
 
-const STARTERS: Record<Role, (kit: RoleKit) => RunningRole> = {
-  confirm: startConfirmRole,
-  dispatch: startDispatchRole,
-  feedback: startFeedbackRole,
-  retry: startRetryRole,
-  tracking: startTrackingRole,
-  aggregate: startAggregateRole,
-  metrics: (kit) => {
-    // The HTTP endpoints are served by every process; this role adds the figures shared by all of them.
-    const exporter = startExporter(kit.deps);
-    return { ...kit.running([], () => exporter.close()), registry: exporter.registry };
+/** Every role, from its folder's exports: the start-up check and `startRole` read the same declaration. */
+const MODULES: Record<Role, RoleModule> = {
+  confirm: confirmRole,
+  dispatch: dispatchRole,
+  feedback: feedbackRole,
+  retry: retryRole,
+  tracking: trackingRole,
+  aggregate: aggregateRole,
+  metrics: {
+    queues: [],
+    start: (kit) => {
+      // The HTTP endpoints are served by every process; this role adds the figures shared by all of them.
+      const exporter = startExporter(kit.deps);
+      return { ...kit.running([], () => exporter.close()), registry: exporter.registry };
+    },
   },
   // Only produces (on mta-feedback and tracking-events), with its own connection: it handles no queue.
-  'feedback-http': (kit) => startFeedbackHttpRole(kit.deps),
+  'feedback-http': { queues: [], start: (kit) => startFeedbackHttpRole(kit.deps) },
   // The same for mail: the bounce mailbox produces on mta-feedback and handles no queue.
-  bounces: (kit) => startBouncesRole(kit.deps),
+  bounces: { queues: [], start: (kit) => startBouncesRole(kit.deps) },
 };
 
-/** Starts one role's workers. */
+/** The queues each role handles, as its folder declares them. */
+export const ROLE_QUEUES: Record<Role, readonly QueueDeclaration[]> = Object.fromEntries(
+  ROLES.map((role) => [role, MODULES[role].queues]),
+) as Record<Role, readonly QueueDeclaration[]>;
+
+/** Starts one role's workers; refuses a role that handles other queues than it declares. */
 export function startRole(role: Role, deps: RoleDeps): RunningRole {
-  return STARTERS[role](createRoleKit(deps));
+  const running = MODULES[role].start(createRoleKit(deps));
+  const declared = MODULES[role].queues.map((q) => q.name).sort();
+  const started = running.workers.map((w) => w.queue.name).sort();
+  if (declared.join() !== started.join()) {
+    void running.close();
+    throw new Error(
+      `role ${role} declares the queues ${declared.join(', ') || 'none'} but started ${started.join(', ') || 'none'}`,
+    );
+  }
+  return running;
 }
-
-/** The queues each role handles: the declaration `startRole` is held to, and the startup check reads. */
-export const ROLE_QUEUES: Record<Role, readonly QueueDeclaration[]> = {
-  confirm: [confirmQueue, recurrenceQueue],
-  dispatch: [startQueue, dispatchQueue],
-  feedback: [feedbackQueue],
-  retry: [retryQueue, finalizeQueue],
-  tracking: [trackingQueue],
-  aggregate: [aggregationQueue, computeStatsQueue],
-  metrics: [],
-  'feedback-http': [],
-  bounces: [],
-};
 
 /** Refuses to start when a declared queue has no handler among the roles, or more than one. */
 export function assertEveryQueueHandledOnce(roles: readonly Role[]): void {

@@ -1,7 +1,7 @@
 // The tracking role: stores opens and clicks, once per event id.
 import { trackingQueue } from '../../shared/queues';
 import { startWorker } from '../../shared/worker';
-import type { RoleKit, RunningRole } from '../start/role-kit';
+import type { RoleKit, RoleModule, RunningRole } from '../start/role-kit';
 import { trackingHandler } from './handler';
 
 export function startTrackingRole(kit: RoleKit): RunningRole {
@@ -11,3 +11,6 @@ export function startTrackingRole(kit: RoleKit): RunningRole {
   });
   return kit.running([{ queue: trackingQueue, worker }]);
 }
+
+/** The tracking role: the queues it handles (the start-up check reads them) and its start. */
+export const trackingRole: RoleModule = { queues: [trackingQueue], start: startTrackingRole };

@@ -1,0 +1,3 @@
+// The drizzle schema: every table of DESIGN.md's "Storage" section. Migrations are generated from it.
+export * from './deliveries';
+export * from './events';

@@ -1,0 +1,56 @@
+// The reader hands the classifier the SMTP command a reply answered: a "user unknown" after DATA is a filter's.
+import { readBounce } from './index';
+
+const dsn = (prose: string, diagnostic: string) =>
+  [
+    'From: MAILER-DAEMON@mx.example (Mail Delivery System)',
+    'To: news@x.example',
+    'Subject: Undelivered Mail Returned to Sender',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/report; report-type=delivery-status; boundary="b"',
+    '',
+    '--b',
+    'Content-Type: text/plain',
+    '',
+    prose,
+    '',
+    '--b',
+    'Content-Type: message/delivery-status',
+    '',
+    'Reporting-MTA: dns; mx.example',
+    '',
+    'Final-Recipient: rfc822; a@b.example',
+    'Action: failed',
+    'Status: 5.1.1',
+    `Diagnostic-Code: smtp; ${diagnostic}`,
+    '',
+    '--b--',
+    '',
+  ].join('\r\n');
+
+test.each([
+  {
+    proves: "Postfix's 'in reply to end of DATA command' makes a user unknown a soft refusal",
+    prose:
+      '<a@b.example>: host mx.b.example[192.0.2.1] said: 550 5.1.1 User unknown (in reply to end of DATA command)',
+    type: 'soft',
+    reason: 'refused',
+  },
+  {
+    proves: "'in reply to RCPT TO command' leaves it a hard user unknown",
+    prose:
+      '<a@b.example>: host mx.b.example[192.0.2.1] said: 550 5.1.1 User unknown (in reply to RCPT TO command)',
+    type: 'hard',
+    reason: 'user unknown',
+  },
+  {
+    proves: 'a Sendmail transcript answering DATA makes it a soft refusal',
+    prose:
+      '... while talking to mx.b.example.:\r\n>>> DATA\r\n<<< 550 5.1.1 User unknown\r\n554 5.0.0 Service unavailable',
+    type: 'soft',
+    reason: 'refused',
+  },
+])('$proves', ({ prose, type, reason }) => {
+  const report = readBounce(dsn(prose, '550 5.1.1 User unknown'));
+  expect(report.recipients[0]).toMatchObject({ email: 'a@b.example', type, reason });
+});

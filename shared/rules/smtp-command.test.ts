@@ -1,0 +1,30 @@
+// Unit tests for reading the SMTP command a failure answered, in each MTA's own way of writing it.
+import { smtpCommandIn, verbOf } from './smtp-command';
+
+describe('smtpCommandIn', () => {
+  // biome-ignore format: one case per row reads as a table
+  test.each([
+    { proves: "Postfix's end of DATA", text: 'host mx.example[192.0.2.1] said: 550 5.1.1 User unknown (in reply to end of DATA command)', reply: undefined, command: 'DATA' },
+    { proves: "Postfix's RCPT TO", text: '550 5.1.1 <a@b.example>: User unknown (in reply to RCPT TO command)', reply: undefined, command: 'RCPT' },
+    { proves: "Exim's after end of data", text: 'SMTP error from remote mail server after end of data: 550 Unknown user', reply: undefined, command: 'DATA' },
+    { proves: "Exim's after RCPT TO", text: 'SMTP error from remote mail server after RCPT TO:<a@b.example>: 550 5.1.1 unknown', reply: undefined, command: 'RCPT' },
+    { proves: "m-FILTER's SMTP command block", text: '-------server message\n550 unknown user <a@b.example>\n-------SMTP command\nDATA\n', reply: undefined, command: 'DATA' },
+    { proves: 'a Sendmail transcript: the last command before the reply', text: '... while talking to mx.b.example.:\n>>> DATA\n<<< 550 Unknown user a@b.example\n554 5.0.0 Service unavailable\n', reply: '550 Unknown user a@b.example', command: 'DATA' },
+    { proves: "a pipelining transcript: DATA's 'Need RCPT' shows the reply answered RCPT", text: '>>> DATA\n<<< 550 5.1.1 <a@b.example>... User Unknown\n550 5.1.1 <a@b.example>... User unknown\n<<< 503 5.0.0 Need RCPT (recipient)\n', reply: '550 5.1.1 <a@b.example>... User Unknown', command: 'RCPT' },
+    { proves: 'nothing said: no command', text: '550 5.1.1 User unknown', reply: '550 5.1.1 User unknown', command: undefined },
+    { proves: 'a reply not in the text: no command', text: '>>> DATA\n<<< 250 ok\n', reply: '550 gone', command: undefined },
+  ])('$proves', ({ text, reply, command }) => {
+    expect(smtpCommandIn(text, reply)).toBe(command);
+  });
+
+  test('verbOf names the command of a verb', () => {
+    expect(['RCPT TO', 'end of DATA', 'MAIL FROM', 'EHLO', 'DATA', 'QUIT'].map(verbOf)).toEqual([
+      'RCPT',
+      'DATA',
+      'MAIL',
+      'EHLO',
+      'DATA',
+      undefined,
+    ]);
+  });
+});
