@@ -1,6 +1,7 @@
 // SQL of the dispatch: planning batches, reading a batch's recipients, writing its logs exactly once.
 import type postgres from 'postgres';
 import type { FailureReason } from '../shared/rules/classify';
+import { ERASED_DOMAIN } from '../shared/rules/erasure';
 import {
   type FailureType,
   type FinalCause,
@@ -52,6 +53,12 @@ export interface DispatchDelivery {
   validUntil: Date | null;
 }
 
+/** The delivery's state alone: a running batch reads it between chunks to see a stop. */
+export async function dispatchState(sql: postgres.Sql, deliveryId: string): Promise<string | null> {
+  const [d] = await sql`select state from deliveries where id = ${deliveryId}`;
+  return d ? (d.state as string) : null;
+}
+
 export async function loadDispatchDelivery(
   sql: postgres.Sql,
   deliveryId: string,
@@ -83,7 +90,10 @@ export interface BatchTarget {
   data: Record<string, string>;
 }
 
-/** The batch's recipients that have no log yet (a retried batch skips what it already logged). */
+/**
+ * The batch's recipients that have no log yet (a retried batch skips what it already logged). An address
+ * erased before its batch ran gets no message: it has no log, and the batch ends without it.
+ */
 export async function pendingBatchTargets(
   sql: postgres.Sql,
   deliveryId: string,
@@ -99,6 +109,7 @@ export async function pendingBatchTargets(
     select t.seq, t.email, t.data from delivery_targets t
     where t.delivery_id = ${deliveryId} and t.seq >= ${from} and t.seq < ${to}
       and not exists (select 1 from delivery_logs l where l.delivery_id = t.delivery_id and l.seq = t.seq)
+      and t.email not like ${`%@${ERASED_DOMAIN}`}
     order by t.seq`;
   return { done: false, targets };
 }

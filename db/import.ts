@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type postgres from 'postgres';
 import type { RecipientRow, RowError } from '../shared/recipients';
+import { ERASED_DOMAIN } from '../shared/rules/erasure';
 import type { QuarantineRules } from '../shared/rules/quarantine-rules';
 import { quarantinedCondition } from './quarantine';
 
@@ -112,16 +113,22 @@ async function importTargets(
   if (errors.length > 0) throw new ImportRefused(errors, more);
   onProgress(count);
 
-  const excludeQuarantined = options.keepQuarantined
-    ? tx`false`
-    : quarantinedCondition(tx, options.now, options.quarantine);
+  const excludeQuarantined = () =>
+    options.keepQuarantined ? tx`false` : quarantinedCondition(tx, options.now, options.quarantine);
   const [stats] = await tx`
     with firsts as (
       select distinct on (email) line, email, data from import_rows order by email, line
+    ), erased as (
+      select q.email, q.reason from quarantine q
+      where q.email like ${`erased-%@${ERASED_DOMAIN}`} and ${excludeQuarantined()}
     ), excluded as (
       select f.email, coalesce(q.reason, 'not defined') as reason
       from firsts f join quarantine q on q.email = f.email
-      where ${excludeQuarantined}
+      where ${excludeQuarantined()}
+      union all
+      -- An erased address is quarantined under its pseudonym (shared/rules/erasure.ts computes the same).
+      select f.email, coalesce(e.reason, 'not defined') from firsts f join erased e
+        on e.email = 'erased-' || encode(sha256(convert_to(f.email, 'UTF8')), 'hex') || ${`@${ERASED_DOMAIN}`}
     ), kept as (
       select f.* from firsts f where not exists (select 1 from excluded e where e.email = f.email)
     ), inserted as (

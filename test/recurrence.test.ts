@@ -338,6 +338,14 @@ test('bad schedules are refused at create time with the reason', async () => {
     { n: number },
   ];
   expect(n).toBe(0);
+  // A recurring delivery is paused, not stopped: the refusal says so.
+  const weekly = await recurring(1, '--recurrence', '0 9 * * 1');
+  const stop = await cli(t.env, 'delivery', 'stop', weekly);
+  expect(stop.code).toBe(1);
+  expect(stop.stderr).toContain(
+    `delivery ${weekly} is a recurring delivery, which sends nothing itself: pause its schedule with campaign delivery pause ${weekly}`,
+  );
+  await cli(t.env, 'delivery', 'pause', weekly);
   // Asked for explicitly, or with the floor set lower, a frequent schedule is accepted.
   const allowed = await create('--recurrence', '*/10 * * * *', '--allow-frequent', '--json');
   expect(allowed.code).toBe(0);

@@ -11,7 +11,7 @@ export interface Complaint {
   arrivalDate: string;
 }
 
-const ADDRESS = /[^\s<>()[\]:;,"']+@[^\s<>()[\]:;,"']+\.[A-Za-z0-9-]+/g;
+const ADDRESS = /(?<![^\s<>()[\]:;,"'])[^\s<>()[\]:;,"'@]{1,64}@[^\s<>()[\]:;,"'@]{1,255}/g;
 
 function addressesIn(value: string): string[] {
   return (value.match(ADDRESS) ?? []).map((a) => a.toLowerCase());

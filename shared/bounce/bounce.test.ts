@@ -223,6 +223,15 @@ describe('readBounce', () => {
       }),
     ]);
   });
+
+  test('hostile shapes are read in one pass: a megabyte-long token, a dotted run, thousands of parts', () => {
+    const head = 'From: MAILER-DAEMON@x.test\nSubject: Undelivered Mail\n\n';
+    // Before the address patterns were anchored and bounded, the first of these took minutes.
+    expect(readBounce(`${head}${'a'.repeat(1_000_000)}\n`).kind).toBe('not-a-bounce');
+    expect(readBounce(`${head}x@${'a.'.repeat(200_000)}\n`).kind).toBe('not-a-bounce');
+    const parts = `Content-Type: multipart/mixed; boundary=b\n\n${'--b\n\nx\n'.repeat(20_000)}--b--\n`;
+    expect(readBounce(parts).kind).toBe('not-a-bounce');
+  });
 });
 
 describe('readDeliveryStatus', () => {

@@ -18,13 +18,24 @@ export function envelopeIdOf(envid: string): string | null {
   return envid && parseMessageId(envid) ? envid : null;
 }
 
+/**
+ * Any address-like token in a header value. It starts only where a token starts and its parts are bounded, so
+ * a hostile megabyte-long token costs one pass, not one per character.
+ */
+export const HEADER_ADDRESS = /(?<![^\s<>"',;:()[\]])[^\s<>"',;:()[\]@]{1,64}@[^\s<>"',;:()[\]@]{1,255}/g;
+
+/** The first address in a header value, lower-cased; null when none. */
+export function firstAddress(value: string): string | null {
+  return value.toLowerCase().match(HEADER_ADDRESS)?.[0] ?? null;
+}
+
 const ENVELOPE_HEADERS = ['delivered-to', 'x-original-to', 'envelope-to', 'to'];
 
 /** The message a VERP return path names: the envelope recipient, else the bounce's Delivered-To, X-Original-To, To. */
 export function verpOf(mail: MimePart, envelopeTo?: string): string | null {
   const candidates = [envelopeTo ?? '', ...ENVELOPE_HEADERS.flatMap((h) => mail.headers.get(h) ?? [])];
   for (const value of candidates) {
-    for (const address of value.match(/[^\s<>"',;:()]+@[^\s<>"',;:()]+/g) ?? []) {
+    for (const address of value.match(HEADER_ADDRESS) ?? []) {
       const id = parseVerp(address);
       if (id) return id;
     }

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { autoReplyByHeaders, autoReplyByText, embedded, readComplaint } from './answers';
 import { classifyEvidence, type Evidence, evidenceOf } from './evidence';
-import { envelopeIdOf, isoTime, messageIdOf, verpOf } from './ids';
+import { envelopeIdOf, firstAddress, HEADER_ADDRESS, isoTime, messageIdOf, verpOf } from './ids';
 import { bodyText, header, type MimePart, normalizeLines, parseEntity, walk } from './mime';
 import { isOriginal, isStatus, proseOf } from './prose';
 import { readDeliveryStatus } from './report';
@@ -141,7 +141,7 @@ function readProse(
     ['from', 'to', 'return-path', 'delivered-to', 'x-original-to', 'reply-to', 'sender']
       .flatMap((name) => mail.headers.get(name) ?? [])
       .concat(original ? (original.headers.get('from') ?? []) : [])
-      .flatMap((v) => v.toLowerCase().match(/[^\s<>"',;:()]+@[^\s<>"',;:()]+/g) ?? []),
+      .flatMap((v) => v.toLowerCase().match(HEADER_ADDRESS) ?? []),
   );
   const failedHeader = header(mail, 'x-failed-recipients');
   let found = recipientsIn(report, exclude);
@@ -155,10 +155,8 @@ function readProse(
     found = listed.map((email) => found.find((r) => r.email === email) ?? { email, block: report });
   }
   if (found.length === 0 && original && looksLikeBounce(mail, report)) {
-    const to = header(original, 'to')
-      .toLowerCase()
-      .match(/[^\s<>"',;:()]+@[^\s<>"',;:()]+/);
-    if (to) found = [{ email: to[0], block: report }];
+    const to = firstAddress(header(original, 'to'));
+    if (to) found = [{ email: to, block: report }];
   }
   // A failure reply with no address at all (some gateways): the recipient is unknown, the message may not be.
   if (found.length === 0 && looksLikeBounce(mail, report) && /^[ \t]*[45]\d\d\b/m.test(report))
@@ -215,10 +213,7 @@ function autoReply(
   verp: string | null,
   when: string | null,
 ): BounceReport {
-  const from =
-    header(mail, 'from')
-      .toLowerCase()
-      .match(/[^\s<>"',;:()]+@[^\s<>"',;:()]+/)?.[0] ?? null;
+  const from = firstAddress(header(mail, 'from'));
   const subject = header(mail, 'subject').replace(/\s+/g, ' ').slice(0, 200);
   // The diagnostic names it an auto-reply, so that the classifier says out of office wherever it runs.
   const evidence = {

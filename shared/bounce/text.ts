@@ -36,7 +36,9 @@ export function splitOriginal(text: string): { report: string; original: string 
   return { report: text.slice(0, at), original };
 }
 
-const ADDRESS = /[A-Za-z0-9._%+=!#$&'*/?^`{|}~-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}/g;
+// Bounded and anchored at a token's start, so that a hostile long token is one pass, not one per character.
+const ADDRESS =
+  /(?<![A-Za-z0-9._%+=!#$&'*/?^`{|}~-])[A-Za-z0-9._%+=!#$&'*/?^`{|}~-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,10}[A-Za-z]{2,24}(?![A-Za-z0-9-])/g;
 // Addresses that are never the failed recipient: the reporting side's own mailboxes.
 const SYSTEM_LOCAL =
   /^(?:mailer-daemon|postmaster|mail-daemon|maildelivery|mail_delivery|noreply|no-reply|bounces?|daemon|root)$/i;

@@ -136,7 +136,7 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
   delivery
     .command('stop')
     .description(
-      'Stop a delivery: no further batch or retry is handed to the MTA; waiting retries end failed.',
+      'Stop a delivery: its batches stop between two messages, no retry follows; waiting retries end failed. A recurring delivery is paused instead (delivery pause).',
     )
     .argument('<id>', 'delivery id')
     .option('--json', 'machine-readable output')
@@ -147,9 +147,11 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
       const result = await stopDelivery(sql, id);
       if (!result.stopped) {
         throw new UserError(
-          result.state
-            ? `delivery ${id} is ${result.state}; only a delivery not yet finished can be stopped`
-            : `delivery ${id} not found`,
+          result.state === 'recurring'
+            ? `delivery ${id} is a recurring delivery, which sends nothing itself: pause its schedule with campaign delivery pause ${id}, or stop one of its executions (campaign status ${id} lists them)`
+            : result.state
+              ? `delivery ${id} is ${result.state}; only a delivery not yet finished can be stopped`
+              : `delivery ${id} not found`,
         );
       }
       output(opts.json, { id, state: 'stopped' }, () => `delivery ${id} stopped`);

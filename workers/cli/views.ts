@@ -1,8 +1,9 @@
-// `campaign status`, `logs` and `profile`: what an operator reads.
+// `campaign status`, `logs` and `profile` (with `profile erase`): what an operator reads.
 import type { Command } from 'commander';
 import { normalizeEmail } from '../../shared/recipients';
 import { deliveryIdArgument } from './arguments';
 import { type CliContext, output, UserError } from './context';
+import { registerEraseCommand } from './erase';
 import { renderRecurring, renderTile } from './render';
 
 export function registerViewCommands(program: Command, ctx: () => CliContext): void {
@@ -58,8 +59,9 @@ export function registerViewCommands(program: Command, ctx: () => CliContext): v
       if (opts.json) process.stdout.write(first ? ']\n' : '\n]\n');
     });
 
-  program
-    .command('profile')
+  const profile = program.command('profile');
+  registerEraseCommand(profile, ctx);
+  profile
     .description("A recipient's history: which deliveries reached it, with what outcome.")
     .argument('<email>', 'the recipient address')
     .option('--json', 'machine-readable output')

@@ -1,7 +1,13 @@
 // The dispatch handler: hands one batch of a delivery to the MTA and logs every message exactly once.
 import { UnrecoverableError } from 'bullmq';
 import type postgres from 'postgres';
-import { type HandOff, loadDispatchDelivery, pendingBatchTargets, recordHandOffs } from '../../db/dispatch';
+import {
+  dispatchState,
+  type HandOff,
+  loadDispatchDelivery,
+  pendingBatchTargets,
+  recordHandOffs,
+} from '../../db/dispatch';
 import type { DispatchPayload } from '../../shared/queues';
 import type { QuarantineRules } from '../../shared/rules/quarantine-rules';
 import { handedOver, neverAttempted } from '../../shared/rules/status-moves';
@@ -10,6 +16,7 @@ import { createHandOff } from '../mta/hand-off';
 import type { RateLimiter } from '../mta/rate-limit';
 import { refusal } from '../mta/refusal';
 import type { MtaTransport } from '../mta/transport';
+import type { StopSignals } from './stops';
 
 export interface DispatchDeps {
   sql: postgres.Sql;
@@ -17,6 +24,10 @@ export interface DispatchDeps {
   transport: MtaTransport;
   rateLimiter: RateLimiter | null;
   now: () => Date;
+  /** Stops heard of while a batch runs (null: found between chunks only). */
+  stops: StopSignals | null;
+  /** Messages of one batch at the MTA at once (SMTP_POOL_SIZE): what may still leave after a stop. */
+  inFlight: number;
 }
 
 /** Messages handed over between two rate-limit checks and two progress updates. */
@@ -47,13 +58,25 @@ export function dispatchHandler(deps: DispatchDeps) {
     let pending: HandOff[] = [];
     let deferred = 0;
     let lastResponse = '';
-    for (let start = 0; start < targets.length; start += CHUNK) {
+    let halted = 0;
+    // A stop is checked before each message: heard on the channel at once, or read here between chunks.
+    const stopped = () => deps.stops?.isStopped(deliveryId) === true;
+    for (let start = 0; start < targets.length && halted === 0; start += CHUNK) {
       const chunk = targets.slice(start, start + CHUNK);
       const handOffs = pending;
-      const { at: now, handed } = await handOff(
+      if (start > 0 && (await dispatchState(deps.sql, deliveryId)) !== 'sending')
+        deps.stops?.mark(deliveryId);
+      if (start > 0 && stopped()) {
+        halted = targets.length - start; // Never handed over: no log row, as for the batches after a stop.
+        break;
+      }
+      const handing = await handOff(
         delivery,
         chunk.map((target) => ({ ...target, attempt: 1 })),
+        stopped,
       );
+      const { at: now, handed } = handing;
+      halted += handing.halted;
       for (const { item: target, messageId, result } of handed) {
         const base = { seq: target.seq, email: target.email, messageId };
         if (result === null) {
@@ -102,17 +125,21 @@ export function dispatchHandler(deps: DispatchDeps) {
       await job.updateProgress(Math.round(((start + chunk.length) / targets.length) * 100)).catch(() => {});
     }
 
-    // The last chunk's logs and the batch's completion in one transaction.
+    // The last chunk's logs and the batch's completion in one transaction (a stopped batch is not complete).
     const { inserted: last, deliverySent } = await recordHandOffs(
       deps.sql,
       deliveryId,
       batch,
       pending,
-      deferred === 0,
+      deferred === 0 && halted === 0,
       deps.now(),
       deps.quarantine,
     );
     inserted += last;
+    if (halted > 0) {
+      log.info({ batch, inserted, halted }, 'Stopped in the middle of a batch: the delivery was stopped.');
+      return { handedOver: inserted, stopped: halted };
+    }
     if (deferred > 0) {
       // Logged messages stay logged; the retry hands over only the deferred ones, after the job's backoff.
       log.info(

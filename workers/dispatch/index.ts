@@ -6,6 +6,7 @@ import { startWorker } from '../../shared/worker';
 import { dispatchKinds } from '../reconcile/kinds';
 import type { RoleKit, RoleModule, RunningRole } from '../start/role-kit';
 import { dispatchHandler } from './handler';
+import { listenForStops } from './stops';
 
 export function startDispatchRole(kit: RoleKit): RunningRole {
   const { deps, base, opts } = kit;
@@ -21,12 +22,15 @@ export function startDispatchRole(kit: RoleKit): RunningRole {
     opts,
   );
   const { transport, rateLimiter } = kit.mta();
+  const stops = listenForStops(deps.sql, deps.log);
   const handler = dispatchHandler({
     sql: deps.sql,
     transport,
     rateLimiter,
     now: deps.now,
     quarantine: quarantineRules(deps.config),
+    stops,
+    inFlight: deps.config.SMTP_POOL_SIZE,
   });
   const dispatch = startWorker(dispatchQueue, handler, base, {
     ...opts,
@@ -38,7 +42,10 @@ export function startDispatchRole(kit: RoleKit): RunningRole {
       { queue: startQueue, worker: start },
       { queue: dispatchQueue, worker: dispatch },
     ],
-    () => transport.close(),
+    async () => {
+      await stops.close();
+      await transport.close();
+    },
   );
 }
 

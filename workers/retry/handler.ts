@@ -19,6 +19,7 @@ import {
 import { enqueueBulk } from '../../shared/enqueue';
 import { retriesExpiredTotal, retriesScheduledTotal, retriesSentTotal } from '../../shared/metrics';
 import { type FinalizePayload, jobIds, type RetryPayload, retryQueue } from '../../shared/queues';
+import { isErasedAddress } from '../../shared/rules/erasure';
 import { FINAL_CAUSES } from '../../shared/rules/log-values';
 import type { AddressOutcome, QuarantineRules } from '../../shared/rules/quarantine-rules';
 import { retryEnded } from '../../shared/rules/status-moves';
@@ -84,6 +85,8 @@ export function retryHandler(deps: RetryDeps) {
               now.getTime(),
               deps.quarantine,
             );
+        // An erased address (its pseudonym) is never mailed again either.
+        if (!closed) for (const row of due) if (isErasedAddress(row.email)) blocked.add(row.email);
         const stopped = delivery.state === 'stopped';
         const ended: RetryHandOff[] = [];
         const toSend: DueRetry[] = [];
