@@ -37,21 +37,22 @@ function figuresOf(bench: string, result: Record<string, unknown>): SummaryFigur
       shareSpread: f.share?.spread ?? null,
     }));
   }
-  // A benchmark without figures in this form: its top-level numbers, reported without a limit.
-  return Object.entries(result)
-    .filter(([k, v]) => typeof v === 'number' && !['cores'].includes(k))
-    .map(([name, v]) => ({
-      bench,
-      name,
-      unit: '',
-      value: v as number,
-      valueSpread: 0,
-      limitName: null,
-      limit: null,
-      share: null,
-      shareSpread: null,
-      note: 'reported by the benchmark without a limit',
-    }));
+  // A benchmark without figures in this form: its top-level numbers, reported without a limit (its shares,
+  // rates and times when it names some that way, else every number).
+  const numbers = Object.entries(result).filter(([k, v]) => typeof v === 'number' && k !== 'cores');
+  const named = numbers.filter(([k]) => /(Share|PerSecond|Ms|Seconds)$/.test(k));
+  return (named.length > 0 ? named : numbers).map(([name, v]) => ({
+    bench,
+    name,
+    unit: '',
+    value: v as number,
+    valueSpread: 0,
+    limitName: null,
+    limit: null,
+    share: null,
+    shareSpread: null,
+    note: 'reported by the benchmark without a limit',
+  }));
 }
 
 export async function runAll(

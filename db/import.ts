@@ -111,6 +111,12 @@ async function importTargets(
   copy.end();
   await once(copy, 'finish');
   if (errors.length > 0) throw new ImportRefused(errors, more);
+  // An empty file, or a header alone, would make a delivery that "sends" 0 of 0.
+  if (count === 0)
+    throw new ImportRefused(
+      [{ line: 1, message: 'no recipients; give a header with an "email" column and at least one row' }],
+      false,
+    );
   onProgress(count);
 
   const excludeQuarantined = () =>

@@ -181,4 +181,12 @@ describe('redactUrl', () => {
   ])('shows %s as %s', (value, shown) => {
     expect(redactUrl(value)).toBe(shown);
   });
+  it('names the scheme of a URL of the wrong kind instead of calling it no URL', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://x' })).toThrow(
+      'config: DATABASE_URL="mysql://x" is a mysql:// URL; expected postgres://… or postgresql://…',
+    );
+    expect(() => loadConfig({ MTA_URL: 'not a url' })).toThrow(
+      'is not a URL; expected smtp://… or smtps://…',
+    );
+  });
 });

@@ -6,16 +6,19 @@ import { hasHashTag, isClusterUrl, parseRedisUrl } from './redis-url';
 import { parseDuration } from './rules/duration';
 
 const url = (protocols: string[]) =>
-  z.string().refine(
-    (value) => {
-      try {
-        return protocols.includes(new URL(value).protocol);
-      } catch {
-        return false;
-      }
-    },
-    { message: `is not a URL; expected ${protocols.map((p) => `${p}//…`).join(' or ')}` },
-  );
+  z.string().superRefine((value, ctx) => {
+    const expected = protocols.map((p) => `${p}//…`).join(' or ');
+    let protocol: string;
+    try {
+      protocol = new URL(value).protocol;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `is not a URL; expected ${expected}` });
+      return;
+    }
+    // mysql://x is a URL, only not one this variable accepts: say so.
+    if (!protocols.includes(protocol))
+      ctx.addIssue({ code: 'custom', message: `is a ${protocol}// URL; expected ${expected}` });
+  });
 
 const int = (min: number, max: number, what: string) =>
   z

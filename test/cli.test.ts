@@ -578,6 +578,32 @@ describe('confirm', () => {
   });
 });
 
+describe('an empty audience', () => {
+  it.each([
+    ['a 0-byte file', ''],
+    ['a header with no rows', 'email,first\n'],
+  ])('%s is refused, and nothing is written', async (_, content) => {
+    const before = await rowCounts();
+    const file = await recipients(content);
+    expectOneLineRefusal(
+      await cli(t.env, 'delivery', 'create', '--label', 'empty', '--recipients', file),
+      `--recipients ${file}: line 1: no recipients; give a header with an "email" column and at least one row; nothing was imported`,
+    );
+    expect(await rowCounts()).toEqual(before);
+  });
+});
+
+describe('dead-letters --queue', () => {
+  it('refuses a queue that does not exist, naming the known ones', async () => {
+    const r = await cli(t.env, 'dead-letters', '--queue', 'bogus');
+    expectOneLineRefusal(r, '--queue "bogus" is not a known queue; expected one of delivery-confirm, ');
+    expect(r.stderr).toContain('mta-feedback');
+    expect(r.stderr).toContain('feedback-http/sparkpost');
+    const known = await cli(t.env, 'dead-letters', '--queue', 'mta-feedback');
+    expect(known).toMatchObject({ code: 0, stdout: 'no dead letters\n' });
+  });
+});
+
 describe('as a real child process', () => {
   it('creates a delivery and shows it prepared with the right toSend', async () => {
     const file = await recipients(

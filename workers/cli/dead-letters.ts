@@ -54,7 +54,25 @@ export function registerDeadLetterCommands(program: Command, ctx: () => CliConte
       if (!Number.isInteger(limit) || limit < 1 || limit > 100_000)
         throw new UserError(`--limit "${opts.limit}" is not a count from 1 to 100000`);
       const { listDeadLetters } = await import('../../db/dead-letters');
-      const letters = await listDeadLetters(await ctx().sql(), {
+      const sql = await ctx().sql();
+      if (opts.queue !== undefined) {
+        // A typo must not read as "no dead letters": the known queues are the declared ones, the feedback
+        // receiver's, and any that dead letters name already.
+        const { PROVIDERS } = await import('../servers/feedback-http/server');
+        const seen = await sql`select distinct queue from dead_letters`;
+        const known = [
+          ...new Set([
+            ...queues.map((q) => q.name),
+            ...PROVIDERS.map((p) => `feedback-http/${p}`),
+            ...seen.map((r) => r.queue as string),
+          ]),
+        ];
+        if (!known.includes(opts.queue))
+          throw new UserError(
+            `--queue "${opts.queue}" is not a known queue; expected one of ${known.join(', ')}`,
+          );
+      }
+      const letters = await listDeadLetters(sql, {
         queue: opts.queue,
         includeReplayed: opts.all,
         limit,

@@ -24,7 +24,8 @@ import {
 import { translateSparkPost } from './sparkpost';
 import { BadPayload, type Translation } from './translate';
 
-const PROVIDERS = ['sparkpost', 'ses', 'kumomta', 'generic'];
+/** The providers of POST /feedback/PROVIDER. */
+export const PROVIDERS = ['sparkpost', 'ses', 'kumomta', 'generic'];
 
 /** A provider's body is refused above this size; SparkPost batches stay far below it. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
