@@ -58,3 +58,40 @@ export async function softBouncedAfterTheEnd(sql: postgres.Sql, deliveryId: stri
         and e.failure_type = 'soft' and e.outcome = 'after-finish')`;
   return row!.n as number;
 }
+
+/** One message of a delivery as the demo's report shows it: where it ended, and when its latest attempt was answered. */
+export interface LogOutcome {
+  seq: number;
+  status: string;
+  attempts: number;
+  failureReason: string | null;
+  /** when the deciding soft bounce happened (ms), null when the row's outcome is not a soft bounce */
+  softAt: number | null;
+  /** when that soft bounce was applied (ms): a retry is made only after it */
+  softAppliedAt: number | null;
+  /** feedback on the latest attempt: some applied before the finish, only after it (changed nothing), none */
+  latestFeedback: 'before' | 'after' | 'none';
+}
+
+/** Every message of one delivery with its latest attempt's feedback timing: the demo's test reads it per recipient. */
+export async function logOutcomes(sql: postgres.Sql, deliveryId: string): Promise<LogOutcome[]> {
+  const rows = await sql`
+    select l.seq, l.status, l.attempts, l.failure_reason, l.outcome_kind, l.outcome_at,
+      (select s.received_at from feedback_events s where s.event_id = l.outcome_event_id) as soft_applied_at,
+      case when bool_or(e.outcome <> 'after-finish') then 'before'
+           when bool_or(e.outcome = 'after-finish') then 'after' else 'none' end as latest
+    from delivery_logs l
+    left join feedback_events e on e.delivery_id = l.delivery_id and e.seq = l.seq and e.attempt = l.attempts
+    where l.delivery_id = ${deliveryId}
+    group by l.delivery_id, l.seq order by l.seq`;
+  return rows.map((r) => ({
+    seq: r.seq as number,
+    status: r.status as string,
+    attempts: r.attempts as number,
+    failureReason: r.failure_reason as string | null,
+    softAt: r.outcome_kind === 'soft' ? (r.outcome_at as Date).getTime() : null,
+    softAppliedAt:
+      r.outcome_kind === 'soft' && r.soft_applied_at ? (r.soft_applied_at as Date).getTime() : null,
+    latestFeedback: r.latest as LogOutcome['latestFeedback'],
+  }));
+}

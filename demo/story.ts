@@ -6,7 +6,13 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import type postgres from 'postgres';
-import { type FailureCount, failuresByReason, softBouncedAfterTheEnd } from '../db/delivery-page';
+import {
+  type FailureCount,
+  failuresByReason,
+  type LogOutcome,
+  logOutcomes,
+  softBouncedAfterTheEnd,
+} from '../db/delivery-page';
 import { type DeliveryStatus, deliveryStatus } from '../db/delivery-status';
 import { feedbackQueue, trackingQueue } from '../shared/queues';
 import type { RedisClient } from '../shared/redis';
@@ -35,6 +41,8 @@ export interface StoryResult {
     decisions: DeliveryDecisions | null;
     /** soft bounces of a last retry that came after the end: the message stays as it was (DESIGN.md) */
     bouncedAfterTheEnd: number;
+    /** every message, with whether its latest attempt's feedback came after the finish (the test's check) */
+    logs: LogOutcome[];
   }[];
   /** feedback and tracking jobs that failed for good (0 expected: the figures would miss their events) */
   failedJobs: number;
@@ -167,7 +175,8 @@ export async function tellStory(ctx: StoryContext): Promise<StoryResult> {
       const failures = await failuresByReason(ctx.sql, status.id);
       const late = await softBouncedAfterTheEnd(ctx.sql, status.id);
       const decided = decisions[status.id] ?? null;
-      result.deliveries.push({ status, failures, decisions: decided, bouncedAfterTheEnd: late });
+      const logs = await logOutcomes(ctx.sql, status.id);
+      result.deliveries.push({ status, failures, decisions: decided, bouncedAfterTheEnd: late, logs });
       say(renderTile(status));
       say(
         `  failures          ${failures.map((f) => `${f.count} ${f.reason} (${f.type})`).join(', ') || 'none'}`,
