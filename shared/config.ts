@@ -109,8 +109,11 @@ const schema = z.object({
     .default('0 * * * *'),
   /** How often recurring deliveries' due occurrences are looked for: an execution starts at most this late. */
   RECURRENCE_TICK: duration.default(5000),
-  /** `delivery create --recurrence` refuses a schedule more frequent than this without --allow-frequent; 0: no floor. */
-  RECURRENCE_MIN_INTERVAL: durationOrNone.default(3_600_000),
+  /**
+   * `delivery create --recurrence` refuses a schedule more frequent than this without --allow-frequent; 0: no floor.
+   * Off by default: the contract has always accepted any cron expression, and upstream callers may rely on that.
+   */
+  RECURRENCE_MIN_INTERVAL: durationOrNone.default(0),
   /** How long a worker holds a job without renewing its lock; a killed worker's jobs return after it. */
   WORKER_LOCK_DURATION: duration.default(30000),
   /** Deliveries within their validity period that get per-delivery series (label delivery_id); the newest win. */

@@ -56,7 +56,7 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
     .option('--confirm-each', 'each execution waits for a confirm (needs --aggregate none)')
     .option(
       '--allow-frequent',
-      'accept a --recurrence more frequent than RECURRENCE_MIN_INTERVAL (default: once an hour)',
+      'accept a --recurrence more frequent than RECURRENCE_MIN_INTERVAL (set it, e.g. 1h, to guard against a schedule that mails too often)',
     )
     .option(
       '--return-path-domain <domain>',
