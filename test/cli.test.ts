@@ -104,6 +104,12 @@ describe('--help', () => {
     },
   );
 
+  it('says in `delivery create --help` what a delivery without --subject, --text or --html sends', async () => {
+    const help = (await cli(t.env, 'delivery', 'create', '--help')).stdout.replace(/\s+/g, ' ');
+    expect(help).toContain('default: the --label');
+    expect(help).toContain('with neither --text nor --html the message has an empty body');
+  });
+
   it('refuses an unknown command with a non-zero exit', async () => {
     const result = await cli(t.env, 'frobnicate');
     expect(result.code).not.toBe(0);

@@ -46,9 +46,12 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
     )
     .option('--retry-interval <duration>', 'time between attempts after a soft bounce', '1h')
     .option('--contact-date <iso>', 'when sending starts (ISO 8601); default: at confirmation')
-    .option('--subject <text>', 'subject; {{column}} personalizes it')
-    .option('--text <text>', 'plain-text body; {{column}} personalizes it')
-    .option('--html <html>', 'HTML body; {{column}} personalizes it')
+    .option('--subject <text>', 'subject; {{column}} personalizes it; default: the --label')
+    .option(
+      '--text <text>',
+      'plain-text body; {{column}} personalizes it; with neither --text nor --html the message has an empty body',
+    )
+    .option('--html <html>', 'HTML body; {{column}} personalizes it; default: none (plain text only)')
     .option('--from <address>', 'sender address', 'campaign@localhost')
     .option('--recurrence <cron>', 'make it recurring: a cron expression, e.g. "0 9 * * 1" (Mondays 09:00)')
     .option('--timezone <zone>', 'the time zone of --recurrence (IANA name); default UTC')
