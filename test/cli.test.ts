@@ -104,6 +104,12 @@ describe('--help', () => {
     },
   );
 
+  it('says in `delivery create --help` what a delivery without --subject, --text or --html sends', async () => {
+    const help = (await cli(t.env, 'delivery', 'create', '--help')).stdout.replace(/\s+/g, ' ');
+    expect(help).toContain('default: the --label');
+    expect(help).toContain('with neither --text nor --html the message has an empty body');
+  });
+
   it('refuses an unknown command with a non-zero exit', async () => {
     const result = await cli(t.env, 'frobnicate');
     expect(result.code).not.toBe(0);
@@ -214,7 +220,7 @@ describe('delivery create', () => {
     const result = await cli(t.env, 'delivery', 'create', '--label', 'human', '--recipients', file);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(
-      /^delivery \d+ prepared: 2 to send\n {2}\(3 rows read, 1 duplicates removed, 0 quarantined excluded\)\n$/,
+      /^delivery \d+ prepared: 2 to send\n {2}\(3 rows read, 1 duplicate removed, 0 quarantined excluded\)\n$/,
     );
   });
 
@@ -298,9 +304,11 @@ describe('delivery create', () => {
     expectOneLineRefusal(result, /line 2: .*\(and 2 other bad rows\); nothing was imported/);
   });
 
-  it('refuses a {{column}} of the subject that the file does not have, with a line number', async () => {
+  it('refuses a {{column}} of the subject that the file does not have, once for the file (line 1), not per row', async () => {
     const before = await rowCounts();
-    const file = await recipients('email,last\nann@example.com,Lee\n');
+    const file = await recipients(
+      'email,last\nann@example.com,Lee\nbob@example.com,Ray\ncy@example.com,Li\n',
+    );
     const result = await cli(
       t.env,
       'delivery',
@@ -312,7 +320,8 @@ describe('delivery create', () => {
       '--subject',
       'Hi {{first}}',
     );
-    expectOneLineRefusal(result, /line \d+/, 'the column "first" the message uses is missing');
+    expectOneLineRefusal(result, /line 1: /, 'the header has no column "first", which the message uses');
+    expect(result.stderr).not.toContain('other bad rows');
     expect(await rowCounts()).toEqual(before);
   });
 
@@ -483,7 +492,7 @@ describe('profile', () => {
     });
     const human = await cli(t.env, 'profile', 'profiled@example.com');
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/^profiled@example\.com: 1 deliveries; 1 errors, not quarantined\n/);
+    expect(human.stdout).toMatch(/^profiled@example\.com: 1 delivery; 1 error, not quarantined\n/);
     expect(human.stdout).toContain(`${id}\ttest\tfailed (soft: mailbox full)\tattempts 1`);
   });
 
