@@ -13,6 +13,8 @@ export interface ReadinessSources {
   sql: () => postgres.Sql | null;
   redis: RedisClient;
   expectedMigrations: number;
+  /** What stands in the way while `sql` is null: PostgreSQL unreachable, or the migrations still running. */
+  databaseState?: () => string;
   /** The roles' own checks (the bounce mailbox: listening, or closing on shutdown). */
   roles?: () => Record<string, string>;
 }
@@ -29,7 +31,7 @@ function readinessProbe(sources: ReadinessSources) {
             .then(() => migrationsApplied(sql, sources.expectedMigrations))
             .then((ok) => (ok ? 'ok' : 'migrations pending'))
             .catch((e: Error) => `unreachable (${(e as { code?: string }).code ?? e.message})`)
-        : Promise.resolve('not migrated yet'),
+        : Promise.resolve(sources.databaseState?.() ?? 'not migrated yet'),
       sources.redis.status === 'ready'
         ? sources.redis
             .ping()
