@@ -89,7 +89,9 @@ export async function startHealthServer(
       return;
     }
     if (pages()?.(path ?? '/', send)) return;
-    send(404, { error: 'not found; try /healthz, /readyz or /metrics' });
+    // The list names every path this process serves: /deliveries only where the metrics role runs.
+    const paths = pages() ? '/healthz, /readyz, /metrics or /deliveries' : '/healthz, /readyz or /metrics';
+    send(404, { error: `not found; try ${paths}` });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
