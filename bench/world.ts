@@ -46,7 +46,11 @@ export async function openBenchWorld(
       // Leave nothing behind: every key of the run lives under its own prefix, every row in its database.
       redis.disconnect();
       await sql.end();
-      await removeWorld({ databaseUrl: env.DATABASE_URL, redisUrl: config.REDIS_URL, prefix: env.QUEUE_PREFIX });
+      await removeWorld({
+        databaseUrl: env.DATABASE_URL,
+        redisUrl: config.REDIS_URL,
+        prefix: env.QUEUE_PREFIX,
+      });
     },
   };
 }

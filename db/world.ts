@@ -32,9 +32,16 @@ async function onServer(databaseUrl: string, statement: string): Promise<void> {
 }
 
 /** Creates the URL's database: a copy of `template` (fast, for tests), else migrated from nothing. */
-export async function createDatabase(databaseUrl: string, from: { template: string } | 'migrations'): Promise<void> {
+export async function createDatabase(
+  databaseUrl: string,
+  from: { template: string } | 'migrations',
+): Promise<void> {
   if (from === 'migrations') await prepareDatabase(databaseUrl);
-  else await onServer(databaseUrl, `create database ${quoted(nameOf(databaseUrl))} template ${quoted(from.template)}`);
+  else
+    await onServer(
+      databaseUrl,
+      `create database ${quoted(nameOf(databaseUrl))} template ${quoted(from.template)}`,
+    );
 }
 
 /** Drops the URL's database if it exists, closing what is still connected to it. */

@@ -31,7 +31,10 @@ export async function prepareWorld(options: {
   env: NodeJS.ProcessEnv;
 }): Promise<World> {
   // The server of DATABASE_URL (default the local one) with the demo's own database name.
-  const databaseUrl = databaseUrlFor(options.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/campaign', options.database);
+  const databaseUrl = databaseUrlFor(
+    options.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/campaign',
+    options.database,
+  );
   const redisUrl = options.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const remove = () => removeWorld({ databaseUrl, redisUrl, prefix: options.prefix });
   try {

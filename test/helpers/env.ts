@@ -2,7 +2,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import postgres from 'postgres';
-import { createDatabase, dropDatabase, deleteKeys as deleteKeysAt, removeWorld } from '../../db/world';
+import { createDatabase, deleteKeys as deleteKeysAt, dropDatabase, removeWorld } from '../../db/world';
 import { type Config, loadConfig } from '../../shared/config';
 
 // One template per checkout: test runs in two worktrees at once must not drop each other's template.

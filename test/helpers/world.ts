@@ -16,7 +16,9 @@ export interface TestWorld {
 }
 
 /** Starts the world; `env` adds settings, `roles` limits the pipeline (default every role). */
-export async function openTestWorld(options: { env?: Record<string, string>; roles?: Role[] } = {}): Promise<TestWorld> {
+export async function openTestWorld(
+  options: { env?: Record<string, string>; roles?: Role[] } = {},
+): Promise<TestWorld> {
   const mta = await startTestMta();
   const t = await createTestEnv({ ...options.env, MTA_URL: mta.url });
   const pipeline = await startPipeline(t, { roles: options.roles });
