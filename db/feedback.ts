@@ -197,7 +197,11 @@ async function applyOnce(
     await recordAddressOutcomes(
       tx,
       events
-        .filter((_, i) => verdicts[i] === 'applied')
+        // A delay is not counted against the address: the MTA's final word about the attempt will be.
+        .filter(
+          (e, i): e is ClassifiedEvent & { kind: Exclude<OutcomeKind, 'delayed'> } =>
+            verdicts[i] === 'applied' && e.kind !== 'delayed',
+        )
         .map((e) => ({
           email: rows.get(key(e.deliveryId, e.seq))!.email,
           deliveryId: e.deliveryId,

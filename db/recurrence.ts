@@ -77,9 +77,10 @@ async function skipUnconfirmed(
 /** The period's delivery an execution adds to, created by the period's first execution. */
 async function periodDelivery(tx: postgres.TransactionSql, s: DueSchedule, key: string): Promise<string> {
   await tx`
-    insert into deliveries (label, efs, validity_seconds, retry_interval_seconds, sender, subject, text_body,
-      html_body, columns, token, state, schedule_id, period_key)
-    select label || ' (' || ${key} || ')', efs, validity_seconds, retry_interval_seconds, sender, subject,
+    insert into deliveries (label, efs, validity_seconds, retry_interval_seconds, sender, return_path_domain,
+      subject, text_body, html_body, columns, token, state, schedule_id, period_key)
+    select label || ' (' || ${key} || ')', efs, validity_seconds, retry_interval_seconds, sender, return_path_domain,
+      subject,
       text_body, html_body, columns, ${randomBytes(6).toString('hex')}, 'sending', ${s.id}, ${key}
     from deliveries where id = ${s.template_id}
     on conflict (schedule_id, period_key) do nothing`;
@@ -98,10 +99,10 @@ async function executionDelivery(
   rules: Pick<QuarantineRules, 'mailboxFullReleaseMs'>,
 ): Promise<string> {
   const [created] = await tx`
-    insert into deliveries (label, efs, validity_seconds, retry_interval_seconds, contact_date, sender, subject,
-      text_body, html_body, columns, token, state, schedule_id, occurrence_at, parent_id)
+    insert into deliveries (label, efs, validity_seconds, retry_interval_seconds, contact_date, sender,
+      return_path_domain, subject, text_body, html_body, columns, token, state, schedule_id, occurrence_at, parent_id)
     select label || ' (' || ${at.toISOString()} || ')', efs, validity_seconds, retry_interval_seconds, ${at},
-      sender, subject, text_body, html_body, columns, ${randomBytes(6).toString('hex')}, 'prepared', ${s.id},
+      sender, return_path_domain, subject, text_body, html_body, columns, ${randomBytes(6).toString('hex')}, 'prepared', ${s.id},
       ${at}, ${parentId}
     from deliveries where id = ${s.template_id}
     returning id`;

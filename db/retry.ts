@@ -161,7 +161,8 @@ async function failUnsentTargets(tx: postgres.TransactionSql, deliveryId: string
 }
 
 /**
- * The end of the validity period, once: every message whose latest attempt soft-bounced becomes `failed`
+ * The end of the validity period, once: every message whose latest attempt soft-bounced, or never got past
+ * `delayed` (the MTA was still retrying it: it is not delivered, whatever the MTA says later), becomes `failed`
  * (without EFS, delivered % goes down here), pending retries are dropped, and the delivery is `finished`.
  * Returns 'not-yet' when the delivery is not ready (still sending, within an hour of the end), 'done' when
  * it was finished already, null when it does not exist.
@@ -202,19 +203,19 @@ export async function finalizeDelivery(
         -- validityEnd's set-wise twin (shared/rules/status-moves.ts); o is the row before the update.
         update delivery_logs l set status = 'failed', retry_at = null, updated_at = ${now}
         from delivery_logs o
-        where l.delivery_id = ${deliveryId} and l.outcome_kind = 'soft' and l.outcome_attempt = l.attempts
+        where l.delivery_id = ${deliveryId} and l.outcome_kind in ('soft', 'delayed') and l.outcome_attempt = l.attempts
           and l.status <> 'failed' and o.delivery_id = l.delivery_id and o.seq = l.seq
         returning o.status, o.attempts, o.outcome_kind, o.outcome_attempt
       ), moves as (
         select status, attempts, outcome_kind, outcome_attempt, count(*)::int as n from changed group by 1, 2, 3, 4
       ), cleared as (
         update delivery_logs set retry_at = null
-        where delivery_id = ${deliveryId} and retry_at is not null and not (outcome_kind = 'soft' and outcome_attempt = attempts and status <> 'failed')
+        where delivery_id = ${deliveryId} and retry_at is not null and not (outcome_kind in ('soft', 'delayed') and outcome_attempt = attempts and status <> 'failed')
         returning 1
       ), expired as (
         -- Read from the statement's snapshot, before the updates: messages still waiting for a retry.
         select count(*)::int as n from delivery_logs
-        where delivery_id = ${deliveryId} and (retry_at is not null or (outcome_kind = 'soft' and outcome_attempt = attempts))
+        where delivery_id = ${deliveryId} and (retry_at is not null or (outcome_kind in ('soft', 'delayed') and outcome_attempt = attempts))
       )
       select (select count(*) from changed)::int as failed, (select count(*) from cleared)::int as cleared,
         (select n from expired) as expired,

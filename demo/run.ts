@@ -109,6 +109,9 @@ async function main(): Promise<void> {
     // Any free port for an HTTP feedback receiver, where the pipeline has one: the simulator needs none, and
     // a running `npm start` must not stop the demo. (Unknown to a configuration without that role: ignored.)
     FEEDBACK_PORT: '0',
+    // The same for the bounce mailbox, on loopback only: the demo's bounces come from its simulator.
+    BOUNCE_PORT: '0',
+    BOUNCE_HOST: '127.0.0.1',
     MTA_URL: mta.url,
     // The hourly job every 5 seconds, retries looked for every 5: an hour of a real delivery in a minute.
     AGGREGATION_SCHEDULE: '*/5 * * * * *',

@@ -1,4 +1,5 @@
 // The process configuration: every environment variable of docs/CONTRACT.md, parsed and validated once at start.
+import { isIP } from 'node:net';
 import { validate as validCron } from 'node-cron';
 import { z } from 'zod';
 import { hasHashTag, isClusterUrl, parseRedisUrl } from './redis-url';
@@ -108,8 +109,11 @@ const schema = z.object({
     .default('0 * * * *'),
   /** How often recurring deliveries' due occurrences are looked for: an execution starts at most this late. */
   RECURRENCE_TICK: duration.default(5000),
-  /** `delivery create --recurrence` refuses a schedule more frequent than this without --allow-frequent; 0: no floor. */
-  RECURRENCE_MIN_INTERVAL: durationOrNone.default(3_600_000),
+  /**
+   * `delivery create --recurrence` refuses a schedule more frequent than this without --allow-frequent; 0: no floor.
+   * Off by default: the contract has always accepted any cron expression, and upstream callers may rely on that.
+   */
+  RECURRENCE_MIN_INTERVAL: durationOrNone.default(0),
   /** How long a worker holds a job without renewing its lock; a killed worker's jobs return after it. */
   WORKER_LOCK_DURATION: duration.default(30000),
   /** Deliveries within their validity period that get per-delivery series (label delivery_id); the newest win. */
@@ -149,6 +153,34 @@ const schema = z.object({
           'is not a list of SNS topic ARNs; expected e.g. arn:aws:sns:eu-west-1:123456789012:ses-feedback',
       },
     )
+    .optional(),
+  /**
+   * The bounce mailbox's SMTP port (role bounces): where the return-path domain's MX (or a port forward from 25)
+   * delivers bounces, complaints and auto-replies. 2526, not 25 (root) nor 2525 (often the local MTA); 0 picks a
+   * free one (tests).
+   */
+  BOUNCE_PORT: int(0, 65535, 'a port').default(2526),
+  /** The address the bounce mailbox binds: every interface by default, as an MX must be reachable. */
+  BOUNCE_HOST: z
+    .string()
+    .refine((value) => isIP(value) !== 0 || /^[A-Za-z0-9.-]+$/.test(value), {
+      message: 'is not an address to bind; expected an IP address (0.0.0.0, ::, 127.0.0.1) or a host name',
+    })
+    .default('0.0.0.0'),
+  /** The largest bounce mail accepted (bytes, advertised as SIZE): bounces return headers, not whole campaigns. */
+  BOUNCE_MAX_SIZE: int(1024, 100 * 1024 * 1024, 'a size in bytes').default(2 * 1024 * 1024),
+  /** SMTP sessions the bounce mailbox serves at once; more are answered 421 and come back later. */
+  BOUNCE_MAX_CONNECTIONS: int(1, 10000, 'a connection count').default(100),
+  /**
+   * Addresses accepted besides the VERP addresses the dispatch hands out (comma-separated), e.g. the one registered
+   * with mailbox providers' complaint feedback loops. Unset, only VERP addresses are accepted.
+   */
+  BOUNCE_ADDRESSES: z
+    .string()
+    .transform((value) => value.split(',').map((a) => a.trim().toLowerCase()))
+    .refine((list) => list.every((a) => /^[^\s@,]+@[^\s@,]+\.[^\s@,]+$/.test(a)), {
+      message: 'is not a list of addresses; expected e.g. fbl@bounces.example.com,abuse@bounces.example.com',
+    })
     .optional(),
   /** How long a graceful shutdown may take before the process exits anyway. */
   SHUTDOWN_TIMEOUT: duration.default(30000),

@@ -50,6 +50,30 @@ export function envelopeSender(sender: string, returnPathDomain: string | null, 
   return returnPathDomain ? `bounces+${messageId.replace('@', '=')}@${returnPathDomain}` : sender;
 }
 
+/** What an attempt asks of an MTA that offers DSN (RFC 3461): which reports, naming which message. */
+export interface DsnRequest {
+  /** ENVID: the message id, echoed in each report's Original-Envelope-Id. */
+  envid?: string;
+  notify: ('SUCCESS' | 'FAILURE' | 'DELAY')[];
+  /** ORCPT: the recipient as we addressed it, echoed in each report's Original-Recipient. */
+  orcpt?: string;
+}
+
+/**
+ * With EFS the MTA is the feedback service: it is asked for every report, success included (so that any
+ * standards MTA can say `delivered`); without EFS a success changes nothing, so only failures and delays.
+ * The returned headers (RET=HDRS, set by the transport) carry our message id, never the content.
+ */
+export function dsnRequest(messageId: string, recipient: string, efs: boolean): DsnRequest {
+  return {
+    // RFC 3461 caps ENVID at 100 characters (an MTA refuses the MAIL command past it), and ORCPT's rfc822
+    // type is ASCII: where either does not fit, the VERP return path and the returned headers still name it.
+    ...(messageId.length <= 100 ? { envid: messageId } : {}),
+    notify: efs ? ['SUCCESS', 'FAILURE', 'DELAY'] : ['FAILURE', 'DELAY'],
+    ...(/^[\x21-\x7e]+$/.test(recipient) ? { orcpt: `rfc822;${recipient}` } : {}),
+  };
+}
+
 /** The message id a VERP return path names; null when the address is not one of ours. */
 export function parseVerp(address: string): string | null {
   const m = /^bounces\+([^@=\s]+)=([^@=\s]+)@[^@\s]+$/i.exec(address.trim().replace(/^<|>$/g, ''));

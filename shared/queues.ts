@@ -77,8 +77,9 @@ function eventFields(eventIdExample: string) {
 export const feedbackEvent = z.object({
   ...eventFields('the MTA\'s unique id of the event, e.g. "mta-7f3a"'),
   // `complaint`: the recipient reported the message as spam (a feedback loop); the log keeps its status.
-  type: z.enum(['delivered', 'hard_bounce', 'soft_bounce', 'complaint'], {
-    message: 'must be one of delivered, hard_bounce, soft_bounce, complaint',
+  // `delayed`: the MTA deferred the message and retries it itself; a soft failure that schedules no retry.
+  type: z.enum(['delivered', 'hard_bounce', 'soft_bounce', 'complaint', 'delayed'], {
+    message: 'must be one of delivered, hard_bounce, soft_bounce, complaint, delayed',
   }),
   smtpCode: z
     .number()

@@ -49,6 +49,17 @@ export function createProducerConnection(url: string, extra: RedisOptions = {}):
   });
 }
 
+/**
+ * Servers that produce (the feedback receiver, the bounce mailbox): commands fail at once while Redis is away
+ * (the request or the mail is answered "try later", and its sender retries), but the connection reconnects
+ * forever, as a long-running server's must. Its errors are reported by the requests that fail and by /readyz.
+ */
+export function createServerProducerConnection(url: string): RedisClient {
+  const redis = createWorkerConnection(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  redis.on('error', () => {});
+  return redis;
+}
+
 /** Waits until a lazily connected client is ready, or rejects with its connection error. */
 export async function connected<C extends RedisClient>(redis: C): Promise<C> {
   if (redis.status === 'ready') return redis;

@@ -104,6 +104,12 @@ describe('--help', () => {
     },
   );
 
+  it('says in `delivery create --help` what a delivery without --subject, --text or --html sends', async () => {
+    const help = (await cli(t.env, 'delivery', 'create', '--help')).stdout.replace(/\s+/g, ' ');
+    expect(help).toContain('default: the --label');
+    expect(help).toContain('with neither --text nor --html the message has an empty body');
+  });
+
   it('refuses an unknown command with a non-zero exit', async () => {
     const result = await cli(t.env, 'frobnicate');
     expect(result.code).not.toBe(0);
@@ -214,7 +220,7 @@ describe('delivery create', () => {
     const result = await cli(t.env, 'delivery', 'create', '--label', 'human', '--recipients', file);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(
-      /^delivery \d+ prepared: 2 to send\n {2}\(3 rows read, 1 duplicates removed, 0 quarantined excluded\)\n$/,
+      /^delivery \d+ prepared: 2 to send\n {2}\(3 rows read, 1 duplicate removed, 0 quarantined excluded\)\n$/,
     );
   });
 
@@ -483,7 +489,7 @@ describe('profile', () => {
     });
     const human = await cli(t.env, 'profile', 'profiled@example.com');
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/^profiled@example\.com: 1 deliveries; 1 errors, not quarantined\n/);
+    expect(human.stdout).toMatch(/^profiled@example\.com: 1 delivery; 1 error, not quarantined\n/);
     expect(human.stdout).toContain(`${id}\ttest\tfailed (soft: mailbox full)\tattempts 1`);
   });
 

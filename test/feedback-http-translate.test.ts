@@ -261,6 +261,27 @@ describe('RFC 3464 DSN', () => {
     expect((await translateDsn(raw)).feedback[0]!.messageId).toBe('1.3.42.abcdef@x.test');
   });
 
+  test('Action: delayed is a `delayed` event: the MTA retries by itself, and the pipeline must not as well', async () => {
+    const raw = fixture('rfc3464-simple-dsn.eml')
+      .replace('Action: failed', 'Action: delayed')
+      .replace('[original message goes here]', 'X-Campaign-Message-Id: 1.3.42.abcdef@x.test\r\n\r\nbody');
+    expect((await translateDsn(raw)).feedback).toEqual([
+      expect.objectContaining({
+        type: 'delayed',
+        messageId: '1.3.42.abcdef@x.test',
+        enhancedStatus: '4.0.0',
+      }),
+    ]);
+  });
+
+  test('the ENVID the dispatch gave comes back as Original-Envelope-Id and names the message', async () => {
+    const raw = fixture('rfc3464-simple-dsn.eml').replace(
+      'Reporting-MTA:',
+      'Original-Envelope-Id: 1.3.42.abcdef@x.test\r\nReporting-MTA:',
+    );
+    expect((await translateDsn(raw)).feedback[0]!.messageId).toBe('1.3.42.abcdef@x.test');
+  });
+
   test('a mail that reports nothing is refused', async () => {
     await expect(translateDsn('Subject: hello\r\n\r\njust text')).rejects.toThrow(
       'not a bounce, complaint or auto-reply: no failed recipient found',

@@ -209,7 +209,7 @@ test('bad events go to the dead letters with their reason; the rest of the job i
   expect(letters).toEqual(
     expect.arrayContaining([
       'invalid event: eventId is missing',
-      'invalid event: type must be one of delivered, hard_bounce, soft_bounce, complaint',
+      'invalid event: type must be one of delivered, hard_bounce, soft_bounce, complaint, delayed',
       'unknown message: "<nonsense@elsewhere.test>" is not a message id of this system',
       expect.stringMatching(/^unknown message: no attempt 1 of message .* was sent by this system$/),
     ]),

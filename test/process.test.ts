@@ -91,6 +91,8 @@ describe('npm start', () => {
       QUEUE_PREFIX: prefix,
       METRICS_PORT: String(port),
       FEEDBACK_PORT: '0',
+      BOUNCE_PORT: '0',
+      BOUNCE_HOST: '127.0.0.1',
       MTA_URL: mta.url,
       LOG_LEVEL: 'info',
     };

@@ -299,7 +299,16 @@ test.each([
 
 test('bad schedules are refused at create time with the reason', async () => {
   const create = (...options: string[]) =>
-    cli(t.env, 'delivery', 'create', '--label', 'x', '--recipients', recipientsCsv(1), ...options);
+    cli(
+      { ...t.env, RECURRENCE_MIN_INTERVAL: '1h' },
+      'delivery',
+      'create',
+      '--label',
+      'x',
+      '--recipients',
+      recipientsCsv(1),
+      ...options,
+    );
   const cases: [string[], string][] = [
     [
       ['--recurrence', '0 9 * * 1', '--confirm-each', '--aggregate', 'week'],

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type BounceRecipient, readBounce } from '.';
+import { readDeliveryStatus } from './report';
 
 const FIXTURES = path.join(__dirname, '..', '..', 'test', 'fixtures', 'bounces');
 const mail = (name: string) => readFileSync(path.join(FIXTURES, name));
@@ -230,5 +231,30 @@ describe('readBounce', () => {
     expect(readBounce(`${head}x@${'a.'.repeat(200_000)}\n`).kind).toBe('not-a-bounce');
     const parts = `Content-Type: multipart/mixed; boundary=b\n\n${'--b\n\nx\n'.repeat(20_000)}--b--\n`;
     expect(readBounce(parts).kind).toBe('not-a-bounce');
+  });
+});
+
+describe('readDeliveryStatus', () => {
+  test('Postfix writes Final-Recipient, then the ORCPT as Original-Recipient: one recipient, not two', () => {
+    const status = [
+      'Reporting-MTA: dns; mx.sender.test',
+      'Original-Envelope-Id: 1.0.5.0123456789ab@shop.test',
+      '',
+      'Final-Recipient: rfc822; a@example.test',
+      'Original-Recipient: rfc822;a@example.test',
+      'Action: failed',
+      'Status: 5.1.1',
+      'Original-Recipient: rfc822;b@example.test',
+      'Final-Recipient: rfc822; b@example.test',
+      'Action: delayed',
+      'Status: 4.2.2',
+    ].join('\n');
+    const report = readDeliveryStatus(status);
+    expect(report.recipients.map((r) => [r.email, r.action, r.status])).toEqual([
+      ['a@example.test', 'failed', '5.1.1'],
+      ['b@example.test', 'delayed', '4.2.2'],
+    ]);
+    // The ENVID the dispatch gave comes back: it names the message when no header of ours is returned.
+    expect(report.envelopeId).toBe('1.0.5.0123456789ab@shop.test');
   });
 });

@@ -13,6 +13,11 @@ export function messageIdOf(original: Pick<MimePart, 'headers'>): string | null 
   return mid && parseMessageId(mid) ? mid : null;
 }
 
+/** The message an Original-Envelope-Id names, when it is one of ours (the dispatch's ENVID is the message id). */
+export function envelopeIdOf(envid: string): string | null {
+  return envid && parseMessageId(envid) ? envid : null;
+}
+
 /**
  * Any address-like token in a header value. It starts only where a token starts and its parts are bounded, so
  * a hostile megabyte-long token costs one pass, not one per character.

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { autoReplyByHeaders, autoReplyByText, embedded, readComplaint } from './answers';
 import { classifyEvidence, type Evidence, evidenceOf } from './evidence';
-import { firstAddress, HEADER_ADDRESS, isoTime, messageIdOf, verpOf } from './ids';
+import { envelopeIdOf, firstAddress, HEADER_ADDRESS, isoTime, messageIdOf, verpOf } from './ids';
 import { bodyText, header, type MimePart, normalizeLines, parseEntity, walk } from './mime';
 import { isOriginal, isStatus, proseOf } from './prose';
 import { readDeliveryStatus } from './report';
@@ -94,7 +94,10 @@ function readText(text: string, options: ReadOptions, depth: number): BounceRepo
   if (status) {
     const report = readDeliveryStatus(bodyText(status));
     if (report.recipients.length > 0) {
-      const messageId = ours(original) ?? ours(originalIn(prose));
+      // The returned headers first, then the ENVID the dispatch gave (it survives RET=HDRS being ignored), then VERP.
+      const inHeaders = (part: MimePart | null) => (part && messageIdOf(part)) || null;
+      const messageId =
+        inHeaders(original) ?? inHeaders(originalIn(prose)) ?? envelopeIdOf(report.envelopeId) ?? verp;
       const recipients = report.recipients.map((r) => {
         const action = ACTIONS[r.action] ?? (r.status.startsWith('2') ? 'delivered' : 'failed');
         const diagnostic = r.diagnostic || fromProse(prose, r.email);

@@ -15,6 +15,8 @@ export interface ReportRecipient {
 export interface DeliveryStatus {
   arrivalDate: string;
   reportingMta: string;
+  /** The ENVID the sender gave (RFC 3461): the dispatch gives the message id. */
+  envelopeId: string;
   recipients: ReportRecipient[];
 }
 
@@ -92,6 +94,7 @@ export function readDeliveryStatus(text: string): DeliveryStatus {
   return {
     arrivalDate: first(headFields, 'arrival-date'),
     reportingMta: first(headFields, 'reporting-mta'),
+    envelopeId: first(headFields, 'original-envelope-id').trim(),
     recipients,
   };
 }

@@ -19,6 +19,7 @@ type Direction = 'goes up' | 'goes down' | 'unchanged';
 const FAILURE: Record<OutcomeKind, Pick<FeedbackEvent, 'failureType' | 'failureReason'>> = {
   delivered: { failureType: null, failureReason: null },
   ignored: { failureType: 'ignored', failureReason: 'out of office' },
+  delayed: { failureType: 'soft', failureReason: 'unreachable' },
   soft: { failureType: 'soft', failureReason: 'mailbox full' },
   hard: { failureType: 'hard', failureReason: 'user unknown' },
 };
@@ -139,6 +140,18 @@ describe('DESIGN.md, without the Email Feedback Service (EFS off)', () => {
       deliveredRate: 'unchanged',
       bouncesRate: 'unchanged',
     },
+    // A delay (the MTA retrying by itself) is a soft bounce whose retry is the MTA's: none of ours is asked for.
+    {
+      step: 'delay reported by the MTA',
+      before: handedOff(efs),
+      event: event('delayed', 1, 200),
+      status: 'sent',
+      delivered: 0,
+      failed: 0,
+      retryDue: false,
+      deliveredRate: 'unchanged',
+      bouncesRate: 'unchanged',
+    },
     {
       step: 'a retry succeeds',
       before: retried(efs),
@@ -212,6 +225,39 @@ describe('DESIGN.md, with the Email Feedback Service (EFS on)', () => {
       retryDue: true,
       deliveredRate: 'unchanged',
       bouncesRate: 'goes up',
+    },
+    {
+      step: 'delay reported by the MTA',
+      before: handedOff(efs),
+      event: event('delayed', 1, 200),
+      status: 'failed',
+      delivered: 0,
+      failed: 1,
+      retryDue: false,
+      deliveredRate: 'unchanged',
+      bouncesRate: 'goes up',
+    },
+    {
+      step: "the MTA's own retry succeeds after a delay",
+      before: stateAfter(handedOff(efs), [event('delayed', 1, 100)], efs),
+      event: event('delivered', 1, 200),
+      status: 'sent',
+      delivered: 1,
+      failed: -1,
+      retryDue: false,
+      deliveredRate: 'goes up',
+      bouncesRate: 'goes down',
+    },
+    {
+      step: 'the MTA gives up after a delay',
+      before: stateAfter(handedOff(efs), [event('delayed', 1, 100)], efs),
+      event: event('hard', 1, 200),
+      status: 'failed',
+      delivered: 0,
+      failed: 0,
+      retryDue: false,
+      deliveredRate: 'unchanged',
+      bouncesRate: 'unchanged',
     },
     {
       step: 'a retry succeeds',
@@ -366,7 +412,7 @@ describe('delivered and ignored outcomes', () => {
 });
 
 describe('any sequence of events, with duplicates, in any order of arrival', () => {
-  const KINDS: OutcomeKind[] = ['delivered', 'ignored', 'soft', 'hard'];
+  const KINDS: OutcomeKind[] = ['delivered', 'ignored', 'delayed', 'soft', 'hard'];
   const REASONS = {
     soft: ['mailbox full', 'unreachable'],
     hard: ['user unknown', 'invalid domain'],

@@ -48,7 +48,8 @@ export interface Transition {
 
 // Within one attempt a hard bounce is final; otherwise the later event wins (an MTA that deferred then
 // delivered); equal times are broken by kind, then by event id, so any arrival order ends the same way.
-const KIND_RANK: Record<OutcomeKind, number> = { delivered: 0, ignored: 1, soft: 2, hard: 3 };
+// A delay ranks lowest: the MTA reports no delay after its final word, so a tie means the delay came first.
+const KIND_RANK: Record<OutcomeKind, number> = { delayed: 0, delivered: 1, ignored: 2, soft: 3, hard: 4 };
 
 /** Total order of outcomes: newer attempt first, then hard bounces, then time, kind and event id. */
 export function outcomeOrder(a: Outcome, b: Outcome): number {
@@ -71,7 +72,9 @@ export function statusFor(outcome: Outcome | null, efs: boolean): LogStatus {
     case 'hard':
       return 'failed';
     case 'soft':
+    case 'delayed':
       // Without EFS a soft bounce changes nothing until the validity period ends; with EFS it counts at once.
+      // A delay is the same soft failure, retried by the MTA instead of by us: the validity end decides it too.
       return efs ? 'failed' : 'sent';
   }
 }

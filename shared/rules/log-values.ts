@@ -10,8 +10,12 @@ export const FAILURE_TYPES = ['hard', 'soft', 'ignored'] as const;
 /** One of FAILURE_TYPES. */
 export type FailureType = (typeof FAILURE_TYPES)[number];
 
-/** What an attempt's deciding event said: delivered (or an auto-reply, which proves delivery), or a bounce. */
-export const OUTCOME_KINDS = ['delivered', 'ignored', 'soft', 'hard'] as const;
+/**
+ * What an attempt's deciding event said: delivered (or an auto-reply, which proves delivery), a bounce, or
+ * `delayed`: the MTA deferred the message and retries it itself (RFC 3464 `Action: delayed`), so it counts as a
+ * soft failure until the MTA's final word, but never schedules a retry of ours on top of the MTA's.
+ */
+export const OUTCOME_KINDS = ['delivered', 'ignored', 'delayed', 'soft', 'hard'] as const;
 /** One of OUTCOME_KINDS. */
 export type OutcomeKind = (typeof OUTCOME_KINDS)[number];
 

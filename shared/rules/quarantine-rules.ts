@@ -24,7 +24,8 @@ export interface AddressOutcome {
   deliveryId: string;
   /** when it happened, in ms since the epoch */
   at: number;
-  kind: OutcomeKind;
+  /** A delay is never an address's outcome: the MTA's final word about the attempt will be. */
+  kind: Exclude<OutcomeKind, 'delayed'>;
   reason: string | null;
 }
 

@@ -129,13 +129,15 @@ describe('delta arithmetic', () => {
 });
 
 describe('a row from hand-off to validity end, with any events', () => {
-  const KINDS: OutcomeKind[] = ['delivered', 'ignored', 'soft', 'hard'];
+  const KINDS: OutcomeKind[] = ['delivered', 'ignored', 'delayed', 'soft', 'hard'];
   const failure = (kind: OutcomeKind): Pick<FeedbackEvent, 'failureType' | 'failureReason'> =>
     kind === 'delivered'
       ? { failureType: null, failureReason: null }
       : kind === 'ignored'
         ? { failureType: 'ignored', failureReason: 'out of office' }
-        : { failureType: kind, failureReason: kind === 'soft' ? 'mailbox full' : 'user unknown' };
+        : kind === 'delayed'
+          ? { failureType: 'soft', failureReason: 'unreachable' }
+          : { failureType: kind, failureReason: kind === 'soft' ? 'mailbox full' : 'user unknown' };
   const scenario = fc.record({
     efs: fc.boolean(),
     attempts: fc.integer({ min: 1, max: 3 }),

@@ -114,11 +114,13 @@ export interface ValidityEndRow {
 }
 
 /**
- * The validity end: a message whose latest attempt soft-bounced becomes `failed` (without EFS, delivered %
- * goes down here); any other row keeps its status. db/retry.ts `finalizeDelivery` is its set-wise twin.
+ * The validity end: a message whose latest attempt soft-bounced, or never got past `delayed` (the MTA was
+ * still retrying it: not delivered), becomes `failed` (without EFS, delivered % goes down here); any other row
+ * keeps its status. db/retry.ts `finalizeDelivery` is its set-wise twin.
  */
 export function validityEnd(row: ValidityEndRow): StatusMove | null {
-  const softAtLatest = row.outcomeKind === 'soft' && row.outcomeAttempt === row.attempts;
+  const softAtLatest =
+    (row.outcomeKind === 'soft' || row.outcomeKind === 'delayed') && row.outcomeAttempt === row.attempts;
   if (!softAtLatest || row.status === 'failed') return null;
   return {
     status: 'failed',

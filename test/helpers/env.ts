@@ -40,6 +40,8 @@ export async function createTestEnv(extra: Record<string, string> = {}): Promise
     QUEUE_PREFIX: prefix,
     METRICS_PORT: '0',
     FEEDBACK_PORT: '0',
+    BOUNCE_PORT: '0',
+    BOUNCE_HOST: '127.0.0.1',
     LOG_LEVEL: 'silent',
     ...extra,
   };

@@ -8,6 +8,8 @@ export interface ReceivedMessage {
   to: string[];
   raw: string;
   messageId: string | null;
+  /** The DSN parameters of the envelope (RFC 3461), when the sender gave any. */
+  dsn: { ret: string | null; envid: string | null; notify: string[] | null; orcpt: string | null };
 }
 
 /** Decides the reply to a recipient: undefined accepts, else the SMTP code and text to refuse with. */
@@ -23,7 +25,11 @@ export interface TestMta {
   close(): Promise<void>;
 }
 
-export async function startTestMta(policy: RecipientPolicy = () => undefined): Promise<TestMta> {
+export async function startTestMta(
+  policy: RecipientPolicy = () => undefined,
+  /** `hideDSN`: plays an MTA without the DSN extension. */
+  options: { hideDSN?: boolean } = {},
+): Promise<TestMta> {
   let current = policy;
   let delay = 0;
   const received: ReceivedMessage[] = [];
@@ -32,6 +38,7 @@ export async function startTestMta(policy: RecipientPolicy = () => undefined): P
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
     size: 10 * 1024 * 1024,
+    hideDSN: options.hideDSN ?? false,
     onRcptTo(address, _session, callback) {
       const refusal = current(address.address);
       if (!refusal) return callback();
@@ -50,6 +57,12 @@ export async function startTestMta(policy: RecipientPolicy = () => undefined): P
           to: session.envelope.rcptTo.map((r) => r.address),
           raw,
           messageId: match ? match[1]!.trim() : null,
+          dsn: {
+            ret: session.envelope.dsn?.ret ?? null,
+            envid: session.envelope.dsn?.envid ?? null,
+            notify: session.envelope.rcptTo[0]?.dsn?.notify ?? null,
+            orcpt: session.envelope.rcptTo[0]?.dsn?.orcpt ?? null,
+          },
         });
         if (delay > 0) setTimeout(callback, delay);
         else callback();

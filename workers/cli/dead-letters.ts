@@ -57,13 +57,15 @@ export function registerDeadLetterCommands(program: Command, ctx: () => CliConte
       const sql = await ctx().sql();
       if (opts.queue !== undefined) {
         // A typo must not read as "no dead letters": the known queues are the declared ones, the feedback
-        // receiver's, and any that dead letters name already.
+        // receiver's and the bounce mailbox's, and any that dead letters name already.
         const { PROVIDERS } = await import('../servers/feedback-http/server');
+        const { BOUNCES_DEAD_LETTER_QUEUE } = await import('../servers/bounces/receive');
         const seen = await sql`select distinct queue from dead_letters`;
         const known = [
           ...new Set([
             ...queues.map((q) => q.name),
             ...PROVIDERS.map((p) => `feedback-http/${p}`),
+            BOUNCES_DEAD_LETTER_QUEUE,
             ...seen.map((r) => r.queue as string),
           ]),
         ];

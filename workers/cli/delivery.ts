@@ -1,5 +1,6 @@
 // `campaign delivery create` and `campaign confirm`: registering a delivery and asking to send it.
 import type { Command } from 'commander';
+import { count } from '../../shared/plural';
 import { readRecipients } from '../../shared/recipients';
 import { placeholders } from '../../shared/rules/template';
 import {
@@ -45,9 +46,12 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
     )
     .option('--retry-interval <duration>', 'time between attempts after a soft bounce', '1h')
     .option('--contact-date <iso>', 'when sending starts (ISO 8601); default: at confirmation')
-    .option('--subject <text>', 'subject; {{column}} personalizes it')
-    .option('--text <text>', 'plain-text body; {{column}} personalizes it')
-    .option('--html <html>', 'HTML body; {{column}} personalizes it')
+    .option('--subject <text>', 'subject; {{column}} personalizes it; default: the --label')
+    .option(
+      '--text <text>',
+      'plain-text body; {{column}} personalizes it; with neither --text nor --html the message has an empty body',
+    )
+    .option('--html <html>', 'HTML body; {{column}} personalizes it; default: none (plain text only)')
     .option('--from <address>', 'sender address', 'campaign@localhost')
     .option('--recurrence <cron>', 'make it recurring: a cron expression, e.g. "0 9 * * 1" (Mondays 09:00)')
     .option('--timezone <zone>', 'the time zone of --recurrence (IANA name); default UTC')
@@ -56,7 +60,7 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
     .option('--confirm-each', 'each execution waits for a confirm (needs --aggregate none)')
     .option(
       '--allow-frequent',
-      'accept a --recurrence more frequent than RECURRENCE_MIN_INTERVAL (default: once an hour)',
+      'accept a --recurrence more frequent than RECURRENCE_MIN_INTERVAL (set it, e.g. 1h, to guard against a schedule that mails too often)',
     )
     .option(
       '--return-path-domain <domain>',
@@ -119,9 +123,9 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
         output(opts.json, { ...result, recurring: schedule !== null }, () =>
           [
             schedule
-              ? `recurring delivery ${result.id} created: ${result.toSend} recipients, "${schedule.cron}" (${schedule.timezone})`
+              ? `recurring delivery ${result.id} created: ${count(result.toSend, 'recipient')}, "${schedule.cron}" (${schedule.timezone})`
               : `delivery ${result.id} prepared: ${result.toSend} to send`,
-            `  (${result.rows} rows read, ${result.duplicates} duplicates removed, ${result.quarantined} quarantined excluded${byReason(result.excludedByReason)})`,
+            `  (${count(result.rows, 'row')} read, ${count(result.duplicates, 'duplicate')} removed, ${result.quarantined} quarantined excluded${byReason(result.excludedByReason)})`,
           ].join('\n'),
         );
       } catch (error) {

@@ -1,5 +1,6 @@
 // Recurring deliveries on the command line: audience replacement, pause and resume.
 import type { Command } from 'commander';
+import { count } from '../../shared/plural';
 import { readRecipients } from '../../shared/recipients';
 import { assertRecipientsFile, deliveryIdArgument } from './arguments';
 import { type CliContext, output, UserError } from './context';
@@ -28,7 +29,7 @@ export function registerRecurringCommands(delivery: Command, ctx: () => CliConte
           opts.json,
           result,
           () =>
-            `delivery ${id}: audience replaced, ${result.toSend} recipients for the next executions (${result.rows} rows read, ${result.duplicates} duplicates removed)`,
+            `delivery ${id}: audience replaced, ${count(result.toSend, 'recipient')} for the next executions (${count(result.rows, 'row')} read, ${count(result.duplicates, 'duplicate')} removed)`,
         );
       } catch (error) {
         if (error instanceof ImportRefused)

@@ -1,5 +1,6 @@
 // `campaign status`, `logs` and `profile` (with `profile erase`): what an operator reads.
 import type { Command } from 'commander';
+import { count } from '../../shared/plural';
 import { normalizeEmail } from '../../shared/recipients';
 import { deliveryIdArgument } from './arguments';
 import { type CliContext, output, UserError } from './context';
@@ -75,11 +76,11 @@ export function registerViewCommands(program: Command, ctx: () => CliContext): v
       });
       output(opts.json, profile, () => {
         const q = profile.quarantine;
-        const head = `${email}: ${profile.deliveries.length} deliveries; ${
+        const head = `${email}: ${count(profile.deliveries.length, 'delivery', 'deliveries')}; ${
           q
             ? q.quarantined
               ? `quarantined (${q.reason})`
-              : `${q.errorCount} errors, not quarantined`
+              : `${count(q.errorCount, 'error')}, not quarantined`
             : 'no errors'
         }`;
         const lines = profile.deliveries.map(

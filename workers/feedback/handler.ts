@@ -82,15 +82,16 @@ export function prepareEvent(
     kind = 'hard';
     failureReason = COMPLAINT_REASON;
   } else if (e.type !== 'delivered') {
-    const c = classifyBounce(e.type, {
+    // A delay is read as the soft bounce it is, for its reason; the MTA, still trying, decides nothing yet.
+    const c = classifyBounce(e.type === 'delayed' ? 'soft_bounce' : e.type, {
       smtpCode: e.smtpCode,
       enhancedStatus: e.enhancedStatus,
       diagnostic: e.diagnostic,
       reason: e.reason,
     });
     if (c.disagreement) onDisagreement(c.disagreement);
-    kind = c.type;
-    failureType = c.type;
+    kind = e.type === 'delayed' ? 'delayed' : c.type;
+    failureType = e.type === 'delayed' ? 'soft' : c.type;
     failureReason = c.reason;
   }
   return {

@@ -2,7 +2,7 @@
 // rate-limited across replicas, built once per delivery's template, given its attempt's message id and
 // VERP sender, and handed over in parallel. Never called inside a database transaction.
 import type { DispatchDelivery } from '../../db/dispatch';
-import { envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
+import { dsnRequest, envelopeSender, formatMessageId, messageIdDomain } from '../../shared/message-id';
 import { BuilderCache } from './builders';
 import type { RateLimiter } from './rate-limit';
 import type { HandOffResult, MtaTransport } from './transport';
@@ -77,7 +77,12 @@ export function createHandOff(deps: MtaDeps): HandOffFn {
       );
       if (over) return { item, messageId, result: null };
       const result = await deps.transport.send(
-        { from: envelopeSender(delivery.sender, delivery.returnPathDomain, messageId), to: item.email },
+        {
+          from: envelopeSender(delivery.sender, delivery.returnPathDomain, messageId),
+          to: item.email,
+          // Asked only of an MTA offering DSN: the reports the bounce mailbox turns into feedback.
+          dsn: dsnRequest(messageId, item.email, delivery.efs),
+        },
         build(item, messageId, at),
       );
       return { item, messageId, result };

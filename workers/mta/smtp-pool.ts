@@ -1,10 +1,11 @@
 // SMTP to MTA_URL: a pool of nodemailer SMTPConnections fed pre-built raw messages: the protocol is nodemailer's, but no
 // MailComposer runs per message (LIMITS.md: composition and its allocations bound one sender core).
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type { DsnRequest } from '../../shared/message-id';
 import { type HandOffResult, handOffFailure, type MtaTransport } from './transport';
 
 interface PendingSend {
-  envelope: { from: string; to: string };
+  envelope: { from: string; to: string; dsn?: DsnRequest };
   raw: Buffer;
   resolve: (result: HandOffResult) => void;
 }
@@ -85,7 +86,10 @@ export function smtpConnectionPool(options: SmtpPoolOptions): MtaTransport {
   };
 
   const run = (pooled: PooledConnection, item: PendingSend) => {
-    pooled.connection.send({ from: item.envelope.from, to: [item.envelope.to] }, item.raw, (error) => {
+    const { from, to, dsn } = item.envelope;
+    // Headers only come back in a report (RET=HDRS): they name the message; its content is not ours to return.
+    const envelope = { from, to: [to], ...(dsn ? { dsn: { ...dsn, ret: 'HDRS' as const } } : {}) };
+    pooled.connection.send(envelope, item.raw, (error) => {
       if (!error) {
         item.resolve({ ok: true });
         return release(pooled);

@@ -1,4 +1,6 @@
 // What an MTA hand-off is (transport, result, the reading of a refusal), and a dropping transport for benchmarks.
+import type { DsnRequest } from '../../shared/message-id';
+
 /** What became of one hand-off. `temporary` failures (4xx, lost connection) are worth another try. */
 export type HandOffResult =
   | { ok: true }
@@ -6,7 +8,8 @@ export type HandOffResult =
 
 /** Hands raw messages to an MTA. */
 export interface MtaTransport {
-  send(envelope: { from: string; to: string }, raw: Buffer): Promise<HandOffResult>;
+  /** `dsn` is sent only where the MTA offers DSN (nodemailer leaves it out otherwise). */
+  send(envelope: { from: string; to: string; dsn?: DsnRequest }, raw: Buffer): Promise<HandOffResult>;
   close(): Promise<void>;
 }
 

@@ -13,6 +13,8 @@ export interface ReadinessSources {
   sql: () => postgres.Sql | null;
   redis: RedisClient;
   expectedMigrations: number;
+  /** The roles' own checks (the bounce mailbox: listening, or closing on shutdown). */
+  roles?: () => Record<string, string>;
 }
 
 /** Readiness is checked live but at most once a second, so a scrape storm does not hit the databases. */
@@ -35,7 +37,8 @@ function readinessProbe(sources: ReadinessSources) {
             .catch((e: Error) => `unreachable (${e.message})`)
         : Promise.resolve(`unreachable (${sources.redis.status})`),
     ]);
-    cached = { at: Date.now(), result: { postgres: postgresState, redis: redisState } };
+    const roles = sources.roles?.() ?? {};
+    cached = { at: Date.now(), result: { postgres: postgresState, redis: redisState, ...roles } };
     return cached.result;
   };
 }

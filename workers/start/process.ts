@@ -32,6 +32,8 @@ export interface PipelineProcess {
   port(): number;
   /** The feedback receiver's port, when this process runs the feedback-http role. */
   feedbackPort(): number | null;
+  /** The bounce mailbox's SMTP port, when this process runs the bounces role. */
+  bouncePort(): number | null;
   /** Runs a reconciliation pass now (tests, benchmarks); the timer runs them every RECONCILE_INTERVAL. */
   reconcile(): Promise<Record<string, number>>;
 }
@@ -83,7 +85,12 @@ export async function startProcess(
   });
   const server: Server = await startHealthServer(
     config.METRICS_PORT,
-    { sql: () => database?.sql ?? null, redis, expectedMigrations: expectedMigrations() },
+    {
+      sql: () => database?.sql ?? null,
+      redis,
+      expectedMigrations: expectedMigrations(),
+      roles: () => Object.assign({}, ...running.map((r) => r.readiness?.() ?? {})),
+    },
     // The process's own counters, and the shared figures of a metrics role once it runs.
     () => [createRegistry(), ...running.flatMap((r) => (r.registry ? [r.registry] : []))],
     () => pages,
@@ -148,6 +155,7 @@ export async function startProcess(
     stop,
     port: () => (server.address() as { port: number }).port,
     feedbackPort: () => running.map((r) => r.httpPort?.() ?? null).find((p) => p !== null) ?? null,
+    bouncePort: () => running.map((r) => r.smtpPort?.() ?? null).find((p) => p !== null) ?? null,
     reconcile: async () => {
       await ready;
       return reconciler ? reconciler.runNow() : {};

@@ -47,6 +47,10 @@ export interface RunningRole {
   ready?: Promise<void>;
   /** The port it listens on, once ready. */
   httpPort?: () => number | null;
+  /** A role that serves SMTP (the bounce mailbox): its port, once ready. */
+  smtpPort?: () => number | null;
+  /** What the role adds to /readyz: each check `ok`, or why not. */
+  readiness?: () => Record<string, string>;
   /** The pending work of this role's queues that the process's reconciler restores when Redis lost it. */
   reconcile?: { kinds: ReconcileKind[]; schedulers: ReconcileScheduler[] };
 }

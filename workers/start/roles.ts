@@ -5,6 +5,7 @@ import { confirmRole } from '../confirm';
 import { dispatchRole } from '../dispatch';
 import { feedbackRole } from '../feedback';
 import { retryRole } from '../retry';
+import { startBouncesRole } from '../servers/bounces';
 import { startFeedbackHttpRole } from '../servers/feedback-http';
 import { startExporter } from '../servers/metrics';
 import { trackingRole } from '../tracking';
@@ -21,6 +22,7 @@ export const ROLES = [
   'aggregate',
   'metrics',
   'feedback-http',
+  'bounces',
 ] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -42,6 +44,8 @@ const MODULES: Record<Role, RoleModule> = {
   },
   // Only produces (on mta-feedback and tracking-events), with its own connection: it handles no queue.
   'feedback-http': { queues: [], start: (kit) => startFeedbackHttpRole(kit.deps) },
+  // The same for mail: the bounce mailbox produces on mta-feedback and handles no queue.
+  bounces: { queues: [], start: (kit) => startBouncesRole(kit.deps) },
 };
 
 /** The queues each role handles, as its folder declares them. */

@@ -13,15 +13,18 @@ export function messageIdInHeaders(headers: string): string | null {
   return messageIdOf(parseEntity(headers.replace(/\r\n?/g, '\n').replace(/^\s*\n/, ''), 5));
 }
 
-/** The contract's event type of one recipient; null for what needs nothing from us (the MTA still retrying). */
-function eventType(r: BounceRecipient): ContractEvent['type'] | null {
+/**
+ * The contract's event type of one recipient. A delay is `delayed`: the MTA retries by itself, so the pipeline
+ * schedules no retry of its own, and the validity end fails the message if the MTA's final word has not come.
+ */
+function eventType(r: BounceRecipient): ContractEvent['type'] {
   switch (r.action) {
     case 'delivered':
       return 'delivered';
     case 'complaint':
       return 'complaint';
     case 'delayed':
-      return null;
+      return 'delayed';
     default:
       // Failures and auto-replies: the worker classifies the evidence again (an auto-reply is `ignored`).
       return r.type === 'hard' ? 'hard_bounce' : 'soft_bounce';
@@ -41,10 +44,6 @@ export async function translateDsn(raw: string | Buffer, verpMessageId?: string)
   const out = emptyTranslation();
   report.recipients.forEach((r, i) => {
     const type = eventType(r);
-    if (!type) {
-      out.ignored++;
-      return;
-    }
     out.feedback.push(
       compact({
         eventId: `dsn-${report.reportId}-${i}`,

@@ -1,19 +1,14 @@
 // The feedback-http role: its own producer connection and queues, and the HTTP receiver on FEEDBACK_PORT.
 import { Queue } from 'bullmq';
 import { feedbackQueue, trackingQueue } from '../../../shared/queues';
-import { createWorkerConnection } from '../../../shared/redis';
+import { createServerProducerConnection } from '../../../shared/redis';
 import type { RoleDeps, RunningRole } from '../../start/role-kit';
 import { type FeedbackServer, startFeedbackServer } from './server';
 
 /** Starts the receiver; `ready` resolves once it listens, `httpPort` then names its port. */
 export function startFeedbackHttpRole(deps: RoleDeps): RunningRole {
-  // Commands fail at once while Redis is away (the request gets a 503 and the provider retries), but the
-  // connection itself reconnects forever: this is a long-running server, not a one-shot producer.
-  const redis = createWorkerConnection(deps.config.REDIS_URL, {
-    maxRetriesPerRequest: 1,
-    enableOfflineQueue: false,
-  });
-  redis.on('error', () => {}); // reported by the requests that fail, and by the health endpoint
+  // A request while Redis is away gets a 503 and the provider retries.
+  const redis = createServerProducerConnection(deps.config.REDIS_URL);
   const options = { connection: redis, prefix: deps.config.QUEUE_PREFIX };
   const feedback = new Queue(feedbackQueue.name, options);
   const tracking = new Queue(trackingQueue.name, options);

@@ -1,6 +1,7 @@
 // The delivery pages' HTML, rendered on the server: every value from the database goes through `escapeHtml`.
 import type { DeliveryListItem, FailureCount } from '../../../db/delivery-page';
 import type { DeliveryStatus } from '../../../db/delivery-status';
+import { count } from '../../../shared/plural';
 
 export function escapeHtml(value: unknown): string {
   return String(value).replace(
@@ -75,11 +76,11 @@ statistics computed <span data-k="statsComputedAt">${escapeHtml(s.statsComputedA
 <div class="tiles">
 ${tile('toSend', 'to send', String(s.toSend))}
 ${tile('sent', 'sent', String(s.sent))}
-${tile('deliveredRate', 'delivered', pct(s.deliveredRate), `${s.delivered} messages`)}
-${tile('bouncesAndErrorsRate', 'bounces + errors', pct(s.bouncesAndErrorsRate), `${s.bouncesAndErrors} messages`)}
-${tile('openRate', 'opens', pct(s.openRate), `${s.opens} recipients`)}
-${tile('clickRate', 'clicks', pct(s.clickRate), `${s.clicks} recipients`)}
-${tile('complaintRate', 'complaints', pct(s.complaintRate), `${s.complaints} messages`)}
+${tile('deliveredRate', 'delivered', pct(s.deliveredRate), count(s.delivered, 'message'))}
+${tile('bouncesAndErrorsRate', 'bounces + errors', pct(s.bouncesAndErrorsRate), count(s.bouncesAndErrors, 'message'))}
+${tile('openRate', 'opens', pct(s.openRate), count(s.opens, 'recipient'))}
+${tile('clickRate', 'clicks', pct(s.clickRate), count(s.clicks, 'recipient'))}
+${tile('complaintRate', 'complaints', pct(s.complaintRate), count(s.complaints, 'message'))}
 </div>
 <h2>Failures by reason</h2>
 <table><thead><tr><th>reason</th><th>type</th><th>messages</th></tr></thead><tbody id="failures">${failureRows(failures)}</tbody></table>
@@ -94,6 +95,7 @@ figures from a shell that reaches the pipeline's database and Redis: <code>npx c
 // The live refresh: textContent only (never innerHTML), so nothing from the database can become markup.
 const SCRIPT = `
 const pct = (x) => (x * 100).toFixed(2) + ' %';
+const count = (n, one) => n + ' ' + (n === 1 ? one : one + 's');
 const set = (k, v) => document.querySelectorAll('[data-k="' + k + '"]').forEach((e) => { e.textContent = v; });
 document.getElementById('compute').onclick = () => { document.getElementById('howto').hidden = false; };
 async function refresh() {
@@ -104,11 +106,11 @@ async function refresh() {
   set('statsComputedAt', s.statsComputedAt ?? 'never'); set('progress', Math.round(s.progress * 100) + ' %');
   document.querySelector('#progress .bar > div').style.width = Math.round(Math.min(1, s.progress) * 100) + '%';
   set('toSend', String(s.toSend)); set('sent', String(s.sent));
-  set('deliveredRate', pct(s.deliveredRate)); set('deliveredRateSub', s.delivered + ' messages');
-  set('bouncesAndErrorsRate', pct(s.bouncesAndErrorsRate)); set('bouncesAndErrorsRateSub', s.bouncesAndErrors + ' messages');
-  set('openRate', pct(s.openRate)); set('openRateSub', s.opens + ' recipients');
-  set('clickRate', pct(s.clickRate)); set('clickRateSub', s.clicks + ' recipients');
-  set('complaintRate', pct(s.complaintRate)); set('complaintRateSub', s.complaints + ' messages');
+  set('deliveredRate', pct(s.deliveredRate)); set('deliveredRateSub', count(s.delivered, 'message'));
+  set('bouncesAndErrorsRate', pct(s.bouncesAndErrorsRate)); set('bouncesAndErrorsRateSub', count(s.bouncesAndErrors, 'message'));
+  set('openRate', pct(s.openRate)); set('openRateSub', count(s.opens, 'recipient'));
+  set('clickRate', pct(s.clickRate)); set('clickRateSub', count(s.clicks, 'recipient'));
+  set('complaintRate', pct(s.complaintRate)); set('complaintRateSub', count(s.complaints, 'message'));
   const body = document.getElementById('failures');
   const rows = failures.length ? failures.map((f) => [f.reason ?? 'not defined', f.type ?? '-', String(f.count)]) : [['none']];
   body.replaceChildren(...rows.map((cells) => {
