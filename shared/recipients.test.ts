@@ -149,20 +149,20 @@ describe('readRecipients from CSV', () => {
     expect(errors).toEqual([{ line: 1, message: 'the header has no column "email"' }]);
   });
 
-  it('reports each row lacking a column the message uses', async () => {
-    const { rows, errors } = await read('email,first\na@example.com,Ann\n', 'csv', [
+  it('reports a column the message uses that the header lacks once, for the file, on line 1', async () => {
+    const { rows, errors } = await read('email,first\na@example.com,Ann\nb@example.com,Bob\n', 'csv', [
       'first',
       'city',
       'email',
     ]);
     expect(rows).toEqual([]);
-    expect(errors).toEqual([{ line: 2, message: 'the column "city" the message uses is missing' }]);
+    expect(errors).toEqual([{ line: 1, message: 'the header has no column "city", which the message uses' }]);
   });
 
-  it('names every missing column the message uses', async () => {
-    const { errors } = await read('email\na@example.com\n', 'csv', ['first', 'city']);
+  it('names every missing column the message uses, once', async () => {
+    const { errors } = await read('email\na@example.com\nb@example.com\n', 'csv', ['first', 'city']);
     expect(errors).toEqual([
-      { line: 2, message: 'the columns "first", "city" the message uses are missing' },
+      { line: 1, message: 'the header has no columns "first", "city", which the message uses' },
     ]);
   });
 

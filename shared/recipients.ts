@@ -38,7 +38,7 @@ export async function* readRecipients(
   path: string,
   required: string[],
 ): AsyncGenerator<{ row: RecipientRow } | { error: RowError }> {
-  const source = detectFormat(path) === 'jsonl' ? readJsonLines(path) : readCsv(path);
+  const source = detectFormat(path) === 'jsonl' ? readJsonLines(path) : readCsv(path, required);
   for await (const item of source) {
     if ('error' in item) {
       yield item;
@@ -60,7 +60,7 @@ export async function* readRecipients(
       yield {
         error: {
           line,
-          message: `the column${missing.length > 1 ? 's' : ''} "${missing.join('", "')}" the message uses ${missing.length > 1 ? 'are' : 'is'} missing`,
+          message: missingMessage(missing),
         },
       };
       continue;
@@ -72,7 +72,10 @@ export async function* readRecipients(
 
 type RawItem = { line: number; record: Record<string, string> } | { error: RowError };
 
-async function* readCsv(path: string): AsyncGenerator<RawItem> {
+const missingMessage = (missing: string[]) =>
+  `the column${missing.length > 1 ? 's' : ''} "${missing.join('", "')}" the message uses ${missing.length > 1 ? 'are' : 'is'} missing`;
+
+async function* readCsv(path: string, required: string[]): AsyncGenerator<RawItem> {
   // Rows come as arrays so that a short or long row is reported with its line and parsing goes on.
   const source = createReadStream(path);
   const parser = source.pipe(
@@ -91,6 +94,13 @@ async function* readCsv(path: string): AsyncGenerator<RawItem> {
         header = record.map((h) => h.trim());
         if (!header.includes('email')) {
           yield { error: { line, message: 'the header has no column "email"' } };
+          return;
+        }
+        // A column the message uses that the header lacks is missing from every row: say it once, for the file.
+        const missing = required.filter((column) => column !== 'email' && !header?.includes(column));
+        if (missing.length > 0) {
+          const columns = `column${missing.length > 1 ? 's' : ''} "${missing.join('", "')}"`;
+          yield { error: { line, message: `the header has no ${columns}, which the message uses` } };
           return;
         }
         continue;

@@ -304,9 +304,11 @@ describe('delivery create', () => {
     expectOneLineRefusal(result, /line 2: .*\(and 2 other bad rows\); nothing was imported/);
   });
 
-  it('refuses a {{column}} of the subject that the file does not have, with a line number', async () => {
+  it('refuses a {{column}} of the subject that the file does not have, once for the file (line 1), not per row', async () => {
     const before = await rowCounts();
-    const file = await recipients('email,last\nann@example.com,Lee\n');
+    const file = await recipients(
+      'email,last\nann@example.com,Lee\nbob@example.com,Ray\ncy@example.com,Li\n',
+    );
     const result = await cli(
       t.env,
       'delivery',
@@ -318,7 +320,8 @@ describe('delivery create', () => {
       '--subject',
       'Hi {{first}}',
     );
-    expectOneLineRefusal(result, /line \d+/, 'the column "first" the message uses is missing');
+    expectOneLineRefusal(result, /line 1: /, 'the header has no column "first", which the message uses');
+    expect(result.stderr).not.toContain('other bad rows');
     expect(await rowCounts()).toEqual(before);
   });
 
