@@ -1,8 +1,8 @@
 // A benchmark's own database and queue prefix on the local servers, and one way to remove both after.
 import postgres from 'postgres';
-import { prepareDatabase } from '../db/migrate';
+import { createDatabase, dropDatabase, removeWorld } from '../db/world';
 import { type Config, loadConfig } from '../shared/config';
-import { createWorkerConnection, deleteKeysUnder, type RedisClient } from '../shared/redis';
+import { createWorkerConnection, type RedisClient } from '../shared/redis';
 
 const SERVER = 'postgres://postgres@127.0.0.1:5432';
 
@@ -31,9 +31,8 @@ export async function openBenchWorld(
     LOG_LEVEL: 'warn',
     ...extra,
   };
-  const admin = postgres(`${SERVER}/postgres`, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`drop database if exists "${database}" with (force)`);
-  await prepareDatabase(env.DATABASE_URL);
+  await dropDatabase(env.DATABASE_URL);
+  await createDatabase(env.DATABASE_URL, 'migrations');
   const sql = postgres(env.DATABASE_URL, { max: options.sqlMax ?? 2, onnotice: () => {} });
   const config = loadConfig(env);
   const redis = createWorkerConnection(config.REDIS_URL);
@@ -45,11 +44,13 @@ export async function openBenchWorld(
     redis,
     async close() {
       // Leave nothing behind: every key of the run lives under its own prefix, every row in its database.
-      await deleteKeysUnder(redis, env.QUEUE_PREFIX);
       redis.disconnect();
       await sql.end();
-      await admin.unsafe(`drop database if exists "${database}" with (force)`);
-      await admin.end();
+      await removeWorld({
+        databaseUrl: env.DATABASE_URL,
+        redisUrl: config.REDIS_URL,
+        prefix: env.QUEUE_PREFIX,
+      });
     },
   };
 }

@@ -1,11 +1,23 @@
 // Says, in one sentence, which backing service is unreachable, where, and how to start it.
 import { redactUrl } from './config';
+import { parseRedisUrl } from './redis-url';
 
+// The Redis advice starts one on the port the URL names (a REDIS_URL on :6999 is not helped by one on 6379).
 const HOW_TO_START = {
-  PostgreSQL: 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
-  Redis:
-    'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log',
+  PostgreSQL: () => 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
+  Redis: (url: string) =>
+    `redis-server --daemonize yes --bind 127.0.0.1 -::1 --port ${redisPort(url)} --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log`,
 } as const;
+
+function redisPort(url: string): number {
+  try {
+    const target = parseRedisUrl(url);
+    if (target.kind === 'cluster') return target.nodes[0]?.port ?? 6379;
+    return Number(new URL(target.url).port || 6379);
+  } catch {
+    return 6379;
+  }
+}
 
 export type Service = keyof typeof HOW_TO_START;
 
@@ -43,7 +55,7 @@ export class ServiceUnavailable extends Error {
   ) {
     const code = (cause as { code?: string })?.code ?? (cause as Error)?.message ?? String(cause);
     super(
-      `${service} is not reachable at ${redactUrl(url)} (${code}); start it with: ${HOW_TO_START[service]} ` +
+      `${service} is not reachable at ${redactUrl(url)} (${code}); start it with: ${HOW_TO_START[service](url)} ` +
         `(README, "Services")`,
     );
     this.name = 'ServiceUnavailable';

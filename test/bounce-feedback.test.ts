@@ -4,33 +4,23 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readBounce } from '../shared/bounce';
-import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
-import { createTestEnv, type TestEnv } from './helpers/env';
-import { addOperator, createDelivery } from './helpers/fixtures';
-import { startPipeline, waitFor } from './helpers/pipeline';
-import { startTestMta, type TestMta } from './helpers/smtp';
+import type { TestEnv } from './helpers/env';
+import { createDelivery } from './helpers/fixtures';
+import { waitFor } from './helpers/pipeline';
+import { openTestWorld, type TestWorld } from './helpers/world';
 
 let t: TestEnv;
-let mta: TestMta;
-let pipeline: PipelineProcess;
+let world: TestWorld;
 const dir = mkdtempSync(path.join(tmpdir(), 'bounce-feedback-'));
 
 beforeAll(async () => {
-  mta = await startTestMta();
-  t = await createTestEnv();
-  t.env.MTA_URL = mta.url;
-  pipeline = await startPipeline(t, {
-    env: { MTA_URL: mta.url },
-    roles: ['confirm', 'dispatch', 'feedback'],
-  });
-  await addOperator(t, 'alice');
+  world = await openTestWorld({ roles: ['confirm', 'dispatch', 'feedback'] });
+  t = world.t;
 });
 
 afterAll(async () => {
-  await pipeline.stop();
-  await mta.close();
-  await t.cleanup();
+  await world.close();
 });
 
 /** A fixture mail with its example message id (and VERP address) replaced by one of ours. */

@@ -410,6 +410,18 @@ describe('status', () => {
   });
 });
 
+/** Runs `run` with process.stdout taken for a terminal (or a pipe), as the command sees it. */
+async function withStdoutTty<T>(tty: boolean, run: () => Promise<T>): Promise<T> {
+  const before = Object.getOwnPropertyDescriptor(process.stdout, 'isTTY');
+  Object.defineProperty(process.stdout, 'isTTY', { value: tty, configurable: true });
+  try {
+    return await run();
+  } finally {
+    if (before) Object.defineProperty(process.stdout, 'isTTY', before);
+    else delete (process.stdout as { isTTY?: boolean }).isTTY;
+  }
+}
+
 describe('logs', () => {
   let id: string;
 
@@ -423,8 +435,8 @@ describe('logs', () => {
     expect(result.json()).toEqual([]);
   });
 
-  it('prints nothing for a delivery without logs in human form', async () => {
-    const result = await cli(t.env, 'logs', id);
+  it('prints nothing for a delivery without logs in human form, not even a header at a terminal', async () => {
+    const result = await withStdoutTty(true, () => cli(t.env, 'logs', id));
     expect(result.code).toBe(0);
     expect(result.stdout).toBe('');
   });
@@ -453,9 +465,11 @@ describe('logs', () => {
         messageId: `m-${id}-1`,
       },
     ]);
-    const human = await cli(t.env, 'logs', id);
-    expect(human.stdout).toBe(
-      `ann@example.com\tsent\t-\t-\t1\tm-${id}-0\nbob@example.com\tfailed\thard\tuser unknown\t2\tm-${id}-1\n`,
+    const lines = `ann@example.com\tsent\t-\t-\t1\tm-${id}-0\nbob@example.com\tfailed\thard\tuser unknown\t2\tm-${id}-1\n`;
+    // Into a pipe: one line per recipient, nothing else. At a terminal: a header row first.
+    expect((await withStdoutTty(false, () => cli(t.env, 'logs', id))).stdout).toBe(lines);
+    expect((await withStdoutTty(true, () => cli(t.env, 'logs', id))).stdout).toBe(
+      `email\tstatus\tfailure type\tfailure reason\tattempts\tmessage id\n${lines}`,
     );
   });
 });

@@ -1,24 +1,21 @@
 // From a confirm job to every message at a real loopback SMTP server, once.
 import { confirmQueue } from '../shared/queues';
-import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
-import { createTestEnv, type TestEnv } from './helpers/env';
+import type { TestEnv } from './helpers/env';
 import { addOperator, createDelivery } from './helpers/fixtures';
 import { jobOutcome, startPipeline, testQueue, waitFor } from './helpers/pipeline';
-import { startTestMta, type TestMta } from './helpers/smtp';
+import type { TestMta } from './helpers/smtp';
+import { openTestWorld, type TestWorld } from './helpers/world';
 
 let t: TestEnv;
 let mta: TestMta;
-let pipeline: PipelineProcess;
+let world: TestWorld;
 let producer: ReturnType<typeof testQueue>;
 
 beforeAll(async () => {
-  mta = await startTestMta();
-  t = await createTestEnv({ DISPATCH_BATCH_SIZE: '10' });
-  t.env.MTA_URL = mta.url;
-  pipeline = await startPipeline(t, { env: { MTA_URL: mta.url } });
+  world = await openTestWorld({ env: { DISPATCH_BATCH_SIZE: '10' } });
+  ({ t, mta } = world);
   producer = testQueue(t, confirmQueue.name);
-  await addOperator(t, 'alice');
   await addOperator(t, 'bob', []);
 });
 
@@ -29,9 +26,7 @@ beforeEach(async () => {
 
 afterAll(async () => {
   await producer.close();
-  await pipeline.stop();
-  await mta.close();
-  await t.cleanup();
+  await world.close();
 });
 
 beforeEach(() => {

@@ -1,34 +1,28 @@
 // `delivery stop` during a batch: the batch stops between two messages, so only the few already at the
 // MTA's door leave after it, and every message that left is logged once.
 import { dispatchQueue, jobIds } from '../shared/queues';
-import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
-import { createTestEnv, type TestEnv } from './helpers/env';
-import { addOperator, createDelivery } from './helpers/fixtures';
-import { jobOutcome, startPipeline, testQueue, waitFor } from './helpers/pipeline';
-import { startTestMta, type TestMta } from './helpers/smtp';
+import type { TestEnv } from './helpers/env';
+import { createDelivery } from './helpers/fixtures';
+import { jobOutcome, testQueue, waitFor } from './helpers/pipeline';
+import type { TestMta } from './helpers/smtp';
+import { openTestWorld, type TestWorld } from './helpers/world';
 
 const POOL = 2;
 let t: TestEnv;
 let mta: TestMta;
-let pipeline: PipelineProcess;
+let world: TestWorld;
 
 beforeAll(async () => {
-  mta = await startTestMta();
-  t = await createTestEnv({
-    DISPATCH_BATCH_SIZE: '5000',
-    DISPATCH_CONCURRENCY: '1',
-    SMTP_POOL_SIZE: String(POOL),
+  world = await openTestWorld({
+    env: { DISPATCH_BATCH_SIZE: '5000', DISPATCH_CONCURRENCY: '1', SMTP_POOL_SIZE: String(POOL) },
+    roles: ['confirm', 'dispatch'],
   });
-  t.env.MTA_URL = mta.url;
-  pipeline = await startPipeline(t, { roles: ['confirm', 'dispatch'] });
-  await addOperator(t, 'alice');
+  ({ t, mta } = world);
 });
 
 afterAll(async () => {
-  await pipeline.stop();
-  await mta.close();
-  await t.cleanup();
+  await world.close();
 });
 
 test('a stop in the middle of a batch lets at most SMTP_POOL_SIZE more messages leave', async () => {

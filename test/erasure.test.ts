@@ -6,36 +6,32 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { feedbackQueue, trackingQueue } from '../shared/queues';
-import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
-import { createTestEnv, type TestEnv } from './helpers/env';
-import { addOperator, confirmedDelivery, recipientsCsv } from './helpers/fixtures';
-import { jobOutcome, startPipeline, testQueue, waitFor } from './helpers/pipeline';
-import { startTestMta, type TestMta } from './helpers/smtp';
+import type { TestEnv } from './helpers/env';
+import { confirmedDelivery, recipientsCsv } from './helpers/fixtures';
+import { jobOutcome, testQueue, waitFor } from './helpers/pipeline';
+import type { TestMta } from './helpers/smtp';
+import { openTestWorld, type TestWorld } from './helpers/world';
 
 let t: TestEnv;
 let mta: TestMta;
-let pipeline: PipelineProcess;
+let world: TestWorld;
 let feedback: ReturnType<typeof testQueue>;
 let tracking: ReturnType<typeof testQueue>;
 
 const ERASED = 'r1@example.test';
 
 beforeAll(async () => {
-  mta = await startTestMta();
-  t = await createTestEnv({ MTA_URL: mta.url, RETRY_SWEEP_INTERVAL: '1s' });
-  pipeline = await startPipeline(t, { env: { MTA_URL: mta.url } });
+  world = await openTestWorld({ env: { RETRY_SWEEP_INTERVAL: '1s' } });
+  ({ t, mta } = world);
   feedback = testQueue(t, feedbackQueue.name);
   tracking = testQueue(t, trackingQueue.name);
-  await addOperator(t, 'alice');
 });
 
 afterAll(async () => {
   await feedback.close();
   await tracking.close();
-  await pipeline.stop();
-  await mta.close();
-  await t.cleanup();
+  await world.close();
 });
 
 async function dump(): Promise<string> {

@@ -1,36 +1,26 @@
 // The reason decides the type, through the real pipeline: whatever a feedback event declares, its failure reason
 // decides whether it is retried (soft), final (hard) or ignored, in both EFS modes and in the quarantine.
 import { feedbackQueue } from '../shared/queues';
-import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
-import { createTestEnv, type TestEnv } from './helpers/env';
-import { addOperator, createDelivery } from './helpers/fixtures';
-import { jobOutcome, startPipeline, testQueue } from './helpers/pipeline';
-import { startTestMta, type TestMta } from './helpers/smtp';
+import type { TestEnv } from './helpers/env';
+import { createDelivery } from './helpers/fixtures';
+import { jobOutcome, testQueue } from './helpers/pipeline';
+import { openTestWorld, type TestWorld } from './helpers/world';
 
 let t: TestEnv;
-let mta: TestMta;
-let pipeline: PipelineProcess;
+let world: TestWorld;
 let producer: ReturnType<typeof testQueue>;
 
 beforeAll(async () => {
-  mta = await startTestMta();
-  t = await createTestEnv();
-  t.env.MTA_URL = mta.url;
   // Without the retry role: the tests look at what feedback records and schedules, before any retry runs.
-  pipeline = await startPipeline(t, {
-    env: { MTA_URL: mta.url },
-    roles: ['confirm', 'dispatch', 'feedback'],
-  });
+  world = await openTestWorld({ roles: ['confirm', 'dispatch', 'feedback'] });
+  t = world.t;
   producer = testQueue(t, feedbackQueue.name);
-  await addOperator(t, 'alice');
 });
 
 afterAll(async () => {
   await producer.close();
-  await pipeline.stop();
-  await mta.close();
-  await t.cleanup();
+  await world.close();
 });
 
 type Outcome = 'retried' | 'final' | 'ignored';

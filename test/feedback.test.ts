@@ -2,30 +2,22 @@
 
 import { messageToken } from '../shared/message-id';
 import { feedbackQueue } from '../shared/queues';
-import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
-import { createTestEnv, type TestEnv } from './helpers/env';
-import { addOperator, createDelivery } from './helpers/fixtures';
-import { jobOutcome, startPipeline, testQueue, waitFor } from './helpers/pipeline';
-import { startTestMta, type TestMta } from './helpers/smtp';
+import type { TestEnv } from './helpers/env';
+import { createDelivery } from './helpers/fixtures';
+import { jobOutcome, testQueue, waitFor } from './helpers/pipeline';
+import { openTestWorld, type TestWorld } from './helpers/world';
 
 let t: TestEnv;
-let mta: TestMta;
-let pipeline: PipelineProcess;
+let world: TestWorld;
 let producer: ReturnType<typeof testQueue>;
 let eventCounter = 0;
 
 beforeAll(async () => {
-  mta = await startTestMta();
-  t = await createTestEnv();
-  t.env.MTA_URL = mta.url;
   // Without the retry role: these tests look at what feedback records, before any retry runs.
-  pipeline = await startPipeline(t, {
-    env: { MTA_URL: mta.url },
-    roles: ['confirm', 'dispatch', 'feedback'],
-  });
+  world = await openTestWorld({ roles: ['confirm', 'dispatch', 'feedback'] });
+  t = world.t;
   producer = testQueue(t, feedbackQueue.name);
-  await addOperator(t, 'alice');
 });
 
 // Tests reuse addresses (r0@example.test…): one test's hard bounce must not quarantine the next one's.
@@ -35,9 +27,7 @@ beforeEach(async () => {
 
 afterAll(async () => {
   await producer.close();
-  await pipeline.stop();
-  await mta.close();
-  await t.cleanup();
+  await world.close();
 });
 
 interface Tile {

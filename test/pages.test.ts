@@ -142,10 +142,22 @@ test('the JSON behind the tile is the status of docs/CONTRACT.md; an unknown del
   expect((await fetch(`${base}/deliveries/999999.json`)).status).toBe(404);
 });
 
+test('a path the pages do not know (/deliveries/abc) is a 404 that lists /deliveries among the paths', async () => {
+  const response = await fetch(`${base}/deliveries/abc`);
+  expect(response.status).toBe(404);
+  expect(((await response.json()) as { error: string }).error).toBe(
+    'not found; try /healthz, /readyz, /metrics or /deliveries',
+  );
+});
+
 test('only the process running the metrics role serves the pages', async () => {
   const other = await startPipeline(t, { roles: ['tracking'] });
   try {
-    expect((await fetch(`http://127.0.0.1:${other.port()}/deliveries`)).status).toBe(404);
+    const response = await fetch(`http://127.0.0.1:${other.port()}/deliveries`);
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { error: string }).error).toBe(
+      'not found; try /healthz, /readyz or /metrics',
+    );
   } finally {
     await other.stop();
   }

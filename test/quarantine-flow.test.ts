@@ -1,37 +1,30 @@
 // Quarantine fed by the pipeline: feedback and hand-off refusals count, retries of quarantined addresses stop.
 import { feedbackQueue } from '../shared/queues';
-import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
-import { createTestEnv, type TestEnv } from './helpers/env';
-import { addOperator, confirmedDelivery } from './helpers/fixtures';
-import { jobOutcome, startPipeline, testQueue, waitFor } from './helpers/pipeline';
-import { startTestMta, type TestMta } from './helpers/smtp';
+import type { TestEnv } from './helpers/env';
+import { confirmedDelivery } from './helpers/fixtures';
+import { jobOutcome, testQueue, waitFor } from './helpers/pipeline';
+import type { TestMta } from './helpers/smtp';
+import { openTestWorld, type TestWorld } from './helpers/world';
 
 let t: TestEnv;
 let mta: TestMta;
-let pipeline: PipelineProcess;
+let world: TestWorld;
 let producer: ReturnType<typeof testQueue>;
 let n = 0;
 
 beforeAll(async () => {
-  mta = await startTestMta();
   // One counted soft failure per second, three of them quarantine: the 24 h rule in seconds.
-  t = await createTestEnv({
-    RETRY_SWEEP_INTERVAL: '1s',
-    QUARANTINE_SPACING: '1s',
-    QUARANTINE_THRESHOLD: '3',
+  world = await openTestWorld({
+    env: { RETRY_SWEEP_INTERVAL: '1s', QUARANTINE_SPACING: '1s', QUARANTINE_THRESHOLD: '3' },
   });
-  t.env.MTA_URL = mta.url;
-  pipeline = await startPipeline(t, { env: { MTA_URL: mta.url } });
+  ({ t, mta } = world);
   producer = testQueue(t, feedbackQueue.name);
-  await addOperator(t, 'alice');
 });
 
 afterAll(async () => {
   await producer.close();
-  await pipeline.stop();
-  await mta.close();
-  await t.cleanup();
+  await world.close();
 });
 
 const row = async (id: string, seq = 0) =>

@@ -3,16 +3,14 @@ import postgres from 'postgres';
 import { runAggregationTick } from '../db/aggregate';
 import { processRegistry } from '../shared/metrics';
 import { aggregationQueue, jobIds, trackingQueue } from '../shared/queues';
-import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
-import { createTestEnv, serverUrl, type TestEnv } from './helpers/env';
-import { addOperator, confirmedDelivery } from './helpers/fixtures';
-import { jobOutcome, startPipeline, testQueue } from './helpers/pipeline';
-import { startTestMta, type TestMta } from './helpers/smtp';
+import { serverUrl, type TestEnv } from './helpers/env';
+import { confirmedDelivery } from './helpers/fixtures';
+import { jobOutcome, testQueue } from './helpers/pipeline';
+import { openTestWorld, type TestWorld } from './helpers/world';
 
 let t: TestEnv;
-let mta: TestMta;
-let pipeline: PipelineProcess;
+let world: TestWorld;
 let tracking: ReturnType<typeof testQueue>;
 let ticks: ReturnType<typeof testQueue>;
 let counter = 0;
@@ -21,20 +19,19 @@ let counter = 0;
 const NEVER = '0 0 1 1 *';
 
 beforeAll(async () => {
-  mta = await startTestMta();
-  t = await createTestEnv({ MTA_URL: mta.url, AGGREGATION_SCHEDULE: NEVER });
-  pipeline = await startPipeline(t, { roles: ['confirm', 'dispatch', 'tracking', 'aggregate'] });
+  world = await openTestWorld({
+    env: { AGGREGATION_SCHEDULE: NEVER },
+    roles: ['confirm', 'dispatch', 'tracking', 'aggregate'],
+  });
+  t = world.t;
   tracking = testQueue(t, trackingQueue.name);
   ticks = testQueue(t, aggregationQueue.name);
-  await addOperator(t, 'alice');
 });
 
 afterAll(async () => {
   await tracking.close();
   await ticks.close();
-  await pipeline.stop();
-  await mta.close();
-  await t.cleanup();
+  await world.close();
 });
 
 interface Tile {

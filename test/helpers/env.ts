@@ -2,8 +2,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import postgres from 'postgres';
+import { createDatabase, deleteKeys as deleteKeysAt, dropDatabase, removeWorld } from '../../db/world';
 import { type Config, loadConfig } from '../../shared/config';
-import { createWorkerConnection, deleteKeysUnder } from '../../shared/redis';
 
 // One template per checkout: test runs in two worktrees at once must not drop each other's template.
 export const TEMPLATE_DATABASE = `campaign_test_template_${createHash('sha1')
@@ -31,13 +31,8 @@ export interface TestEnv {
 export async function createTestEnv(extra: Record<string, string> = {}): Promise<TestEnv> {
   const id = randomUUID().replaceAll('-', '').slice(0, 12);
   const database = `campaign_test_${id}`;
-  const admin = postgres(serverUrl('postgres'), { max: 1, onnotice: () => {} });
-  try {
-    await admin.unsafe(`create database "${database}" template "${TEMPLATE_DATABASE}"`);
-  } finally {
-    await admin.end();
-  }
   const databaseUrl = serverUrl(database);
+  await createDatabase(databaseUrl, { template: TEMPLATE_DATABASE });
   const prefix = `test-${id}`;
   const env = {
     DATABASE_URL: databaseUrl,
@@ -60,34 +55,17 @@ export async function createTestEnv(extra: Record<string, string> = {}): Promise
     sql,
     async cleanup() {
       await sql.end({ timeout: 5 });
-      const drop = postgres(serverUrl('postgres'), { max: 1, onnotice: () => {} });
-      try {
-        await drop.unsafe(`drop database if exists "${database}" with (force)`);
-      } finally {
-        await drop.end();
-      }
-      await deleteKeys(prefix);
+      await removeWorld({ databaseUrl, redisUrl: REDIS_URL, prefix });
     },
   };
 }
 
 /** Deletes every Redis key under a prefix (SCAN, never KEYS; every master of a cluster). */
 export async function deleteKeys(prefix: string, url = REDIS_URL): Promise<void> {
-  const redis = createWorkerConnection(url, { lazyConnect: true });
-  await redis.connect();
-  try {
-    await deleteKeysUnder(redis, prefix);
-  } finally {
-    redis.disconnect();
-  }
+  await deleteKeysAt(url, prefix);
 }
 
 /** Drops the template database (before a run makes it anew, and after the run). */
 export async function dropTemplate(): Promise<void> {
-  const admin = postgres(serverUrl('postgres'), { max: 1, onnotice: () => {} });
-  try {
-    await admin.unsafe(`drop database if exists "${TEMPLATE_DATABASE}" with (force)`);
-  } finally {
-    await admin.end();
-  }
+  await dropDatabase(serverUrl(TEMPLATE_DATABASE));
 }

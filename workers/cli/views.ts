@@ -7,6 +7,8 @@ import { type CliContext, output, UserError } from './context';
 import { registerEraseCommand } from './erase';
 import { renderRecurring, renderTile } from './render';
 
+const LOG_COLUMNS = ['email', 'status', 'failure type', 'failure reason', 'attempts', 'message id'];
+
 export function registerViewCommands(program: Command, ctx: () => CliContext): void {
   program
     .command('status')
@@ -42,7 +44,10 @@ export function registerViewCommands(program: Command, ctx: () => CliContext): v
       // Written as it is read, so that a million lines stream instead of piling up in memory.
       let first = true;
       if (opts.json) process.stdout.write('[');
+      // A person at a terminal gets the column names; a pipe gets exactly one line per recipient.
+      const header = !opts.json && process.stdout.isTTY ? `${LOG_COLUMNS.join('\t')}\n` : '';
       for await (const line of deliveryLogs(sql, id)) {
+        if (first && header) process.stdout.write(header);
         const text = opts.json
           ? `${first ? '' : ','}\n${JSON.stringify(line)}`
           : `${[

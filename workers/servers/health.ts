@@ -14,6 +14,8 @@ export interface ReadinessSources {
   sql: () => postgres.Sql | null;
   redis: RedisClient;
   expectedMigrations: number;
+  /** What stands in the way while `sql` is null: PostgreSQL unreachable, or the migrations still running. */
+  databaseState?: () => string;
   /** The roles' own checks (the bounce mailbox: listening, or closing on shutdown). */
   roles?: () => Record<string, string>;
 }
@@ -30,7 +32,7 @@ function readinessProbe(sources: ReadinessSources) {
             .then(() => migrationsApplied(sql, sources.expectedMigrations))
             .then((ok) => (ok ? 'ok' : 'migrations pending'))
             .catch((e: Error) => `unreachable (${(e as { code?: string }).code ?? e.message})`)
-        : Promise.resolve('not migrated yet'),
+        : Promise.resolve(sources.databaseState?.() ?? 'not migrated yet'),
       sources.redis.status === 'ready'
         ? sources.redis
             .ping()
@@ -88,7 +90,9 @@ export async function startHealthServer(
       return;
     }
     if (pages()?.(path ?? '/', send)) return;
-    send(404, { error: 'not found; try /healthz, /readyz or /metrics' });
+    // The list names every path this process serves: /deliveries only where the metrics role runs.
+    const paths = pages() ? '/healthz, /readyz, /metrics or /deliveries' : '/healthz, /readyz or /metrics';
+    send(404, { error: `not found; try ${paths}` });
   });
   guardServer(server);
   await new Promise<void>((resolve, reject) => {

@@ -44,13 +44,19 @@ function expectedMigrations(): number {
 }
 
 /** Creates and migrates the database, retrying with backoff while PostgreSQL is down: no crash loop. */
-async function waitForDatabase(config: Config, log: Logger, stopped: () => boolean): Promise<boolean> {
+async function waitForDatabase(
+  config: Config,
+  log: Logger,
+  stopped: () => boolean,
+  report: (state: string) => void,
+): Promise<boolean> {
   for (let attempt = 1; !stopped(); attempt++) {
     try {
       await prepareDatabase(config.DATABASE_URL);
       return true;
     } catch (error) {
       if (!isConnectionError(error)) throw error;
+      report(`unreachable (${(error as { code?: string }).code ?? (error as Error).message})`);
       const delay = Math.min(500 * 2 ** Math.min(attempt, 6), 30_000);
       log.warn(
         { retryInMs: delay },
@@ -70,6 +76,8 @@ export async function startProcess(
 ): Promise<PipelineProcess> {
   let stopping = false;
   let database: Database | null = null;
+  // What /readyz says of PostgreSQL until the database is created and migrated.
+  let databaseState = 'not migrated yet';
   const running: RunningRole[] = [];
   let reconciler: Reconciler | null = null;
   // The delivery tile pages belong with the shared figures: served by the process running the metrics role.
@@ -89,6 +97,7 @@ export async function startProcess(
       sql: () => database?.sql ?? null,
       redis,
       expectedMigrations: expectedMigrations(),
+      databaseState: () => databaseState,
       roles: () => Object.assign({}, ...running.map((r) => r.readiness?.() ?? {})),
     },
     // The process's own counters, and the shared figures of a metrics role once it runs.
@@ -98,7 +107,14 @@ export async function startProcess(
   );
 
   const ready = (async () => {
-    const prepared = await waitForDatabase(config, log, () => stopping).catch((error: Error) => {
+    const prepared = await waitForDatabase(
+      config,
+      log,
+      () => stopping,
+      (state) => {
+        databaseState = state;
+      },
+    ).catch((error: Error) => {
       throw new StartupFailure('Could not prepare the database.', error);
     });
     if (!prepared) return;
