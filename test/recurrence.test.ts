@@ -298,9 +298,9 @@ test.each([
 );
 
 test('bad schedules are refused at create time with the reason', async () => {
-  const create = (...options: string[]) =>
+  const createWithFloor = (floor: string, ...options: string[]) =>
     cli(
-      { ...t.env, RECURRENCE_MIN_INTERVAL: '1h' },
+      { ...t.env, RECURRENCE_MIN_INTERVAL: floor },
       'delivery',
       'create',
       '--label',
@@ -309,6 +309,7 @@ test('bad schedules are refused at create time with the reason', async () => {
       recipientsCsv(1),
       ...options,
     );
+  const create = (...options: string[]) => createWithFloor('1h', ...options);
   const cases: [string[], string][] = [
     [
       ['--recurrence', '0 9 * * 1', '--confirm-each', '--aggregate', 'week'],
@@ -358,17 +359,7 @@ test('bad schedules are refused at create time with the reason', async () => {
   // Asked for explicitly, or with the floor set lower, a frequent schedule is accepted.
   const allowed = await create('--recurrence', '*/10 * * * *', '--allow-frequent', '--json');
   expect(allowed.code).toBe(0);
-  const lowered = await cli(
-    { ...t.env, RECURRENCE_MIN_INTERVAL: '5m' },
-    'delivery',
-    'create',
-    '--label',
-    'x',
-    '--recipients',
-    recipientsCsv(1),
-    '--recurrence',
-    '*/10 * * * *',
-  );
+  const lowered = await createWithFloor('5m', '--recurrence', '*/10 * * * *');
   expect(lowered.code).toBe(0);
   for (const r of [allowed, lowered]) {
     const id = /(\d+)/.exec(r.stdout)![1]!;
