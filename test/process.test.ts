@@ -67,7 +67,7 @@ describe('npm start', () => {
   let redis: OutageProxy;
   let mta: TestMta;
   let proc: Started;
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  let port = 0;
 
   beforeAll(async () => {
     pg = await startProxy(5432, '127.0.0.1', false);
@@ -89,7 +89,8 @@ describe('npm start', () => {
       DATABASE_URL: `postgres://postgres@127.0.0.1:${pg.port}/${database}`,
       REDIS_URL: `redis://127.0.0.1:${redis.port}`,
       QUEUE_PREFIX: prefix,
-      METRICS_PORT: String(port),
+      // Port 0: the process picks a free port and logs it (a random fixed port could be taken).
+      METRICS_PORT: '0',
       FEEDBACK_PORT: '0',
       BOUNCE_PORT: '0',
       BOUNCE_HOST: '127.0.0.1',
@@ -98,6 +99,16 @@ describe('npm start', () => {
     };
     proc = start('main.ts', env);
 
+    // The port is logged before the database wait; a start-up under a loaded machine may take a while.
+    port = await waitFor(
+      async () => {
+        if (proc.child.exitCode !== null) throw new Error(`npm start exited early:\n${proc.output()}`);
+        const line = proc.output().match(/"port":(\d+)[^\n]*Serving \/healthz/);
+        return line ? Number(line[1]) : null;
+      },
+      60_000,
+      'the health port in the log',
+    );
     // PostgreSQL is down: alive, not ready, and the log says what to do.
     await waitFor(async () => (await probe(port, '/healthz'))?.status === 200, 20_000, '/healthz');
     await waitFor(
@@ -160,5 +171,5 @@ describe('npm start', () => {
     proc.child.kill('SIGTERM');
     expect(await proc.exit).toBe(0);
     expect(proc.output()).toContain('Shut down cleanly.');
-  });
+  }, 180_000);
 });

@@ -105,6 +105,8 @@ export async function startProcess(
     () => pages,
     config.BIND_ADDRESS,
   );
+  // Said before the database wait: an operator (or a probe) knows where to ask while PostgreSQL is down.
+  log.info({ port: (server.address() as { port: number }).port }, 'Serving /healthz, /readyz and /metrics.');
 
   const ready = (async () => {
     const prepared = await waitForDatabase(
