@@ -2,6 +2,7 @@
 
 import { createHash } from 'node:crypto';
 import { lookup } from '../lookup';
+import { smtpCommandIn } from '../rules/smtp-command';
 import { autoReplyByHeaders, autoReplyByText, embedded, readComplaint } from './answers';
 import { classifyEvidence, type Evidence, evidenceOf } from './evidence';
 import { envelopeIdOf, firstAddress, HEADER_ADDRESS, isoTime, messageIdOf, verpOf } from './ids';
@@ -9,7 +10,7 @@ import { bodyText, header, type MimePart, normalizeLines, parseEntity, walk } fr
 import { isOriginal, isStatus, proseOf } from './prose';
 import { readDeliveryStatus } from './report';
 import { readSesNotification } from './ses';
-import { commandIn, recipientsIn, replyIn, splitOriginal } from './text';
+import { recipientsIn, replyIn, splitOriginal } from './text';
 import type { BounceRecipient, BounceReport, ReadOptions, RecipientAction } from './types';
 
 export type { BounceKind, BounceRecipient, BounceReport, ReadOptions } from './types';
@@ -104,7 +105,7 @@ function readText(text: string, options: ReadOptions, depth: number): BounceRepo
         const action = lookup(ACTIONS, r.action) ?? (r.status.startsWith('2') ? 'delivered' : 'failed');
         const diagnostic = r.diagnostic || fromProse(prose, r.email);
         const when = isoTime(r.lastAttempt) ?? reportTime;
-        const command = commandIn(diagnostic, r.email) ?? commandIn(prose, r.email);
+        const command = smtpCommandIn(diagnostic, r.email) ?? smtpCommandIn(prose, r.email) ?? null;
         return recipient(r.email || null, action, evidenceOf(r.status, diagnostic, command), messageId, when);
       });
       const kind = recipients.every((r) => r.action === 'delivered') ? 'delivered' : 'bounce';
@@ -183,7 +184,8 @@ function readProse(
       const whole = replyIn(report);
       if (whole.found) reply = whole;
     }
-    const command = commandIn(block, email) ?? (found.length === 1 ? commandIn(report, email) : null);
+    const command =
+      smtpCommandIn(block, email) ?? (found.length === 1 ? smtpCommandIn(report, email) : undefined) ?? null;
     const evidence = evidenceOf(reply.status, reply.text, command);
     return recipient(email || null, delayed ? 'delayed' : 'failed', evidence, messageId, at.reportTime);
   });
