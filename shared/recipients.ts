@@ -156,7 +156,8 @@ class RecordTaker extends Parser {
 }
 
 /** A value that may hold a NUL or a surrogate (paired or not): `textProblem` says which, if any. */
-const UNUSUAL = new RegExp('[\\u0000\\ud800-\\udfff]');
+// biome-ignore lint/suspicious/noControlCharactersInRegex: a NUL is one of the characters it looks for
+const UNUSUAL = /[\u0000\ud800-\udfff]/;
 /** Below this many UTF-16 units a value is under MAX_VALUE_BYTES whatever it holds (3 bytes a unit at most). */
 const SURELY_SHORT = Math.floor(MAX_VALUE_BYTES / 3);
 

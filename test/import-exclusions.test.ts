@@ -79,3 +79,23 @@ test('duplicates and quarantined addresses spread over the file leave dense, fil
   expect(targets.map((x) => x.email)).toEqual(kept.map(([email]) => email));
   expect(targets.map((x) => x.data.first)).toEqual(kept.map(([, line]) => `First, ${line}`));
 }, 120_000);
+
+test('a target names a delivery: checked once a statement (migration 0011), and goes with its delivery', async () => {
+  const [d] = await t.sql`
+    insert into deliveries (label, efs, validity_seconds, retry_interval_seconds, sender, subject, token, state)
+    values ('fk', false, 60, 60, 'a@example.test', 's', 'abcdefabcdef', 'prepared') returning id`;
+  const id = String(d!.id);
+  await t.sql`insert into delivery_targets (delivery_id, seq, email) values (${id}, 0, 'a@example.test'), (${id}, 1, 'b@example.test')`;
+  await expect(
+    t.sql`insert into delivery_targets (delivery_id, seq, email) values (${id}, 2, 'c@example.test'), (999999, 0, 'd@example.test')`,
+  ).rejects.toMatchObject({ code: '23503' });
+  await expect(
+    t.sql`update delivery_targets set delivery_id = 999999 where delivery_id = ${id} and seq = 1`,
+  ).rejects.toMatchObject({
+    code: '23503',
+  });
+  await t.sql`delete from deliveries where id = ${id}`;
+  expect(await t.sql`select count(*)::int as n from delivery_targets where delivery_id = ${id}`).toEqual([
+    { n: 0 },
+  ]);
+});
