@@ -186,6 +186,25 @@ test('an ARF complaint (to the feedback-loop address) quarantines the address; a
   expect(await bounceDeadLetters()).toEqual([]);
 });
 
+test('a DSN after an alias expansion (Final-Recipient the expanded address) is matched by Original-Recipient', async () => {
+  const d = await sentDelivery(1, '--efs');
+  const s = d.sent[0]!;
+  // The dispatch gave ORCPT=rfc822;<recipient>, which the MTA reports back as Original-Recipient.
+  const raw = mail('postfix-failed.eml', s).replace(
+    `Final-Recipient: rfc822; ${s.email}`,
+    'Final-Recipient: rfc822; mailbox-7@store.example.test',
+  );
+  expect(raw).toContain('mailbox-7@store.example.test');
+  expect(await deliver(raw, s.verp)).toMatchObject({ ok: true });
+  await waitFor(async () => (await events(d.id)) === 1, 20_000, 'the event applied');
+  expect((await logs(d.id)).map((l) => [l.status, l.failureType, l.failureReason])).toEqual([
+    ['failed', 'hard', 'user unknown'],
+  ]);
+  const [dead] =
+    await t.sql`select count(*)::int as n from dead_letters where reason like 'recipient mismatch%'`;
+  expect(dead!.n).toBe(0);
+});
+
 test('a mail it cannot read is kept as a dead letter with its reason, after the 250', async () => {
   const d = await sentDelivery(1, '--efs');
   const s = d.sent[0]!;
