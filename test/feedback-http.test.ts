@@ -479,10 +479,11 @@ describe("the providers' own delay events", () => {
 });
 
 describe('generic endpoint and DSN mail', () => {
-  // The RFC's DSN names its own recipient; ours must be the message's, which is checked.
+  // The RFC's DSN names its own recipient (Original- and Final-Recipient); ours must be the message's, which is
+  // checked.
   const dsnFor = (messageId: string, recipient: string) =>
     fixture('rfc3464-simple-dsn.eml')
-      .replace('Final-Recipient: rfc822;louisl@larry.slip.umd.edu', `Final-Recipient: rfc822;${recipient}`)
+      .replaceAll('Recipient: rfc822;louisl@larry.slip.umd.edu', `Recipient: rfc822;${recipient}`)
       .replace('<199407072116.RAA14128@CS.UTK.EDU>', `<dsn-${messageId}>`)
       .replace(
         '[original message goes here]',
@@ -530,10 +531,7 @@ describe('generic endpoint and DSN mail', () => {
     const dsn = fixture('rfc3464-simple-dsn.eml')
       .replace('<199407072116.RAA14128@CS.UTK.EDU>', `<verp-${d.id}@mx.test>`)
       .replace('To: <owner-info-mime@cs.utk.edu>', `To: <${verp}>`)
-      .replace(
-        'Final-Recipient: rfc822;louisl@larry.slip.umd.edu',
-        'Final-Recipient: rfc822;r0@example.test',
-      );
+      .replaceAll('Recipient: rfc822;louisl@larry.slip.umd.edu', 'Recipient: rfc822;r0@example.test');
     const res = await post('generic', dsn, { ...bearer, 'content-type': 'multipart/report' });
     expect(res).toMatchObject({ status: 200, body: { accepted: 1 } });
     await waitRecorded(d.id, 1);
