@@ -53,7 +53,7 @@ export function recipientsIn(report: string, exclude: Set<string>): TextRecipien
     const local = email.slice(0, email.indexOf('@'));
     if (exclude.has(email) || SYSTEM_LOCAL.test(local) || found.has(email)) continue;
     // An address inside a message id or a URL is not a recipient.
-    const before = report.slice(Math.max(0, match.index - 12), match.index);
+    const before = report.slice(Math.max(0, match.index - 16), match.index);
     if (/(?:message-id:\s*<?|mailto:|https?:\/\/\S*)$/i.test(before)) continue;
     // Nor is a helpdesk the report asks you to write to ("please contact <support@…>").
     if (/\b(?:contact|write to|e-?mail us at|reach us at)\s*<?$/i.test(before)) continue;
@@ -123,4 +123,16 @@ function plausibleReply(line: string, m: RegExpExecArray): boolean {
   if (m[2]) return true;
   const after = m[3] ?? '';
   return /^[A-Za-z<"'(#]/.test(after) && !/^\d/.test(after) && !/\d[:.]\s*$/.test(line.slice(0, m.index + 1));
+}
+
+/** The line above an address and the addresses listed with it, in the same paragraph: the reason heading a group of addresses (Lotus Notes), or null. */
+export function reasonAbove(report: string, email: string): string | null {
+  const lines = report.split('\n');
+  let i = lines.findIndex((line) => line.toLowerCase().includes(email));
+  while (--i >= 0) {
+    const line = lines[i]!.trim();
+    if (line === '' || /^[-=_*#\s]+$/.test(line) || /^[-=_*#]{3,}/.test(line)) return null;
+    if (!/^<?[^\s@<>]+@[^\s@<>]+>?$/.test(line)) return line;
+  }
+  return null;
 }

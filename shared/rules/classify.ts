@@ -198,11 +198,18 @@ function typeFor(
   return type === 'hard' && smtpClass === 4 ? 'soft' : type;
 }
 
-/** Classifies from the SMTP evidence alone (RFC 3463 class 5 = permanent/hard, 4 = transient/soft; subject.detail picks the reason; the diagnostic text decides where the code is vague, e.g. 5.0.0 or 550 without enhanced status). */
-export function classifySmtp(failure: SmtpFailure): Classification {
+/** Classifies from the SMTP evidence alone (RFC 3463 class 5 = permanent/hard, 4 = transient/soft; subject.detail picks the reason; the diagnostic text decides where the code is vague, e.g. 5.0.0 or 550 without enhanced status). A reason given with it (a provider's or a known notice's own) is taken as classifyBounce takes it. */
+export function classifySmtp(failure: ReportedFailure): Classification {
   const evidence = readEvidence(failure);
-  const reason = reasonFor(evidence);
+  const reason = givenOrRead(failure, evidence);
   return { type: typeFor(reason, evidence.smtpClass), reason };
+}
+
+/** The reason a source gave (a provider's table, a notice's form), else the evidence's; out of office always wins. */
+function givenOrRead(failure: ReportedFailure, evidence: Evidence): FailureReason {
+  const read = reasonFor(evidence);
+  const given = failure.reason !== undefined && failure.reason !== 'not defined' ? failure.reason : undefined;
+  return read === 'out of office' ? read : (given ?? read);
 }
 
 /**
@@ -216,10 +223,7 @@ export function classifyBounce(
   failure: ReportedFailure,
 ): Classification {
   const evidence = readEvidence(failure);
-  const read = reasonFor(evidence);
-  const provided =
-    failure.reason !== undefined && failure.reason !== 'not defined' ? failure.reason : undefined;
-  const reason = read === 'out of office' ? read : (provided ?? read);
+  const reason = givenOrRead(failure, evidence);
   const declared = eventType === 'hard_bounce' ? 'hard' : 'soft';
   const type = typeFor(reason, evidence.smtpClass, declared);
   if (type === declared || type === 'ignored') return { type, reason };
