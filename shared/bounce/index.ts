@@ -11,7 +11,7 @@ import { noticeReasonIn } from './notices';
 import { isOriginal, isStatus, proseOf } from './prose';
 import { readDeliveryStatus } from './report';
 import { readSesNotification } from './ses';
-import { reasonAbove, recipientsIn, replyIn, splitOriginal, type TextRecipient } from './text';
+import { linesAbout, reasonAbove, recipientsIn, replyIn, splitOriginal, type TextRecipient } from './text';
 import type { BounceRecipient, BounceReport, ReadOptions, RecipientAction } from './types';
 
 export type { BounceKind, BounceRecipient, BounceReport, ReadOptions } from './types';
@@ -143,7 +143,10 @@ function quotedMail(prose: string): string | null {
 function fromProse(prose: string, email: string): string {
   const { report } = splitOriginal(prose);
   const found = recipientsIn(report, new Set()).find((r) => r.email === email);
-  return found ? replyIn(found.block).text : '';
+  if (found) return replyIn(found.block).text;
+  // A recipient the prose lists in no list shape (a postmaster@ address, Exim's "save to /path" or "pipe to
+  // |program"): the line naming it and the lines indented below it.
+  return email ? replyIn(linesAbout(report, email)).text : '';
 }
 
 function originalIn(prose: string): MimePart | null {

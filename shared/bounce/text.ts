@@ -139,3 +139,19 @@ export function reasonAbove(report: string, email: string): string | null {
   }
   return null;
 }
+
+/** The first line naming `name` and the lines indented deeper below it; empty when no line names it. */
+export function linesAbout(report: string, name: string): string {
+  const lines = report.split('\n');
+  const at = lines.findIndex((line) => line.toLowerCase().includes(name));
+  if (at < 0) return '';
+  const indent = (line: string) => /^[ \t]*/.exec(line)![0].length;
+  const out = [lines[at]!];
+  for (
+    let i = at + 1;
+    i < lines.length && lines[i]!.trim() !== '' && indent(lines[i]!) > indent(lines[at]!);
+    i++
+  )
+    out.push(lines[i]!);
+  return out.join('\n');
+}
