@@ -13,11 +13,18 @@ import { createWorkerConnection } from '../shared/redis';
 import { droppingTransport } from '../workers/mta/transport';
 import { startProcess } from '../workers/start/process';
 import { cpuSnapshot, cpuSplit } from './cpu';
-import { addBenchOperator, CONTENT, prepareDelivery, startSink, writeRecipients } from './delivery-kit';
+import {
+  addBenchOperator,
+  CONTENT,
+  prepareDelivery,
+  type Sink,
+  startSink,
+  writeRecipients,
+} from './delivery-kit';
 import { interleave, machine, rateFigure } from './limits';
 import { type SampledStatement, samplePostgres } from './pg-sampler';
 import { blastSmtp, toWire } from './smtp-blast';
-import { openBenchWorld } from './world';
+import { type BenchWorld, openBenchWorld } from './world';
 
 const CONCURRENCY = Number(process.env.DISPATCH_CONCURRENCY ?? 4);
 const CONNECTIONS = Number(process.env.SMTP_POOL_SIZE ?? 8);
@@ -41,62 +48,79 @@ async function pipelineRun(
   file: string,
 ): Promise<DispatchRun> {
   const sink = transport === 'smtp' ? await startSink() : null;
-  const world = await openBenchWorld(`dispatch-${count}-${transport}`, {
-    DISPATCH_CONCURRENCY: String(CONCURRENCY),
-    SMTP_POOL_SIZE: String(CONNECTIONS),
-    MTA_URL: sink?.url ?? 'smtp://127.0.0.1:1',
-  });
-  const { sql, config } = world;
-  const log = pino({ level: 'warn' }, pino.destination(2));
+  const world = await openBenchWorld(`dispatch-${count}-${transport}`, dispatchSettings(sink?.url));
   try {
-    await addBenchOperator(sql);
-    const { id } = await prepareDelivery(sql, file, `bench ${count}`, {
-      mailboxFullReleaseMs: config.QUARANTINE_MAILBOX_FULL_RELEASE,
+    await addBenchOperator(world.sql);
+    const { id } = await prepareDelivery(world.sql, file, `bench ${count}`, {
+      mailboxFullReleaseMs: world.config.QUARANTINE_MAILBOX_FULL_RELEASE,
     });
-    const proc = await startProcess(
-      ['confirm', 'dispatch'],
-      config,
-      log,
-      transport === 'dropping' ? { transport: droppingTransport() } : {},
-    );
-    await proc.ready;
-    let peakRss = process.memoryUsage().rss;
-    const sampler = setInterval(() => {
-      peakRss = Math.max(peakRss, process.memoryUsage().rss);
-    }, 100);
-    const named: Record<string, number> = sink?.child.pid ? { sink: sink.child.pid } : {};
-    const pgSampler = samplePostgres(sql, world.database);
-    const cpuBefore = cpuSnapshot(named);
-    const started = performance.now();
-    const connection = createWorkerConnection(config.REDIS_URL);
-    const queue = new Queue(confirmQueue.name, { connection, prefix: config.QUEUE_PREFIX });
-    await queue.add('confirm', { deliveryId: id, operator: 'bench' });
-    for (;;) {
-      const [row] = await sql`select state from deliveries where id = ${id}`;
-      if (row!.state === 'sent') break;
-      await sleep(50);
-    }
-    const seconds = (performance.now() - started) / 1000;
-    const cpu = cpuSplit(cpuBefore, cpuSnapshot(named), seconds);
-    const postgres = await pgSampler.stop();
-    clearInterval(sampler);
-    await queue.close();
-    connection.disconnect();
-    await proc.stop();
-    return {
-      recipients: count,
-      transport,
-      seconds: Math.round(seconds * 100) / 100,
-      messagesPerSecond: Math.round(count / seconds),
-      peakRssMb: Math.round(peakRss / 1024 / 1024),
-      cpu,
-      cpuMicrosPerMessage: perMessage(cpu, count),
-      postgres,
-    };
+    return await measureDispatch(world, id, count, transport, sink);
   } finally {
     await sink?.stop();
     await world.close();
   }
+}
+
+/** The settings a dispatch world runs with (bench/scale.ts's worlds too). */
+export const dispatchSettings = (mtaUrl?: string): Record<string, string> => ({
+  DISPATCH_CONCURRENCY: String(CONCURRENCY),
+  SMTP_POOL_SIZE: String(CONNECTIONS),
+  MTA_URL: mtaUrl ?? 'smtp://127.0.0.1:1',
+});
+
+/**
+ * Confirms a prepared delivery of `count` recipients and times it to `sent`, with the confirm and dispatch
+ * roles started in this process; the peak RSS is this process's, sampled every 100 ms meanwhile.
+ */
+export async function measureDispatch(
+  world: Pick<BenchWorld, 'sql' | 'config' | 'database'>,
+  id: string,
+  count: number,
+  transport: 'smtp' | 'dropping',
+  sink: Sink | null,
+): Promise<DispatchRun> {
+  const { sql, config } = world;
+  const log = pino({ level: 'warn' }, pino.destination(2));
+  const proc = await startProcess(
+    ['confirm', 'dispatch'],
+    config,
+    log,
+    transport === 'dropping' ? { transport: droppingTransport() } : {},
+  );
+  await proc.ready;
+  let peakRss = process.memoryUsage().rss;
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 100);
+  const named: Record<string, number> = sink?.child.pid ? { sink: sink.child.pid } : {};
+  const pgSampler = samplePostgres(sql, world.database);
+  const cpuBefore = cpuSnapshot(named);
+  const started = performance.now();
+  const connection = createWorkerConnection(config.REDIS_URL);
+  const queue = new Queue(confirmQueue.name, { connection, prefix: config.QUEUE_PREFIX });
+  await queue.add('confirm', { deliveryId: id, operator: 'bench' });
+  for (;;) {
+    const [row] = await sql`select state from deliveries where id = ${id}`;
+    if (row!.state === 'sent') break;
+    await sleep(50);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = cpuSplit(cpuBefore, cpuSnapshot(named), seconds);
+  const postgres = await pgSampler.stop();
+  clearInterval(sampler);
+  await queue.close();
+  connection.disconnect();
+  await proc.stop();
+  return {
+    recipients: count,
+    transport,
+    seconds: Math.round(seconds * 100) / 100,
+    messagesPerSecond: Math.round(count / seconds),
+    peakRssMb: Math.round(peakRss / 1024 / 1024),
+    cpu,
+    cpuMicrosPerMessage: perMessage(cpu, count),
+    postgres,
+  };
 }
 
 /** The same content's messages, built before the clock starts (1,000 of them, cycled). */

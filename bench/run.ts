@@ -13,6 +13,7 @@ import { benchImport } from './import';
 import { benchMetrics } from './metrics';
 import { profileTop } from './profile-top';
 import { benchRedisLoss } from './redis-loss';
+import { benchScale } from './scale';
 import { runAll, writeReadme } from './summary';
 
 /** Every benchmark, in the order `all` runs them. */
@@ -29,6 +30,11 @@ export const BENCHES: Record<string, (sizes: number[], args: string[]) => Promis
     bounces: (_sizes, args) => benchBounces(args),
     'redis-loss': (sizes) => benchRedisLoss(sizes),
   };
+
+/** Benchmarks run only by name, never by `all`: they take long and fill the database with millions of rows. */
+const ALONE: typeof BENCHES = {
+  scale: (sizes) => benchScale(sizes),
+};
 
 /** Small sizes for `all quick`: a look at every benchmark in a few minutes, not figures to commit. */
 const QUICK: Record<string, string[]> = {
@@ -52,10 +58,10 @@ async function main() {
     return runAll(Object.keys(BENCHES), rest[0] === 'quick' ? QUICK : ALL, rest[0] === 'quick');
   if (name === 'readme') return writeReadme();
   if (name === 'profile') return profileTop(rest[0]!);
-  const bench = name ? BENCHES[name] : undefined;
+  const bench = name ? (BENCHES[name] ?? ALONE[name]) : undefined;
   if (!bench) {
     console.error(
-      `usage: npm run bench -- ${[...Object.keys(BENCHES), 'all [quick]', 'readme'].join('|')} [sizes…] (bounces: [corpus dir])`,
+      `usage: npm run bench -- ${[...Object.keys(BENCHES), ...Object.keys(ALONE), 'all [quick]', 'readme'].join('|')} [sizes…] (bounces: [corpus dir])`,
     );
     process.exit(2);
   }
