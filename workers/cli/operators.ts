@@ -90,7 +90,13 @@ export function registerOperatorCommands(
       const hash = opts.passwordStdin ? await readPassword(input, true) : undefined;
       const { addOperator } = await import('../../db/operators');
       const result = await addOperator(await ctx().sql(), login, opts.role, hash);
-      const value = { login, created: result.created, roles: result.roles, passwordSet: hash !== undefined };
+      // passwordSet only when asked: the JSON of `operator add` without a password stays as it was.
+      const value = {
+        login,
+        created: result.created,
+        roles: result.roles,
+        ...(hash ? { passwordSet: true } : {}),
+      };
       output(
         opts.json,
         value,
