@@ -179,3 +179,43 @@ test('one address gets CONSOLE_LOGIN_RATE login attempts per 10 minutes, then 42
     await other.stop();
   }
 });
+
+test('AUTH_PROXY_HEADER logs in the operator a trusted proxy names, and only from CONSOLE_TRUST_PROXY', async () => {
+  const behind = (trust: string) =>
+    startPipeline(w.t, {
+      roles: ['console'],
+      env: { AUTH_PROXY_HEADER: 'X-Forwarded-User', CONSOLE_TRUST_PROXY: trust },
+    });
+  const trusted = await behind('127.0.0.1');
+  try {
+    const url = `http://127.0.0.1:${trusted.consolePort()}`;
+    const who = await fetch(`${url}/console/whoami.json`, { headers: { 'x-forwarded-user': 'carol' } });
+    expect(await who.json()).toEqual({ login: 'carol', roles: ['read-addresses', 'start-deliveries'] });
+    const unknown = await fetch(`${url}/console/whoami.json`, {
+      headers: { 'x-forwarded-user': 'mallory' },
+      redirect: 'manual',
+    });
+    expect(unknown.status).toBe(302);
+    // Behind a TLS-terminating proxy the session cookie is Secure.
+    const c = new ConsoleClient(url);
+    await c.get('/console/login');
+    const login = await c.request('/console/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-proto': 'https' },
+      body: new URLSearchParams({ _csrf: c.csrf, login: 'carol', password: PASSWORD }).toString(),
+    });
+    expect(login.headers.getSetCookie().find((s) => s.startsWith('campaign_session='))).toMatch(/; Secure/i);
+  } finally {
+    await trusted.stop();
+  }
+  const untrusted = await behind('10.9.8.7');
+  try {
+    const who = await fetch(`http://127.0.0.1:${untrusted.consolePort()}/console/whoami.json`, {
+      headers: { 'x-forwarded-user': 'carol' },
+      redirect: 'manual',
+    });
+    expect(who.status).toBe(302);
+  } finally {
+    await untrusted.stop();
+  }
+});
