@@ -5,7 +5,7 @@ import { createWriteStream, existsSync, mkdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import type postgres from 'postgres';
 import { createDeliveryWithTargets, type NewDelivery } from '../db/import';
-import { readRecipients } from '../shared/recipients';
+import { readRecipientBatches } from '../shared/recipients';
 
 const TMP = path.join(__dirname, 'tmp');
 
@@ -106,7 +106,7 @@ export async function prepareDelivery(
   const result = await createDeliveryWithTargets(
     sql,
     { ...CONTENT, label },
-    readRecipients(file, ['first', 'city']),
+    readRecipientBatches(file, ['first', 'city']),
     { now: Date.now(), quarantine },
   );
   return { id: result.id, rows: result.rows };

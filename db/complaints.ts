@@ -90,7 +90,7 @@ export async function applyComplaints(
         ${known.map((e) => new Date(e.occurredAt).toISOString())}::timestamptz[],
         ${known.map((e) => e.smtpCode) as number[]}::smallint[], ${known.map((e) => e.enhancedStatus) as string[]}::text[],
         ${known.map((e) => e.diagnostic) as string[]}::text[], ${known.map(() => COMPLAINT_REASON)}::text[]) as u
-      on conflict (event_id) do nothing
+      on conflict (delivery_id, event_id) do nothing
       returning event_id`;
     const fresh = new Set(inserted.map((r) => r.event_id as string));
     const applied = known.filter((e) => fresh.has(e.eventId));

@@ -2,6 +2,7 @@
 import type postgres from 'postgres';
 import { type ConfirmableRow, deliveryRefusal, operatorRefusal } from '../shared/rules/confirm';
 import { operatorRoles } from './operators';
+import { ensureHistoryPartitions } from './partitions';
 
 /** The outcome of a confirm request against the database. */
 export type ConfirmOutcome =
@@ -30,6 +31,16 @@ export async function recordConfirmAttempt(
  * finds its own confirmation and resumes the follow-up work.
  */
 export async function confirmDelivery(
+  sql: postgres.Sql,
+  c: { deliveryId: string; operator: string; jobId: string; now: Date },
+): Promise<ConfirmOutcome> {
+  const outcome = await confirmOnce(sql, c);
+  // Its logs are written from now on: their partition (and the next one) exist before the first hand-off.
+  if (outcome.kind === 'confirmed') await ensureHistoryPartitions(sql, c.deliveryId, c.now);
+  return outcome;
+}
+
+async function confirmOnce(
   sql: postgres.Sql,
   c: { deliveryId: string; operator: string; jobId: string; now: Date },
 ): Promise<ConfirmOutcome> {

@@ -1,5 +1,6 @@
 // The dead-letter table: payloads and events that could not be applied, listed and replayed after a fix.
 import type postgres from 'postgres';
+import { parseMessageId } from '../shared/message-id';
 import { storable, storableText } from '../shared/storable';
 
 /** One kept payload, with why it was not applied. */
@@ -105,9 +106,13 @@ export async function getDeadLetter(sql: postgres.Sql, id: string): Promise<Dead
  */
 export async function markReplayed(sql: postgres.Sql, letter: DeadLetter): Promise<void> {
   await sql.begin(async (tx) => {
-    const eventId = (letter.payload as { eventId?: unknown } | null)?.eventId;
+    const { eventId, messageId } = (letter.payload ?? {}) as { eventId?: unknown; messageId?: unknown };
     if (letter.queue === 'mta-feedback' && typeof eventId === 'string') {
-      await tx`delete from feedback_events where event_id = ${eventId} and outcome = 'unknown'`;
+      // By its delivery when the message id names one: that delivery's partition only (migration 0010).
+      const ref = typeof messageId === 'string' ? parseMessageId(messageId) : null;
+      await tx`
+        delete from feedback_events where event_id = ${eventId} and outcome = 'unknown'
+          ${ref ? tx`and delivery_id = ${ref.deliveryId}` : tx``}`;
     }
     await tx`update dead_letters set replayed_at = now() where id = ${letter.id}`;
   });

@@ -77,7 +77,8 @@ export interface LogOutcome {
 export async function logOutcomes(sql: postgres.Sql, deliveryId: string): Promise<LogOutcome[]> {
   const rows = await sql`
     select l.seq, l.status, l.attempts, l.failure_reason, l.outcome_kind, l.outcome_at,
-      (select s.received_at from feedback_events s where s.event_id = l.outcome_event_id) as soft_applied_at,
+      (select s.received_at from feedback_events s
+        where s.delivery_id = l.delivery_id and s.event_id = l.outcome_event_id) as soft_applied_at,
       case when bool_or(e.outcome <> 'after-finish') then 'before'
            when bool_or(e.outcome = 'after-finish') then 'after' else 'none' end as latest
     from delivery_logs l

@@ -147,8 +147,10 @@ async function applyOnce(
   if (allEvents.length === 0) return { outcomes: new Map(), retries: [], early: 0, busy: [] };
   // Repeats of events applied before are dropped up front, so that their rows are not locked: a repeat
   // usually follows its original closely, and locking its row would queue this job behind another one.
-  const known =
-    await sql`select event_id from feedback_events where event_id = any(${allEvents.map((e) => e.eventId)}::text[])`;
+  // By (delivery id, event id): the partitions of the events' deliveries only (migration 0010).
+  const known = await sql`
+    select event_id from feedback_events where (delivery_id, event_id) in (
+      select * from unnest(${allEvents.map((e) => e.deliveryId)}::bigint[], ${allEvents.map((e) => e.eventId)}::text[]))`;
   const seenBefore = new Set(known.map((r) => r.event_id as string));
   // Sorted by event id: two jobs inserting the same events do it in one order, never deadlocking.
   const allOf = allEvents
@@ -185,7 +187,7 @@ async function applyOnce(
         ${events.map((e) => e.smtpCode) as number[]}::smallint[], ${events.map((e) => e.enhancedStatus) as string[]}::text[],
         ${events.map((e) => e.diagnostic) as string[]}::text[], ${events.map((e) => e.failureType) as string[]}::failure_type[],
         ${events.map((e) => e.failureReason) as string[]}::text[], ${verdicts}::text[]) as u
-      on conflict (event_id) do nothing
+      on conflict (delivery_id, event_id) do nothing
       returning event_id`;
 
     const fresh = new Set(inserted.map((r) => r.event_id as string));
@@ -200,8 +202,9 @@ async function applyOnce(
       if (corrected.length > 0) {
         await tx`
           update feedback_events f set outcome = u.outcome
-          from unnest(${corrected.map((e) => e.eventId)}::text[], ${corrected.map((e) => byId.get(e.eventId)!)}::text[]) as u(event_id, outcome)
-          where f.event_id = u.event_id`;
+          from unnest(${corrected.map((e) => e.deliveryId)}::bigint[], ${corrected.map((e) => e.eventId)}::text[],
+            ${corrected.map((e) => byId.get(e.eventId)!)}::text[]) as u(delivery_id, event_id, outcome)
+          where f.delivery_id = u.delivery_id and f.event_id = u.event_id`;
       }
     }
 

@@ -57,7 +57,7 @@ export async function storeTrackingEvents(
     ), stored as (
       insert into tracking_events (event_id, message_id, delivery_id, seq, type, url, occurred_at)
       select event_id, message_id, delivery_id, seq, type, url, occurred_at from known
-      on conflict (event_id) do nothing
+      on conflict (delivery_id, event_id) do nothing
       returning event_id
     )
     select i.event_id, k.event_id is not null as known, s.event_id is not null as stored

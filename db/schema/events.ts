@@ -12,15 +12,20 @@ import {
   primaryKey,
   smallint,
   text,
+  uniqueIndex,
 } from 'drizzle-orm/pg-core';
 import { id, tstz, xid8 } from './columns';
 import { failureType } from './deliveries';
 
-/** The raw MTA feedback: the audit trail, and idempotency by the MTA's event id. */
+/**
+ * The raw MTA feedback: the audit trail, and idempotency by the MTA's event id within its delivery (a repeat
+ * names the same message, so the same delivery). Partitioned by delivery id range with delivery_logs
+ * (migration 0010): a unique index must carry the partition key, and every lookup carries delivery_id.
+ */
 export const feedbackEvents = pgTable(
   'feedback_events',
   {
-    eventId: text('event_id').primaryKey(),
+    eventId: text('event_id').notNull(),
     messageId: text('message_id').notNull(),
     deliveryId: id('delivery_id'),
     seq: integer('seq'),
@@ -35,15 +40,18 @@ export const feedbackEvents = pgTable(
     outcome: text('outcome').notNull(),
     receivedAt: tstz('received_at').notNull().defaultNow(),
   },
-  (t) => [index('feedback_events_delivery_idx').on(t.deliveryId, t.seq)],
+  (t) => [
+    uniqueIndex('feedback_events_event_idx').on(t.deliveryId, t.eventId),
+    index('feedback_events_delivery_idx').on(t.deliveryId, t.seq),
+  ],
 );
 
-/** Opens and clicks; `id` orders them for the hourly job's watermark. */
+/** Opens and clicks, partitioned by delivery id range with delivery_logs (migration 0010). */
 export const trackingEvents = pgTable(
   'tracking_events',
   {
-    id: bigserial('id', { mode: 'number' }).primaryKey(),
-    eventId: text('event_id').notNull().unique(),
+    id: bigserial('id', { mode: 'number' }).notNull(),
+    eventId: text('event_id').notNull(),
     messageId: text('message_id').notNull(),
     deliveryId: id('delivery_id').notNull(),
     seq: integer('seq').notNull(),
@@ -59,6 +67,8 @@ export const trackingEvents = pgTable(
     xact: xid8('xact').notNull().default(sql`pg_current_xact_id()`),
   },
   (t) => [
+    primaryKey({ columns: [t.deliveryId, t.id] }),
+    uniqueIndex('tracking_events_event_idx').on(t.deliveryId, t.eventId),
     index('tracking_events_delivery_idx').on(t.deliveryId, t.seq, t.type),
     index('tracking_events_xact_idx').on(t.xact),
   ],
@@ -144,4 +154,16 @@ export const pipelineState = pgTable('pipeline_state', {
   key: text('key').primaryKey(),
   value: jsonb('value').notNull(),
   updatedAt: tstz('updated_at').notNull().defaultNow(),
+});
+
+/**
+ * The ranges of delivery ids that delivery_logs, feedback_events and tracking_events are partitioned by:
+ * one partition of each table per range, `[lo, hi)`, contiguous, about a month of deliveries each
+ * (db/partitions.ts makes them ahead of need). `purgedAt` set: its partitions were dropped by a purge.
+ */
+export const historyPartitions = pgTable('history_partitions', {
+  lo: id('lo').primaryKey(),
+  hi: id('hi').notNull(),
+  createdAt: tstz('created_at').notNull().defaultNow(),
+  purgedAt: tstz('purged_at'),
 });

@@ -50,7 +50,21 @@ test.each([
     type: 'soft',
     reason: 'refused',
   },
-])('$proves', ({ prose, type, reason }) => {
-  const report = readBounce(dsn(prose, '550 5.1.1 User unknown'));
+  {
+    proves: "an m-FILTER 'SMTP command' block naming DATA makes a plain user unknown a soft refusal",
+    prose: '-------server message\r\n550 unknown user <a@b.example>\r\n\r\n-------SMTP command\r\nDATA\r\n',
+    type: 'soft',
+    reason: 'refused',
+  },
+  {
+    proves: "Postfix's 'Recipient address rejected:' answered RCPT TO, though a pipelining report names DATA",
+    prose:
+      '-------server message\r\n550 5.1.1 <a@b.example>: Recipient address rejected: User unknown in local recipient table\r\n\r\n-------SMTP command\r\nDATA\r\n',
+    diagnostic: '550 5.1.1 <a@b.example>: Recipient address rejected: User unknown in local recipient table',
+    type: 'hard',
+    reason: 'user unknown',
+  },
+])('$proves', ({ prose, diagnostic, type, reason }) => {
+  const report = readBounce(dsn(prose, diagnostic ?? '550 5.1.1 User unknown'));
   expect(report.recipients[0]).toMatchObject({ email: 'a@b.example', type, reason });
 });

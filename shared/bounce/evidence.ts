@@ -1,5 +1,5 @@
 // A recipient's evidence: the receiving server's own reply, its code and enhanced status, preferred over a vague Status:.
-import { classifySmtp, parseSmtpResponse, type SmtpFailure } from '../rules/classify';
+import { classifySmtp, type FailureReason, parseSmtpResponse, type SmtpFailure } from '../rules/classify';
 
 /** What one recipient's failure is known by, as the reader hands it to the classifier. */
 export interface Evidence {
@@ -8,6 +8,8 @@ export interface Evidence {
   diagnostic: string | null;
   /** The SMTP command the reply answered, where the mail says it (classification only; not printed). */
   command?: string | null;
+  /** The reason a notice's own form gives (notices.ts), where it quotes no SMTP reply (classification only). */
+  noticeReason?: FailureReason;
 }
 
 // `smtp;`, `X-Postfix;`, `X-Unix;`, `X-Notes;`, … (RFC 3464 diagnostic-type), sometimes written twice.
@@ -51,5 +53,6 @@ export function classifyEvidence(evidence: Evidence) {
     enhancedStatus: evidence.enhancedStatus ?? undefined,
     diagnostic: evidence.diagnostic ?? undefined,
     command: evidence.command ?? undefined,
+    reason: evidence.noticeReason,
   });
 }

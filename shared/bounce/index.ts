@@ -2,14 +2,16 @@
 
 import { createHash } from 'node:crypto';
 import { lookup } from '../lookup';
+import { smtpCommandIn } from '../rules/smtp-command';
 import { autoReplyByHeaders, autoReplyByText, embedded, readComplaint } from './answers';
 import { classifyEvidence, type Evidence, evidenceOf } from './evidence';
 import { envelopeIdOf, firstAddress, HEADER_ADDRESS, isoTime, messageIdOf, verpOf } from './ids';
 import { bodyText, header, type MimePart, normalizeLines, parseEntity, walk } from './mime';
+import { noticeReasonIn } from './notices';
 import { isOriginal, isStatus, proseOf } from './prose';
 import { readDeliveryStatus } from './report';
 import { readSesNotification } from './ses';
-import { commandIn, recipientsIn, replyIn, splitOriginal } from './text';
+import { reasonAbove, recipientsIn, replyIn, splitOriginal, type TextRecipient } from './text';
 import type { BounceRecipient, BounceReport, ReadOptions, RecipientAction } from './types';
 
 export type { BounceKind, BounceRecipient, BounceReport, ReadOptions } from './types';
@@ -25,7 +27,8 @@ function recipient(
   let reason: BounceRecipient['reason'] = null;
   if (action === 'complaint') [type, reason] = ['complaint', 'on denylist'];
   else if (action !== 'delivered') ({ type, reason } = classifyEvidence(evidence));
-  return { email, messageId, type, reason, ...evidence, action, occurredAt };
+  const { noticeReason: _, ...shown } = evidence;
+  return { email, messageId, type, reason, ...shown, action, occurredAt };
 }
 
 const ACTIONS: Record<string, RecipientAction | undefined> = {
@@ -104,7 +107,7 @@ function readText(text: string, options: ReadOptions, depth: number): BounceRepo
         const action = lookup(ACTIONS, r.action) ?? (r.status.startsWith('2') ? 'delivered' : 'failed');
         const diagnostic = r.diagnostic || fromProse(prose, r.email);
         const when = isoTime(r.lastAttempt) ?? reportTime;
-        const command = commandIn(diagnostic, r.email) ?? commandIn(prose, r.email);
+        const command = smtpCommandIn(diagnostic, r.email) ?? smtpCommandIn(prose, r.email) ?? null;
         return recipient(r.email || null, action, evidenceOf(r.status, diagnostic, command), messageId, when);
       });
       const kind = recipients.every((r) => r.action === 'delivered') ? 'delivered' : 'bounce';
@@ -116,7 +119,25 @@ function readText(text: string, options: ReadOptions, depth: number): BounceRepo
     const inner = readText(bodyText(originalPart).replace(/^\s*\n/, ''), options, depth + 1);
     if (inner.recipients.length > 0) return { ...inner, reportId };
   }
+  // A bounce forwarded inline, each line quoted with "> " (Apple Mail's "Begin forwarded message:", …).
+  const quoted = !status && depth < 2 ? quotedMail(prose) : null;
+  if (quoted) {
+    const inner = readText(quoted, options, depth + 1);
+    if (inner.kind !== 'not-a-bounce' && inner.kind !== 'auto-reply') return { ...inner, reportId };
+  }
   return readProse(mail, prose, original, { reportId, reportTime, verp });
+}
+
+/** The mail quoted in the prose with "> " (its header lines first), unquoted one level; null when none. */
+function quotedMail(prose: string): string | null {
+  const start = /^> ?(?:From|Date|Subject|To|Return-Path|Received):/m.exec(prose);
+  if (!start) return null;
+  const lines: string[] = [];
+  for (const line of prose.slice(start.index).split('\n')) {
+    if (!line.startsWith('>')) break;
+    lines.push(line.replace(/^> ?/, ''));
+  }
+  return lines.length >= 5 ? `${lines.join('\n')}\n` : null;
 }
 
 function fromProse(prose: string, email: string): string {
@@ -146,7 +167,13 @@ function readProse(
       .flatMap((v) => v.toLowerCase().match(HEADER_ADDRESS) ?? []),
   );
   const failedHeader = header(mail, 'x-failed-recipients');
-  let found = recipientsIn(report, exclude);
+  let found: (TextRecipient & { status?: string })[] = recipientsIn(report, exclude);
+  // The report's fields printed as text (Sun/Oracle Messaging Server, gateways that lost the part's type): they
+  // name the failed recipients exactly, where the prose also quotes the returned message's To: and Message-ID.
+  const fieldsAt = /^[ \t]*(?:reporting-mta|original-envelope-id|final-recipient)[ \t]*:/im.exec(prose);
+  const fields = fieldsAt ? readDeliveryStatus(prose.slice(fieldsAt.index)).recipients : [];
+  if (fields.length > 0 && fields.every((r) => r.email.includes('@')))
+    found = fields.map((r) => ({ email: r.email, block: r.diagnostic || report, status: r.status }));
   // A sender who wrote to themselves (a test, a list) is the failed recipient too.
   if (found.length === 0) found = recipientsIn(report, new Set());
   if (failedHeader) {
@@ -177,14 +204,22 @@ function readProse(
     /\b(?:will (?:continue|keep) (?:to )?(?:try|retry)|warning message only|not yet been delivered|delivery (?:is )?delayed|still trying)\b/i.test(
       report,
     );
-  const recipients = found.map(({ email, block }) => {
+  const recipients = found.map(({ email, block, status }) => {
     let reply = replyIn(block);
     if (!reply.found && found.length === 1) {
       const whole = replyIn(report);
       if (whole.found) reply = whole;
     }
-    const command = commandIn(block, email) ?? (found.length === 1 ? commandIn(report, email) : null);
-    const evidence = evidenceOf(reply.status, reply.text, command);
+    // Lotus Notes lists addresses under their reason line ("Failure Reasons"): an address alone takes it.
+    if (!reply.found && email && block.replace(/[<>\s]/g, '').toLowerCase() === email) {
+      const heading = reasonAbove(report, email);
+      if (heading) reply = { text: `${heading} ${block}`, found: false };
+    }
+    const command =
+      smtpCommandIn(block, email) ?? (found.length === 1 ? smtpCommandIn(report, email) : undefined) ?? null;
+    const evidence = evidenceOf(status || reply.status, reply.text, command);
+    if (evidence.smtpCode === null && !evidence.enhancedStatus)
+      evidence.noticeReason = noticeReasonIn(report);
     return recipient(email || null, delayed ? 'delayed' : 'failed', evidence, messageId, at.reportTime);
   });
   return { kind: 'bounce', format: 'text', recipients, reportId: at.reportId };

@@ -53,7 +53,7 @@ export function recipientsIn(report: string, exclude: Set<string>): TextRecipien
     const local = email.slice(0, email.indexOf('@'));
     if (exclude.has(email) || SYSTEM_LOCAL.test(local) || found.has(email)) continue;
     // An address inside a message id or a URL is not a recipient.
-    const before = report.slice(Math.max(0, match.index - 12), match.index);
+    const before = report.slice(Math.max(0, match.index - 16), match.index);
     if (/(?:message-id:\s*<?|mailto:|https?:\/\/\S*)$/i.test(before)) continue;
     // Nor is a helpdesk the report asks you to write to ("please contact <support@…>").
     if (/\b(?:contact|write to|e-?mail us at|reach us at)\s*<?$/i.test(before)) continue;
@@ -125,41 +125,14 @@ function plausibleReply(line: string, m: RegExpExecArray): boolean {
   return /^[A-Za-z<"'(#]/.test(after) && !/^\d/.test(after) && !/\d[:.]\s*$/.test(line.slice(0, m.index + 1));
 }
 
-const IN_REPLY_TO = /in reply to (end of )?(data|rcpt to|mail from|helo|ehlo|lhlo|starttls|quit)\b/i;
-const EXIM_AFTER = /\bafter (end of data|data|rcpt to|mail from|helo|ehlo|initial connection)\b/i;
-const PIPELINED_RCPT =
-  /need rcpt|no valid recipients|rcpt commands were rejected|valid rcpt command must precede|no recipients/i;
-const COMMANDS: Record<string, string> = {
-  'end of data': 'DATA',
-  data: 'DATA',
-  'rcpt to': 'RCPT',
-  'mail from': 'MAIL',
-  'initial connection': 'CONNECT',
-};
-
-/**
- * The SMTP command a recipient's reply answered, where the prose names it: Postfix "(in reply to end of DATA
- * command)", Exim "after RCPT TO:", or a Sendmail / Courier transcript (">>> DATA" then "<<< 550 …"; with
- * pipelining, a "503 … Need RCPT" after it, or Sendmail's own 5.1.x line, shows the 550 answered RCPT TO).
- */
-export function commandIn(text: string, email: string): string | null {
-  const named = IN_REPLY_TO.exec(text.replace(/\s+/g, ' ')) ?? EXIM_AFTER.exec(text);
-  if (named) {
-    const phrase = (named[1] ? `${named[1]}${named[2]}` : (named[2] ?? named[1]!)).toLowerCase();
-    return COMMANDS[phrase] ?? phrase.split(' ')[0]!.toUpperCase();
-  }
-  if (!text.includes('<<<')) return null;
-  const lines = text.split('\n');
-  const replies = lines.flatMap((l, i) => (/^\s*<<<\s*[45]\d\d/.test(l) ? [i] : []));
-  const at = replies.find((i) => email && lines[i]!.toLowerCase().includes(email)) ?? replies[0];
-  if (at === undefined) return null;
-  // Pipelining: the RCPT TO replies arrive after DATA was sent. The server then refuses DATA for want of a
-  // recipient, or Sendmail's own line after the reply names a recipient status (5.1.x): the reply answered RCPT.
-  const after = lines.slice(at + 1, at + 5).join('\n');
-  if (PIPELINED_RCPT.test(after) || /^\s*[45]\d\d [45]\.1\.\d/m.test(lines[at + 1] ?? '')) return 'RCPT';
-  for (let i = at - 1; i >= 0 && i >= at - 6; i--) {
-    const sent = /^\s*>>>\s*([A-Za-z]+)(?:\s+([A-Za-z]+))?/.exec(lines[i]!);
-    if (sent) return sent[1]!.toUpperCase();
+/** The line above an address and the addresses listed with it, in the same paragraph: the reason heading a group of addresses (Lotus Notes), or null. */
+export function reasonAbove(report: string, email: string): string | null {
+  const lines = report.split('\n');
+  let i = lines.findIndex((line) => line.toLowerCase().includes(email));
+  while (--i >= 0) {
+    const line = lines[i]!.trim();
+    if (line === '' || /^[-=_*#\s]+$/.test(line) || /^[-=_*#]{3,}/.test(line)) return null;
+    if (!/^<?[^\s@<>]+@[^\s@<>]+>?$/.test(line)) return line;
   }
   return null;
 }

@@ -32,7 +32,7 @@ import {
   vagueStatusReason,
 } from './failure-text';
 import type { FailureType } from './log-values';
-import { smtpCommandIn, verbOf } from './smtp-command';
+import { type SmtpCommand, smtpCommandIn, verbOf } from './smtp-command';
 
 export type { FailureType } from './log-values';
 
@@ -105,10 +105,11 @@ interface Evidence {
   code?: number;
   smtpClass?: 4 | 5;
   text: string;
-  /** The reply came after the message data, so the recipient itself had been accepted at RCPT TO. */
-  afterData: boolean;
+  /** The command the reply answered, where known (RCPT TO speaks of the recipient; see reasonFor). */
+  stage?: SmtpCommand;
 }
 
+const RCPT_REPLY = /recipient address rejected:/i;
 const STATUS_SHAPE = /^#?([45])\.(\d{1,3})\.(\d{1,3})$/;
 
 function readEvidence(failure: SmtpFailure): Evidence {
@@ -125,10 +126,11 @@ function readEvidence(failure: SmtpFailure): Evidence {
   const codeClass = code === undefined ? undefined : (Math.floor(code / 100) as 4 | 5);
   // The class is the server's when it gave one: a transient reply stays transient under a report's 5.x.x.
   const serverClass = serverStatus?.smtpClass ?? classOf(readCode(reply.smtpCode));
-  const afterData = (failure.command ? verbOf(failure.command) : smtpCommandIn(text)) === 'DATA';
-  (failure.command ? smtpCommandIn(`in reply to ${failure.command} command`) : smtpCommandIn(text)) ===
-    'DATA';
-  return { status, code, smtpClass: serverClass ?? status?.smtpClass ?? codeClass, text, afterData };
+  let stage = failure.command ? verbOf(failure.command) : smtpCommandIn(text);
+  // Postfix words its recipient restrictions "Recipient address rejected:": that reply answered RCPT TO, though a
+  // pipelining client's report names DATA, the last command it had sent (RFC 2920).
+  if (stage === 'DATA' && RCPT_REPLY.test(text) && !/end of data/i.test(text)) stage = 'RCPT';
+  return { status, code, smtpClass: serverClass ?? status?.smtpClass ?? codeClass, text, stage };
 }
 
 const vague = (s: Status) => s.subject === 0 || s.detail === 0;
@@ -151,11 +153,26 @@ function readCode(value: number | undefined): number | undefined {
   return value !== undefined && Number.isInteger(value) && value >= 400 && value <= 599 ? value : undefined;
 }
 
+// The reasons that blame the recipient's address, and so quarantine it or count against it.
+const ADDRESS_REASONS: ReadonlySet<FailureReason> = new Set([
+  'user unknown',
+  'invalid domain',
+  'account disabled',
+]);
+// A "user unknown" whose address slot is empty ("550 : User unknown", where RCPT TO replies read "550 <a@b>: User
+// unknown"): the reply of a filter to the message as a whole (KDDI's au answers so after DATA), about no recipient.
+const NO_ADDRESS_NAMED = /(?<![\w.])5\d\d(?:[ -]#?5\.\d{1,3}\.\d{1,3})?:?[ \t]+:[ \t]*user unknown\b/i;
+
 function reasonFor(evidence: Evidence): FailureReason {
   const reason = reasonOfWords(evidence);
-  // An address refused after DATA had been accepted at RCPT TO: a "user unknown" there is a content or sender
-  // filter (Japanese carriers, Sendmail milters), not a missing mailbox.
-  return reason === 'user unknown' && evidence.afterData ? 'refused' : reason;
+  if (!ADDRESS_REASONS.has(reason)) return reason;
+  const { stage } = evidence;
+  // Before RCPT TO the recipient had not been named: a refusal of MAIL FROM, EHLO or the connection is the sender's.
+  if (stage === 'MAIL' || stage === 'EHLO' || stage === 'CONN') return 'refused';
+  if (reason !== 'user unknown' || stage === 'RCPT') return reason;
+  // After DATA the recipient had been accepted at RCPT TO: a "user unknown" there is a content or sender filter
+  // (Japanese carriers, Sendmail milters), not a missing mailbox.
+  return stage === 'DATA' || NO_ADDRESS_NAMED.test(evidence.text) ? 'refused' : reason;
 }
 
 function reasonOfWords(evidence: Evidence): FailureReason {
@@ -181,11 +198,18 @@ function typeFor(
   return type === 'hard' && smtpClass === 4 ? 'soft' : type;
 }
 
-/** Classifies from the SMTP evidence alone (RFC 3463 class 5 = permanent/hard, 4 = transient/soft; subject.detail picks the reason; the diagnostic text decides where the code is vague, e.g. 5.0.0 or 550 without enhanced status). */
-export function classifySmtp(failure: SmtpFailure): Classification {
+/** Classifies from the SMTP evidence alone (RFC 3463 class 5 = permanent/hard, 4 = transient/soft; subject.detail picks the reason; the diagnostic text decides where the code is vague, e.g. 5.0.0 or 550 without enhanced status). A reason given with it (a provider's or a known notice's own) is taken as classifyBounce takes it. */
+export function classifySmtp(failure: ReportedFailure): Classification {
   const evidence = readEvidence(failure);
-  const reason = reasonFor(evidence);
+  const reason = givenOrRead(failure, evidence);
   return { type: typeFor(reason, evidence.smtpClass), reason };
+}
+
+/** The reason a source gave (a provider's table, a notice's form), else the evidence's; out of office always wins. */
+function givenOrRead(failure: ReportedFailure, evidence: Evidence): FailureReason {
+  const read = reasonFor(evidence);
+  const given = failure.reason !== undefined && failure.reason !== 'not defined' ? failure.reason : undefined;
+  return read === 'out of office' ? read : (given ?? read);
 }
 
 /**
@@ -199,10 +223,7 @@ export function classifyBounce(
   failure: ReportedFailure,
 ): Classification {
   const evidence = readEvidence(failure);
-  const read = reasonFor(evidence);
-  const provided =
-    failure.reason !== undefined && failure.reason !== 'not defined' ? failure.reason : undefined;
-  const reason = read === 'out of office' ? read : (provided ?? read);
+  const reason = givenOrRead(failure, evidence);
   const declared = eventType === 'hard_bounce' ? 'hard' : 'soft';
   const type = typeFor(reason, evidence.smtpClass, declared);
   if (type === declared || type === 'ignored') return { type, reason };

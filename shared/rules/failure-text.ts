@@ -32,7 +32,7 @@ const SENDER =
 const INVALID_DOMAIN =
   /invalid domain|domain (?:is )?invalid|host unknown|(?:host|domain|system) (?:does ?n(?:o|['’])t |is not |not )accept(?:ing)? (?:network )?(?:mail|messages)|couldn['’]?t find (?:a mail exchanger|any host)|domain (?:name )?(?:not found|unknown|does ?n(?:o|['’])t exist|is not (?:valid|hosted|served))|host (?:or domain name )?not found|non-?existent domain|no such domain|unknown domain|\bnxdomain\b|\bno mx\b|\bnull mx\b|no (?:valid )?mx (?:record|host)|unroute?able/i;
 const USER_UNKNOWN =
-  /user ?unknown|unknown (?:user|recipient|address|local[- ]part|mailbox|account)|addressee unknown|recipient unknown|(?:user|mailbox|recipient|address|account|addressee) (?:name )?(?:not found|not known|not listed|does ?n(?:o|['’])t exist|unavailable: user not found)|does ?n(?:o|['’])t exist|no such (?:user|mailbox|recipient|address|account|person)|no mailbox (?:here )?by that name|(?:invalid|bad|illegal) (?:recipient|mailbox|address|user|destination mailbox)|recipient rejected|not a valid (?:recipient|mailbox|user|address)|is not a known user|\bRecip(?:ient)?NotFound\b|does ?n(?:o|['’])t have an? \S+ account|no longer (?:a valid|exists)|mailbox (?:is )?not present|user (?:account )?(?:is )?not (?:found|here)|recipient address rejected\.?\s*(?:\(in reply to|$)|(?:user(?: ?name)?|recipient|mailbox|e-?mail address)\b[^.;<>]{0,25}\bis (?:not valid|invalid)|invalid (?:\w+ ){0,2}user ?id\b/i;
+  /user ?unknown|unknown (?:user|recipient|address|local[- ]part|mailbox|account)|addressee unknown|recipient unknown|(?:user|mailbox|recipient|address|account|addressee) (?:name )?(?:not found|not known|not listed|does ?n(?:o|['’])t exist|unavailable: user not found)|does ?n(?:o|['’])t exist|no such (?:user|mailbox|recipient|address|account|person)|no mailbox (?:here )?by that name|(?:invalid|bad|illegal) (?:recipient|mailbox|address|user|destination mailbox)|recipient rejected|not a valid (?:recipient|mailbox|user|address)|is not a known user|\bRecip(?:ient)?NotFound\b|does ?n(?:o|['’])t have an? \S+ account|no longer (?:a valid|exists)|mailbox (?:is )?not present|user (?:account )?(?:is )?not (?:found|here)|recipient address rejected\.?\s*(?:\(in reply to|$)|(?:user(?: ?name)?|recipient|mailbox|e-?mail address)\b[^.;<>]{0,25}\bis (?:not valid|invalid)|invalid (?:\w+ ){0,2}user ?id\b|not listed in (?:the )?(?:domino directory|public name (?:&|and) address book)|ディレクトリ(?:には見つかりません|のリストにありません)/i;
 // Words only an unknown address uses: enough to overrule a policy status (Yandex "5.7.1 No such user!").
 const USER_UNKNOWN_STRICT =
   /user ?unknown|unknown (?:user|recipient)|no such (?:user|mailbox|recipient)|(?:user|mailbox|recipient) not found|(?:account|mailbox|address) does ?n(?:o|['’])t exist|invalid (?:recipient|mailbox)|\bRecip(?:ient)?NotFound\b/i;
@@ -167,12 +167,12 @@ export function ruleForStatus(subject: number, detail: number): StatusRule | und
       return { reason: 'refused', unless: UNLESS_ADDRESS };
     case 7:
       // Only 5.7.1 ("delivery not authorized") is also used for spam verdicts; 5.7.26 "blocked because the sender
-      // is unauthenticated" or 4.7.28 "rate limited" are refusals, whatever words come with them.
+      // is unauthenticated" or 4.7.28 "rate limited" are refusals, whatever words come with them. RFC 3463 names
+      // per-recipient filtering among 5.7.1's causes, so its "user unknown" may be a filter's: refused, not hard.
       return detail === 1
         ? {
             reason: 'refused',
             unless: [
-              UNLESS_USER,
               ['refused', RATE],
               ['refused', POLICY_NAMED],
               ['spam rejection', SPAM_OR_POLICY],

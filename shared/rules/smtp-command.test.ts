@@ -11,6 +11,11 @@ describe('smtpCommandIn', () => {
     { proves: "m-FILTER's SMTP command block", text: '-------server message\n550 unknown user <a@b.example>\n-------SMTP command\nDATA\n', reply: undefined, command: 'DATA' },
     { proves: 'a Sendmail transcript: the last command before the reply', text: '... while talking to mx.b.example.:\n>>> DATA\n<<< 550 Unknown user a@b.example\n554 5.0.0 Service unavailable\n', reply: '550 Unknown user a@b.example', command: 'DATA' },
     { proves: "a pipelining transcript: DATA's 'Need RCPT' shows the reply answered RCPT", text: '>>> DATA\n<<< 550 5.1.1 <a@b.example>... User Unknown\n550 5.1.1 <a@b.example>... User unknown\n<<< 503 5.0.0 Need RCPT (recipient)\n', reply: '550 5.1.1 <a@b.example>... User Unknown', command: 'RCPT' },
+    { proves: "Exim's after pipelined MAIL FROM", text: 'SMTP error from remote mail server after pipelined MAIL FROM:<n@x.example>: 553 sender rejected', reply: undefined, command: 'MAIL' },
+    { proves: "Yahoo's [RCPT_TO] tag", text: '550 5.1.1 <a@b.example>... User Unknown [RCPT_TO]', reply: undefined, command: 'RCPT' },
+    { proves: "Postfix's phrase broken over two lines", text: 'said: 550 Unknown user (in reply to end of\n    DATA command)', reply: undefined, command: 'DATA' },
+    { proves: 'a transcript quoted with "> " (a forwarded bounce) is read the same', text: '> ... while talking to mx.b.example.:\n>>>> DATA\n> <<< 550 Unknown user a@b.example\n> 554 5.0.0 Service unavailable\n', reply: 'a@b.example', command: 'DATA' },
+    { proves: 'the reply line naming the address picks the command among several', text: '>>> MAIL From:<n@x.example>\n<<< 250 ok\n>>> RCPT To:<a@b.example>\n<<< 550 5.1.1 <a@b.example> unknown\n', reply: 'a@b.example', command: 'RCPT' },
     { proves: 'nothing said: no command', text: '550 5.1.1 User unknown', reply: '550 5.1.1 User unknown', command: undefined },
     { proves: 'a reply not in the text: no command', text: '>>> DATA\n<<< 250 ok\n', reply: '550 gone', command: undefined },
   ])('$proves', ({ text, reply, command }) => {

@@ -1,18 +1,21 @@
-// Which SMTP command a failure answered, as bounce reports write it. Pure.
+// Which SMTP command a failure answered, as bounce reports write it: the one reader of it (the bounce reader and the
+// classifier both call it). Pure.
 //
-// It matters for one reason: a "user unknown" answered to DATA comes from a filter, since the server had accepted
-// the recipient at RCPT TO (classify.ts calls it refused, never a missing mailbox). Each MTA writes it its own way:
-// Postfix "(in reply to end of DATA command)", Exim "SMTP error from remote mail server after end of data",
-// Sendmail and Courier a transcript (">>> DATA" then "<<< 550 …"), m-FILTER "SMTP command" and the verb below it.
+// It matters because the stage says what a reply is about. A reply to RCPT TO speaks of that recipient; one to DATA
+// of the message (the server had accepted the recipient, so a "user unknown" there is a filter's); one to MAIL FROM,
+// EHLO or the greeting of the sender or its host (classify.ts never blames the recipient for those). Each MTA writes
+// it its own way: Postfix "(in reply to end of DATA command)", Exim "SMTP error from remote mail server after end of
+// data" (or "after RCPT TO:<a@b>", "after pipelined MAIL FROM"), Sendmail and Courier a transcript (">>> DATA" then
+// "<<< 550 …"), m-FILTER an "SMTP command" block with the verb below it, Yahoo a "[RCPT_TO]" tag.
 
 /** The commands a report names, by the verb that starts them. */
 export type SmtpCommand = 'CONN' | 'EHLO' | 'MAIL' | 'RCPT' | 'DATA';
 
 const VERBS: ReadonlyArray<readonly [SmtpCommand, RegExp]> = [
   ['DATA', /^(?:end of )?data\b|^\.$/i],
-  ['RCPT', /^rcpt\b/i],
-  ['MAIL', /^mail\b/i],
-  ['EHLO', /^(?:ehlo|helo)\b/i],
+  ['RCPT', /^rcpt(?:\b|_)/i],
+  ['MAIL', /^mail(?:\b|_)/i],
+  ['EHLO', /^(?:ehlo|helo|lhlo)\b/i],
   ['CONN', /^(?:connect|initial|greeting|banner)/i],
 ];
 
@@ -23,28 +26,43 @@ export function verbOf(text: string): SmtpCommand | undefined {
 }
 
 const IN_REPLY_TO = /in reply to ((?:end of )?[a-z]+(?: (?:to|from))?) command/i;
-const EXIM_AFTER = /\bafter ((?:end of )?data|rcpt\b|mail\b|initial connection)/i;
+const EXIM_AFTER =
+  /\bafter (?:pipelined )?((?:end of )?data|rcpt\b|mail\b|initial connection|ehlo\b|helo\b|sending (?:data|mail from|rcpt))/i;
 const MFILTER = /SMTP command\s*[:\n]\s*-*\s*([A-Z]{4})\b/;
+const YAHOO_TAG = /\[(RCPT_TO|MAIL_FROM|DATA)\]/;
+// Pipelining: the RCPT TO replies arrive after DATA was sent. The server then refuses DATA for want of a recipient,
+// or Sendmail's own line after the reply names a recipient status (5.1.x): the reply answered RCPT TO.
+const PIPELINED_RCPT =
+  /need rcpt|need recipient|no valid recipients|rcpt commands were rejected|valid rcpt command must precede|no recipients/i;
 
 /**
- * The command the reply in `text` answered, or undefined. `reply`, when given, is the reply itself (e.g. "550 Unknown
- * user"): in a transcript the command is the last ">>> VERB" before it, except that a pipelining client writes
- * ">>> DATA" before the RCPT replies, which its "Need RCPT" answer to DATA then gives away.
+ * The command the reply in `text` answered, or undefined. `about`, when given, is the reply itself (e.g. "550 Unknown
+ * user") or the recipient's address: in a transcript, the reply line that contains it is the one asked about (else
+ * the first failure reply), and its command is the last ">>> VERB" before it, except that a pipelining client
+ * writes ">>> DATA" before the RCPT replies, which its "Need RCPT" answer to DATA then gives away.
  */
-export function smtpCommandIn(text: string, reply?: string): SmtpCommand | undefined {
-  const postfix = IN_REPLY_TO.exec(text)?.[1];
+export function smtpCommandIn(text: string, about?: string): SmtpCommand | undefined {
+  const postfix = IN_REPLY_TO.exec(text.includes('\n') ? text.replace(/\s+/g, ' ') : text)?.[1];
   if (postfix) return verbOf(postfix);
   const exim = EXIM_AFTER.exec(text)?.[1];
-  if (exim) return verbOf(exim);
-  const mfilter = MFILTER.exec(text)?.[1];
+  if (exim) return verbOf(exim.replace(/^sending /i, ''));
+  const mfilter = MFILTER.exec(text)?.[1] ?? YAHOO_TAG.exec(text)?.[1];
   if (mfilter) return verbOf(mfilter);
-  const probe = reply?.trim().slice(0, 40);
-  const at = probe ? text.lastIndexOf(probe) : -1;
-  if (at < 0) return undefined;
-  const sent = [...text.slice(0, at).matchAll(/^>>> ?(.+)$/gm)].at(-1)?.[1];
-  if (!sent) return undefined;
-  const verb = verbOf(sent);
-  if (verb === 'DATA' && /\b503\b[^\n]*need (?:rcpt|recipient)|no valid recipients/i.test(text.slice(at)))
-    return 'RCPT';
+  return text.includes('>>>') ? inTranscript(text, about?.trim().slice(0, 40).toLowerCase()) : undefined;
+}
+
+function inTranscript(text: string, probe: string | undefined): SmtpCommand | undefined {
+  const lines = text.split('\n');
+  const replies = lines.flatMap((l, i) => (/^[ \t>]*(?:<<<)?[ \t]*[45]\d\d\b/.test(l) ? [i] : []));
+  const at =
+    (probe ? replies.find((i) => lines[i]!.toLowerCase().includes(probe)) : undefined) ??
+    (probe && !probe.includes('@') ? undefined : replies.find((i) => /<<</.test(lines[i]!)));
+  if (at === undefined) return undefined;
+  let sent: string | undefined;
+  for (let i = at - 1; i >= 0 && sent === undefined; i--) sent = /^[ \t>]*>>> ?(.+)$/.exec(lines[i]!)?.[1];
+  const verb = sent === undefined ? undefined : verbOf(sent);
+  if (verb !== 'DATA') return verb;
+  const after = lines.slice(at + 1, at + 5).join('\n');
+  if (PIPELINED_RCPT.test(after) || /^[ \t>]*[45]\d\d [45]\.1\.\d/.test(lines[at + 1] ?? '')) return 'RCPT';
   return verb;
 }

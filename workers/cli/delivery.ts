@@ -1,7 +1,7 @@
 // `campaign delivery create` and `campaign confirm`: registering a delivery and asking to send it.
 import type { Command } from 'commander';
 import { count } from '../../shared/plural';
-import { readRecipients } from '../../shared/recipients';
+import { readRecipientBatches } from '../../shared/recipients';
 import { placeholderProblem, placeholders } from '../../shared/rules/template';
 import {
   assertRecipientsFile,
@@ -111,7 +111,7 @@ export function registerDeliveryCommands(program: Command, ctx: () => CliContext
             htmlBody: opts.html ?? null,
             columns,
           },
-          readRecipients(opts.recipients, columns),
+          readRecipientBatches(opts.recipients, columns),
           {
             now: Date.now(),
             quarantine: { mailboxFullReleaseMs: ctx().config.QUARANTINE_MAILBOX_FULL_RELEASE },

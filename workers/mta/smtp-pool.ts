@@ -1,144 +1,78 @@
-// SMTP to MTA_URL: a pool of nodemailer SMTPConnections fed pre-built raw messages: the protocol is nodemailer's, but no
-// MailComposer runs per message (LIMITS.md: composition and its allocations bound one sender core).
-import SMTPConnection from 'nodemailer/lib/smtp-connection';
+// SMTP to MTA_URL: a pool of SMTP sessions (smtp-session.ts) fed pre-built raw messages from one queue. Each
+// session pipelines where the MTA offers it: one write and one round trip a message (LIMITS.md: the sender's
+// CPU bounds a real send; nodemailer's connection took two round trips, three writes and a stream a message).
 import type { DsnRequest } from '../../shared/message-id';
+import { type SessionOptions, SmtpSession, type Transaction } from './smtp-session';
 import { type HandOffResult, handOffFailure, type MtaTransport } from './transport';
 
-interface PendingSend {
-  envelope: { from: string; to: string; dsn?: DsnRequest };
-  raw: Buffer;
-  resolve: (result: HandOffResult) => void;
-}
-
-interface PooledConnection {
-  connection: SMTPConnection;
-  dead: boolean;
-}
-
-export interface SmtpPoolOptions {
-  host: string;
-  port: number;
-  secure: boolean;
-  auth?: { user: string; pass: string };
-  /** Refuse to go on (and so to send AUTH) unless STARTTLS succeeds: a missing or stripped STARTTLS fails. */
-  requireTLS: boolean;
-  rejectUnauthorized: boolean;
+export interface SmtpPoolOptions extends SessionOptions {
+  /** Sessions at most (SMTP_POOL_SIZE). */
   size: number;
 }
 
-/** Refusals that concern one message only: the session is fine once reset (as nodemailer's own pool does). */
-function messageOnly(error: { code?: string; responseCode?: number }): boolean {
-  return (error.code === 'EENVELOPE' || error.code === 'EMESSAGE') && error.responseCode !== 421;
-}
-
 export function smtpConnectionPool(options: SmtpPoolOptions): MtaTransport {
-  const idle: PooledConnection[] = [];
-  const waiting: PendingSend[] = [];
-  let open = 0;
+  const waiting: Transaction[] = [];
+  const sessions = new Set<SmtpSession>();
+  /** Sessions still being set up (the others take messages). */
+  let connecting = 0;
   let closed = false;
 
-  const connect = () =>
-    new Promise<PooledConnection>((resolve, reject) => {
-      const connection = new SMTPConnection({
-        host: options.host,
-        port: options.port,
-        secure: options.secure,
-        requireTLS: options.requireTLS,
-        tls: { rejectUnauthorized: options.rejectUnauthorized },
-        connectionTimeout: 15_000,
-        greetingTimeout: 15_000,
-        socketTimeout: 60_000,
-      });
-      const pooled: PooledConnection = { connection, dead: false };
-      const die = () => {
-        if (!pooled.dead) {
-          pooled.dead = true;
-          open--;
-          const at = idle.indexOf(pooled);
-          if (at >= 0) idle.splice(at, 1);
-        }
-      };
-      // A refused or dropped connection is reported as an event, not always through connect's callback.
-      connection.once('end', () => {
-        die();
-        reject(new Error('the MTA closed the connection'));
-      });
-      connection.on('error', (error) => {
-        die();
-        reject(error);
-      });
-      connection.connect((error) => {
-        if (error) {
-          die();
-          return reject(error);
-        }
-        if (!options.auth) return resolve(pooled);
-        connection.login(options.auth, (loginError) => {
-          if (!loginError) return resolve(pooled);
-          connection.close();
-          die();
-          reject(loginError);
-        });
-      });
-    });
-
-  const release = (pooled: PooledConnection) => {
-    if (pooled.dead || closed) return;
-    idle.push(pooled);
-    pump();
+  const next = () => waiting.shift() ?? null;
+  const onIdle = (session: SmtpSession) => {
+    if (closed) session.quit();
+  };
+  const onClose = (session: SmtpSession) => {
+    if (sessions.delete(session) && !closed) pump();
   };
 
-  const run = (pooled: PooledConnection, item: PendingSend) => {
-    const { from, to, dsn } = item.envelope;
-    // Headers only come back in a report (RET=HDRS): they name the message; its content is not ours to return.
-    const envelope = { from, to: [to], ...(dsn ? { dsn: { ...dsn, ret: 'HDRS' as const } } : {}) };
-    pooled.connection.send(envelope, item.raw, (error) => {
-      if (!error) {
-        item.resolve({ ok: true });
-        return release(pooled);
-      }
-      item.resolve(handOffFailure(error));
-      if (messageOnly(error) && !pooled.dead) {
-        pooled.connection.reset((resetError) => (resetError ? pooled.connection.close() : release(pooled)));
-      } else {
-        pooled.connection.close();
-      }
-    });
+  const open = () => {
+    const session = new SmtpSession(options, next, onIdle, onClose);
+    sessions.add(session);
+    connecting++;
+    session.open().then(
+      () => {
+        connecting--;
+        pump();
+      },
+      (error) => {
+        connecting--;
+        sessions.delete(session);
+        // The MTA cannot be reached: with no session left, every waiting message is refused for now, and its
+        // batch retries later; with sessions up, they go on taking the queue.
+        if (sessions.size === 0) for (const tx of waiting.splice(0)) tx.done(error);
+      },
+    );
   };
 
   function pump(): void {
-    while (waiting.length > 0) {
-      const pooled = idle.pop();
-      if (pooled) {
-        run(pooled, waiting.shift()!);
-        continue;
-      }
-      if (open >= options.size) return;
-      open++;
-      connect().then(release, (error) => {
-        // The MTA cannot be reached: every waiting message is refused for now, and the batch retries later.
-        for (const item of waiting.splice(0)) item.resolve(handOffFailure(error));
-      });
+    for (const session of sessions) {
+      if (waiting.length === 0) return;
+      session.pull();
     }
+    while (waiting.length > connecting && sessions.size < options.size) open();
   }
 
   return {
-    send(envelope, raw) {
+    send(envelope: { from: string; to: string; dsn?: DsnRequest }, raw: Buffer) {
       if (closed)
-        return Promise.resolve({
+        return Promise.resolve<HandOffResult>({
           ok: false,
           temporary: true,
           code: null,
           response: 'the transport is closed',
         });
-      return new Promise((resolve) => {
-        waiting.push({ envelope, raw, resolve });
+      return new Promise<HandOffResult>((resolve) => {
+        waiting.push({
+          envelope,
+          raw,
+          done: (error) => resolve(error ? handOffFailure(error) : { ok: true }),
+        });
         pump();
       });
     },
     async close() {
       closed = true;
-      for (const pooled of idle.splice(0)) pooled.connection.quit();
+      for (const session of sessions) if (session.idle) session.quit();
     },
   };
 }
@@ -165,7 +99,7 @@ export function smtpOptions(mtaUrl: string, poolSize: number): SmtpPoolOptions {
   };
 }
 
-/** SMTP with a pool of reused connections, each carrying one pre-built message after another. */
+/** SMTP with a pool of reused sessions, each carrying one pre-built message after another, pipelined. */
 export function smtpTransport(mtaUrl: string, options: { poolSize: number }): MtaTransport {
   return smtpConnectionPool(smtpOptions(mtaUrl, options.poolSize));
 }

@@ -1,0 +1,126 @@
+// The bounce reader on vendor shapes without an SMTP reply or with the report out of place: mails written for
+// these tests in the forms Google Groups, Lotus Notes / Domino, a forwarding mail client and Messaging Server use.
+import { readBounce } from '.';
+
+const mail = (headers: string[], body: string[]) => [...headers, '', ...body, ''].join('\n');
+const pick = (raw: string) =>
+  readBounce(raw).recipients.map(({ email, type, reason }) => ({ email, type, reason }));
+
+test('a Google Groups notice, in whatever language, is the group refusing the post: soft refused', () => {
+  const raw = mail(
+    [
+      'From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>',
+      'To: news@sender.test',
+      'Subject: Delivery Status Notification (Failure)',
+      'X-Failed-Recipients: team@googlegroups.com',
+      'Content-Type: text/plain; charset="UTF-8"',
+    ],
+    [
+      'Hallo news@sender.test,',
+      '',
+      'die Gruppe (team) ist vielleicht nicht vorhanden, oder Sie dürfen dort keine Nachrichten posten.',
+      '',
+      'Hilfe finden Sie unter https://groups.google.com/support/.',
+    ],
+  );
+  expect(pick(raw)).toEqual([{ email: 'team@googlegroups.com', type: 'soft', reason: 'refused' }]);
+});
+
+test('Lotus Notes lists the addresses under their reason line: each address takes it', () => {
+  const raw = mail(
+    ['From: postmaster@notes.example.net', 'To: news@sender.test', 'Subject: Undeliverable message'],
+    [
+      '------- Failure Reasons  --------',
+      '',
+      'User not listed in public Name & Address Book',
+      'first@notes.example.net',
+      'second@notes.example.net',
+      '',
+      '------- Returned Message --------',
+      'Message-ID: <1@sender.test>',
+      'To: first@notes.example.net',
+      'Subject: News',
+    ],
+  );
+  expect(pick(raw)).toEqual([
+    { email: 'first@notes.example.net', type: 'hard', reason: 'user unknown' },
+    { email: 'second@notes.example.net', type: 'hard', reason: 'user unknown' },
+  ]);
+});
+
+test("Domino's 'not listed in Domino Directory' (and its Japanese form) is a user unknown", () => {
+  const domino = (reason: string) =>
+    mail(
+      ['From: Postmaster@domino.example.net', 'To: news@sender.test', 'Subject: DELIVERY FAILURE'],
+      [
+        'Your message',
+        '',
+        '  Subject: News',
+        '',
+        'was not delivered to:',
+        '',
+        '  gone@domino.example.net',
+        '',
+        'because:',
+        '',
+        `  ${reason}`,
+      ],
+    );
+  expect(pick(domino('User Gone (gone@domino.example.net) not listed in Domino Directory'))).toEqual([
+    { email: 'gone@domino.example.net', type: 'hard', reason: 'user unknown' },
+  ]);
+  expect(
+    pick(domino('ユーザー Gone (gone@domino.example.net) は Domino ディレクトリには見つかりません。')),
+  ).toEqual([{ email: 'gone@domino.example.net', type: 'hard', reason: 'user unknown' }]);
+});
+
+test('a bounce forwarded inline with "> " quoting is read inside the quotes', () => {
+  const quoted = [
+    'From: Mail Delivery Subsystem <MAILER-DAEMON@mx.sender.test>',
+    'To: <news@sender.test>',
+    'Subject: Returned mail: see transcript for details',
+    '',
+    '   ----- The following addresses had permanent fatal errors -----',
+    '<gone@example.net>',
+    '    (reason: 550 5.1.1 <gone@example.net>... User unknown)',
+    '',
+    '   ----- Transcript of session follows -----',
+    '... while talking to mx.example.net.:',
+    '>>> RCPT To:<gone@example.net>',
+    '<<< 550 5.1.1 <gone@example.net>... User unknown',
+  ].map((line) => (line ? `> ${line}` : '>'));
+  const raw = mail(
+    ['From: Someone <someone@sender.test>', 'To: admin@sender.test', 'Subject: Fwd: Returned mail'],
+    ['Look at this.', '', 'Begin forwarded message:', '', ...quoted],
+  );
+  expect(pick(raw)).toEqual([{ email: 'gone@example.net', type: 'hard', reason: 'user unknown' }]);
+});
+
+test("report fields printed as text name the failed recipients, not the summary's To: or Message-id:", () => {
+  const raw = mail(
+    [
+      'From: Internet Mail Delivery <postmaster@ms.example.net>',
+      'To: news@sender.test',
+      'Subject: Delivery Notification: Delivery has failed',
+    ],
+    [
+      'This report relates to a message you sent with the following header fields:',
+      '',
+      '  Message-id: <0001@example.net>',
+      '  To: list@example.net',
+      '',
+      'Your message cannot be delivered to the following recipients:',
+      '',
+      '  Recipient address: full@example.net',
+      '  Reason: Remote SMTP server has rejected address',
+      '',
+      'Reporting-MTA: dns; ms.example.net',
+      '',
+      'Action: failed',
+      'Status: 5.0.0 (Remote SMTP server has rejected address)',
+      'Final-recipient: rfc822;full@example.net',
+      'Diagnostic-code: smtp; 552 5.2.2 Mailbox full',
+    ],
+  );
+  expect(pick(raw)).toEqual([{ email: 'full@example.net', type: 'soft', reason: 'mailbox full' }]);
+});
