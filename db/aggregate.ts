@@ -167,6 +167,20 @@ export async function computeDeliveryStats(
       select sent, delivered, failed, opens, clicks, complaints from delivery_kpis
       where delivery_id = ${deliveryId} for update`;
     if (!before) return null;
+    // A purged delivery's logs and events are gone (db/purge.ts): its tile is final and stays as it was.
+    const [purged] = await tx`
+      select k.stats_computed_at from deliveries d join delivery_kpis k on k.delivery_id = d.id
+      where d.id = ${deliveryId} and d.logs_purged_at is not null`;
+    if (purged) {
+      const counters = before as unknown as KpiRecount;
+      const drift = Object.fromEntries(Object.keys(counters).map((k) => [k, 0])) as unknown as KpiRecount;
+      return {
+        counters: { ...counters },
+        drift,
+        uniquesRepaired: 0,
+        statsComputedAt: purged.stats_computed_at,
+      };
+    }
     const [logs] = await tx`
       select count(*)::int as sent, (count(*) filter (where status = 'sent'))::int as delivered,
              (count(*) filter (where status = 'failed'))::int as failed

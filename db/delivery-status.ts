@@ -12,6 +12,8 @@ export interface DeliveryStatus extends KpiTile {
   statsComputedAt: string | null;
   /** Why the delivery was stopped or skipped; present only then. */
   stateReason?: string;
+  /** When `campaign purge` (or RETENTION) dropped its logs and events; present only then. The tile is final. */
+  logsPurgedAt?: string;
 }
 
 const iso = (value: Date | null | undefined) => (value ? value.toISOString() : null);
@@ -20,7 +22,7 @@ export async function deliveryStatus(sql: postgres.Sql, id: string): Promise<Del
   // A period's delivery (recurring, with --aggregate) holds no messages itself: its figures are the sum
   // of its executions', and it is sending while one of them is.
   const [row] = await sql`
-    select d.id, d.label, d.state, d.state_reason, d.efs, d.period_key,
+    select d.id, d.label, d.state, d.state_reason, d.efs, d.period_key, d.logs_purged_at,
            case when d.period_key is null then d.to_send else c.to_send end as to_send,
            case when d.period_key is null then d.valid_until else c.valid_until end as valid_until,
            case when d.period_key is null then k.sent else c.sent end as sent,
@@ -75,5 +77,6 @@ export async function deliveryStatus(sql: postgres.Sql, id: string): Promise<Del
     statsComputedAt: iso(row.stats_computed_at),
     // Why a delivery was stopped or skipped (an additive field; absent otherwise).
     ...(row.state_reason && row.period_key === null ? { stateReason: row.state_reason as string } : {}),
+    ...(row.logs_purged_at ? { logsPurgedAt: iso(row.logs_purged_at)! } : {}),
   };
 }

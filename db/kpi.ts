@@ -37,15 +37,22 @@ export async function addKpiDeltas(
     .sort(([a], [b]) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
   if (rows.length === 0) return;
   const ids = rows.map(([id]) => id);
-  await lockKpiRows(tx, ids);
   const column = (f: (typeof KPI_FIELDS)[number]) => rows.map(([, d]) => d[f]);
   const stamp = options.statsComputedAt ? tx`, stats_computed_at = ${options.statsComputedAt}` : tx``;
+  // The rows are locked in id order by the CTE (its ORDER BY runs below its row locks), and the update only
+  // touches rows the CTE has emitted, so locked: one statement, one round trip fewer while the row is held
+  // (every transaction of a delivery waits for that row until the holder commits).
   await tx`
+    with locked as (
+      select delivery_id from delivery_kpis where delivery_id = any(${ids}::bigint[])
+      order by delivery_id for update
+    )
     update delivery_kpis k set sent = k.sent + u.sent, delivered = k.delivered + u.delivered,
       failed = k.failed + u.failed, opens = k.opens + u.opens, clicks = k.clicks + u.clicks,
       complaints = k.complaints + u.complaints ${stamp}
-    from unnest(${ids}::bigint[], ${column('sent')}::int[], ${column('delivered')}::int[],
+    from locked join unnest(${ids}::bigint[], ${column('sent')}::int[], ${column('delivered')}::int[],
       ${column('failed')}::int[], ${column('opens')}::int[], ${column('clicks')}::int[],
       ${column('complaints')}::int[]) as u(delivery_id, sent, delivered, failed, opens, clicks, complaints)
-    where k.delivery_id = u.delivery_id`;
+      on u.delivery_id = locked.delivery_id
+    where k.delivery_id = locked.delivery_id`;
 }

@@ -114,6 +114,11 @@ const schema = z.object({
    * Off by default: the contract has always accepted any cron expression, and upstream callers may rely on that.
    */
   RECURRENCE_MIN_INTERVAL: durationOrNone.default(0),
+  /**
+   * How long finished deliveries' logs and events are kept: once a day the aggregate role drops the history
+   * ranges whose deliveries all ended longer ago (db/purge.ts); each delivery's KPI tile stays. 0: never.
+   */
+  RETENTION: durationOrNone.default(0),
   /** How long a worker holds a job without renewing its lock; a killed worker's jobs return after it. */
   WORKER_LOCK_DURATION: duration.default(30000),
   /** Deliveries within their validity period that get per-delivery series (label delivery_id); the newest win. */

@@ -1,9 +1,11 @@
-// The aggregate role: the hourly open and click run (node-cron trigger and worker), and compute-stats.
+// The aggregate role: the hourly open and click run (node-cron trigger and worker), compute-stats, and the
+// daily RETENTION purge.
 import { aggregationQueue, computeStatsQueue } from '../../shared/queues';
 import { startWorker } from '../../shared/worker';
 import { aggregationKind } from '../reconcile/kinds';
 import type { RoleKit, RoleModule, RunningRole } from '../start/role-kit';
 import { aggregationHandler, computeStatsHandler } from './handler';
+import { startRetention } from './retention';
 import { startAggregationTrigger } from './trigger';
 
 export function startAggregateRole(kit: RoleKit): RunningRole {
@@ -29,6 +31,11 @@ export function startAggregateRole(kit: RoleKit): RunningRole {
       kit.grace,
     ),
   );
+  // RETENTION (default off): the daily purge of finished deliveries' history, in this role of every replica.
+  const retention =
+    deps.config.RETENTION > 0
+      ? startRetention({ sql: deps.sql, retentionMs: deps.config.RETENTION, now: deps.now, log: deps.log })
+      : null;
   const running = kit.running([
     { queue: aggregationQueue, worker: aggregation },
     { queue: computeStatsQueue, worker: stats },
@@ -38,6 +45,10 @@ export function startAggregateRole(kit: RoleKit): RunningRole {
     ...running,
     close: async () => {
       await trigger.destroy();
+      if (retention) {
+        await retention.task.destroy();
+        await retention.first;
+      }
       await running.close();
     },
   };

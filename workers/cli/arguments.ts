@@ -31,7 +31,7 @@ export function durationOption(name: string, value: string): number {
 }
 
 /** Parses an ISO 8601 date-time, refusing dates that do not exist (2030-02-30) instead of rolling them over. */
-export function parseContactDate(text: string): Date {
+export function parseContactDate(text: string, flag = '--contact-date'): Date {
   const match =
     /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(
       text,
@@ -45,7 +45,7 @@ export function parseContactDate(text: string): Date {
     calendar?.getUTCDate() !== Number(d) ||
     calendar?.getUTCMonth() !== Number(m) - 1
   ) {
-    throw new UserError(`--contact-date "${text}" is not an ISO 8601 date; e.g. 2026-12-01T09:00:00Z`);
+    throw new UserError(`${flag} "${text}" is not an ISO 8601 date; e.g. 2026-12-01T09:00:00Z`);
   }
   return date;
 }

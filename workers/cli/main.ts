@@ -6,6 +6,7 @@ import { CliContext, describeError, output, UserError } from './context';
 import { registerDeadLetterCommands } from './dead-letters';
 import { registerDeliveryCommands } from './delivery';
 import { registerFeedbackCommands } from './feedback';
+import { registerPurgeCommand } from './purge';
 import { registerQuarantineCommands } from './quarantine';
 import { registerStatsCommands } from './stats';
 import { registerViewCommands } from './views';
@@ -66,6 +67,7 @@ export async function runCli(
   registerQuarantineCommands(program, ctx);
   registerStatsCommands(program, ctx);
   registerFeedbackCommands(program, ctx);
+  registerPurgeCommand(program, ctx);
   registerBounceCommands(program);
 
   try {

@@ -20,6 +20,9 @@ export function renderTile(s: DeliveryStatus): string {
     `  complaints        ${s.complaints}  (${percent(s.complaintRate)})`,
     `  valid until       ${s.validUntil ?? '(set at confirmation)'}`,
     `  stats computed    ${s.statsComputedAt ?? 'never'}`,
+    ...(s.logsPurgedAt
+      ? [`  logs              purged ${s.logsPurgedAt} (campaign purge); the figures above are final`]
+      : []),
   ].join('\n');
 }
 

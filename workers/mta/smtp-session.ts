@@ -83,6 +83,8 @@ export class SmtpSession {
   private pipelining = false;
   /** The message whose envelope is out (waiting for MAIL, RCPT and DATA replies). */
   private envelopeOut: (Transaction & { failure?: SmtpError; mailFailed?: boolean }) | null = null;
+  /** Data to write once the event loop has turned (see onEnvelope); nothing may be written before it. */
+  private held: Buffer[] | null = null;
   /** The message whose data is out (waiting for the reply to its end). */
   private dataOut: Transaction | null = null;
   private dead = false;
@@ -154,7 +156,7 @@ export class SmtpSession {
   /** Takes the next message if the session can (nothing waiting for envelope replies). */
   pull(): void {
     // Without PIPELINING, a command waits for the reply before it; with it, the next envelope may follow the end.
-    if (!this.ready || this.dead || this.envelopeOut) return;
+    if (!this.ready || this.dead || this.envelopeOut || this.held) return;
     if (!this.pipelining && (this.dataOut || this.resetting)) return;
     const tx = this.next();
     if (tx) this.writeEnvelope(tx, []);
@@ -324,7 +326,20 @@ export class SmtpSession {
     const data = [...toWireData(tx.raw), END];
     const following = this.pipelining ? this.next() : null;
     if (following) this.writeEnvelope(following, data);
-    else this.writeAll(data);
+    else if (!this.pipelining) this.writeAll(data);
+    else {
+      // The reply that freed a sender's next message is often in the same read as this 354: once it has run,
+      // the next message is usually queued, and leaves with this one's data (one write rather than two).
+      this.held = data;
+      setImmediate(() => {
+        const held = this.held;
+        this.held = null;
+        if (!held || this.dead) return;
+        const next = this.next();
+        if (next) this.writeEnvelope(next, held);
+        else this.writeAll(held);
+      });
+    }
   }
 
   /** A refused envelope: the message fails alone, the session is reset for the next one. */
