@@ -1,8 +1,10 @@
 // The bounce mailbox end to end: a real SMTP client (nodemailer) delivers bounce mails in the shapes Postfix,
 // Exim, a feedback loop (ARF) and an auto-responder send to the return path; the log and the tile are read back.
 import { connect } from 'node:net';
+import { recordDeadLetters } from '../db/dead-letters';
 import { dsnRequest } from '../shared/message-id';
 import { smtpTransport } from '../workers/mta/smtp-pool';
+import { deadLetterPayload } from '../workers/servers/bounces/receive';
 import type { PipelineProcess } from '../workers/start/process';
 import {
   BOUNCE_DOMAIN,
@@ -186,6 +188,25 @@ test('an ARF complaint (to the feedback-loop address) quarantines the address; a
   expect(await bounceDeadLetters()).toEqual([]);
 });
 
+test('a DSN after an alias expansion (Final-Recipient the expanded address) is matched by Original-Recipient', async () => {
+  const d = await sentDelivery(1, '--efs');
+  const s = d.sent[0]!;
+  // The dispatch gave ORCPT=rfc822;<recipient>, which the MTA reports back as Original-Recipient.
+  const raw = mail('postfix-failed.eml', s).replace(
+    `Final-Recipient: rfc822; ${s.email}`,
+    'Final-Recipient: rfc822; mailbox-7@store.example.test',
+  );
+  expect(raw).toContain('mailbox-7@store.example.test');
+  expect(await deliver(raw, s.verp)).toMatchObject({ ok: true });
+  await waitFor(async () => (await events(d.id)) === 1, 20_000, 'the event applied');
+  expect((await logs(d.id)).map((l) => [l.status, l.failureType, l.failureReason])).toEqual([
+    ['failed', 'hard', 'user unknown'],
+  ]);
+  const [dead] =
+    await t.sql`select count(*)::int as n from dead_letters where reason like 'recipient mismatch%'`;
+  expect(dead!.n).toBe(0);
+});
+
 test('a mail it cannot read is kept as a dead letter with its reason, after the 250', async () => {
   const d = await sentDelivery(1, '--efs');
   const s = d.sent[0]!;
@@ -199,6 +220,75 @@ test('a mail it cannot read is kept as a dead letter with its reason, after the 
   expect(kept[0]!.reason).toMatch(/^unreadable bounce mail: |nothing/);
   expect(kept[0]!.payload.rcptTo).toEqual([s.verp]);
   expect(await status(d.id)).toMatchObject({ delivered: 0, bouncesAndErrors: 0 });
+});
+
+test('dead-letters replay reads a kept mail again: its events are applied once; a mail still unreadable stays kept', async () => {
+  const d = await sentDelivery(2, '--efs');
+  const [first, second] = d.sent as [Sent, Sent];
+  // A reader that did not know the format kept them, as the mailbox keeps what it cannot read: one as text, one
+  // (not UTF-8) as base64. Today's reader knows the Postfix DSN.
+  const postfix = Buffer.from(mail('postfix-failed.eml', first));
+  const latin1 = Buffer.from(
+    mail('postfix-failed.eml', second).replace('The mail system', 'Le syst\u00e8me'),
+    'latin1',
+  );
+  const unreadable = Buffer.from(
+    `From: someone@example.test\r\nSubject: hello\r\nMessage-ID: <r-${second.id}>\r\n\r\nHi.\r\n`,
+  );
+  await recordDeadLetters(t.sql, [
+    {
+      queue: 'bounces',
+      jobId: `mail-a-${d.id}`,
+      reason: 'unreadable bounce mail: (an older reader)',
+      payload: deadLetterPayload({ raw: postfix, mailFrom: '', rcptTo: [first.verp] }),
+    },
+    {
+      queue: 'bounces',
+      jobId: `mail-b-${d.id}`,
+      reason: 'unreadable bounce mail: (an older reader)',
+      payload: deadLetterPayload({ raw: latin1, mailFrom: '', rcptTo: [second.verp] }),
+    },
+    {
+      queue: 'bounces',
+      jobId: `mail-c-${d.id}`,
+      reason: 'unreadable bounce mail: (an older reader)',
+      payload: deadLetterPayload({ raw: unreadable, mailFrom: '', rcptTo: [second.verp] }),
+    },
+  ]);
+  const kept = (await cli(t.env, 'dead-letters', '--queue', 'bounces', '--json')).json<
+    { id: string; jobId: string; payload: Record<string, unknown> }[]
+  >();
+  const idOf = (suffix: string) => kept.find((k) => k.jobId === `mail-${suffix}-${d.id}`)!.id;
+  expect(kept.find((k) => k.jobId === `mail-b-${d.id}`)!.payload.rawBase64).toBeDefined();
+
+  for (const suffix of ['a', 'b']) {
+    const r = await cli(t.env, 'dead-letters', 'replay', idOf(suffix), '--json');
+    expect(r.code).toBe(0);
+    expect(r.json()).toMatchObject({
+      id: idOf(suffix),
+      queue: 'mta-feedback',
+      events: 1,
+      jobIds: [expect.any(String)],
+    });
+  }
+  await waitFor(async () => (await events(d.id)) === 2, 20_000, 'the replayed events applied');
+  expect((await logs(d.id)).map((l) => [l.status, l.failureType, l.failureReason])).toEqual([
+    ['failed', 'hard', 'user unknown'],
+    ['failed', 'hard', 'user unknown'],
+  ]);
+  expect(await status(d.id)).toMatchObject({ delivered: 0, bouncesAndErrors: 2 });
+
+  // Replayed once only; a mail that still reports nothing is refused with the reason and stays kept.
+  const again = await cli(t.env, 'dead-letters', 'replay', idOf('a'));
+  expect([again.code, again.stderr]).toEqual([1, expect.stringMatching(/was replayed already/)]);
+  const still = await cli(t.env, 'dead-letters', 'replay', idOf('c'));
+  expect(still.code).toBe(1);
+  expect(still.stderr).toMatch(
+    /^campaign: dead letter \d+ is still no mail to act on: .+; nothing enqueued, it stays kept\n$/,
+  );
+  const left = (await bounceDeadLetters()).map((k) => k.payload.raw ?? '');
+  expect(left.some((raw) => raw.includes(`r-${second.id}`))).toBe(true);
+  expect(await events(d.id)).toBe(2);
 });
 
 test('a mail over BOUNCE_MAX_SIZE is refused with 552 and not kept', async () => {

@@ -21,14 +21,14 @@ const json = (name: string) => JSON.parse(fixture(name));
 describe('SparkPost', () => {
   const batch = json('sparkpost-events.json');
 
-  test('maps delivery, bounce, spam_complaint, open and click; a delay is SparkPost retrying, not ours', () => {
+  test('maps delivery, bounce, spam_complaint, delay, open and click', () => {
     const t = translateSparkPost(batch);
-    expect(t.feedback.map((e) => e.type)).toEqual(['delivered', 'hard_bounce', 'complaint']);
+    expect(t.feedback.map((e) => e.type)).toEqual(['delivered', 'hard_bounce', 'complaint', 'delayed']);
     expect(t.tracking.map((e) => [e.type, e.url])).toEqual([
       ['open', undefined],
       ['click', 'http://example.com'],
     ]);
-    expect(t.ignored).toBe(1);
+    expect(t.ignored).toBe(0);
     expect(t.feedback[1]).toEqual({
       eventId: 'sparkpost-92356927693813856',
       // Without our metadata the provider's own id is kept, and the worker dead-letters it.
@@ -40,6 +40,21 @@ describe('SparkPost', () => {
       reason: 'user unknown', // bounce class 10, Invalid Recipient
       recipient: 'recipient@example.com', // checked by the worker against the message's address
     });
+  });
+
+  test('a delay is `delayed` (SparkPost retries on its own), with its reply and its class’s reason', () => {
+    expect(translateSparkPost([batch[3]]).feedback).toEqual([
+      {
+        eventId: 'sparkpost-92356927693813856',
+        messageId: 'sparkpost:000443ee14578172be22',
+        type: 'delayed',
+        occurredAt: '2016-04-18T14:25:07.000Z',
+        smtpCode: 454,
+        diagnostic: '454 4.4.4 [internal] no MX or A for domain',
+        reason: 'unreachable', // bounce class 21, DNS Failure
+        recipient: 'recipient@example.com',
+      },
+    ]);
   });
 
   test('reads our message id from rcpt_meta, where the X-MSYS-API metadata comes back', () => {
@@ -111,6 +126,35 @@ describe('Amazon SES', () => {
       reason: 'mailbox full',
       diagnostic: 'SES Transient bounce, subtype MailboxFull',
     });
+  });
+
+  test('a DeliveryDelay is `delayed` (SES retries until expirationTime), one event per delayed recipient', () => {
+    expect(translateSes(n.deliveryDelay, 'sns-9').feedback).toEqual([
+      {
+        eventId: 'ses-delay-sns-9',
+        // The sample keeps no headers: the SES id is kept, and the worker dead-letters it as an unknown message.
+        messageId: 'ses:EXAMPLE7c191be45-e9aedb9a-02f9-4d12-a87d-dd0099a07f8a-000000',
+        type: 'delayed',
+        occurredAt: '2020-06-16T00:25:40.095Z',
+        enhancedStatus: '4.4.1',
+        diagnostic: 'smtp; 421 4.4.0 Unable to lookup DNS for example.com',
+        reason: 'unreachable', // TransientCommunicationFailure
+        recipient: 'recipient@example.com',
+      },
+    ]);
+    const two = {
+      ...n.deliveryDelay,
+      deliveryDelay: {
+        ...n.deliveryDelay.deliveryDelay,
+        delayType: 'MailboxFull',
+        delayedRecipients: [{ emailAddress: 'a@x.test' }, { emailAddress: 'b@x.test' }],
+      },
+    };
+    expect(translateSes(two, 'sns-9').feedback.map((e) => [e.eventId, e.reason, e.diagnostic])).toEqual([
+      ['ses-delay-sns-9-0', 'mailbox full', 'SES delivery delay, type MailboxFull'],
+      ['ses-delay-sns-9-1', 'mailbox full', 'SES delivery delay, type MailboxFull'],
+    ]);
+    expect(() => translateSes({ ...n.deliveryDelay, deliveryDelay: {} }, 'sns-9')).toThrow(BadPayload);
   });
 
   test('complaint and delivery; the X-Campaign-Message-Id header wins over Message-ID', () => {
@@ -197,7 +241,7 @@ describe('KumoMTA', () => {
   const { delivery } = json('kumomta-log-records.json');
   const headers = { 'X-Campaign-Message-Id': '1.4.9.abcdef@x.test' };
 
-  test('Delivery, Bounce, Expiration, OOB and Feedback records; TransientFailure and Reception need nothing', () => {
+  test('Delivery, Bounce, TransientFailure, Expiration, OOB and Feedback records; Reception needs nothing', () => {
     const bounce = {
       ...delivery,
       type: 'Bounce',
@@ -206,16 +250,18 @@ describe('KumoMTA', () => {
     const records = [
       { ...delivery, headers },
       { ...bounce, headers },
-      { ...bounce, type: 'TransientFailure' },
+      { ...bounce, type: 'TransientFailure', headers },
       { ...delivery, type: 'Reception' },
       { ...delivery, type: 'Expiration', response: { code: 451, content: 'expired' }, headers },
       { ...delivery, type: 'Feedback', feedback_report: { feedback_type: 'abuse' }, headers },
     ];
     const t = translateKumo(records);
-    expect(t.ignored).toBe(2);
+    expect(t.ignored).toBe(1);
     expect(t.feedback.map((e) => [e.type, e.messageId])).toEqual([
       ['delivered', '1.4.9.abcdef@x.test'],
       ['hard_bounce', '1.4.9.abcdef@x.test'],
+      // KumoMTA retries it on its own: `delayed`, so that the pipeline does not as well.
+      ['delayed', '1.4.9.abcdef@x.test'],
       ['soft_bounce', '1.4.9.abcdef@x.test'],
       ['complaint', '1.4.9.abcdef@x.test'],
     ]);

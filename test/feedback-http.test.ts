@@ -139,8 +139,9 @@ describe('SparkPost', () => {
 
   test('delivery, bounce and spam_complaint reach the log, the quarantine and the KPI tile', async () => {
     const res = await post('sparkpost', body, bearer);
-    expect(res).toMatchObject({ status: 200, body: { accepted: 3, tracking: 2, ignored: 1 } });
-    await waitRecorded(d.id, 3);
+    // The delay (of message 0, delivered at the same second) is `delayed`: the delivery wins the tie.
+    expect(res).toMatchObject({ status: 200, body: { accepted: 4, tracking: 2, ignored: 0 } });
+    await waitRecorded(d.id, 4);
     expect((await logs(d.id)).map((l) => [l.status, l.failureType, l.failureReason])).toEqual([
       ['sent', null, null],
       ['failed', 'hard', 'user unknown'],
@@ -218,43 +219,44 @@ describe('SparkPost', () => {
   });
 });
 
+const envelopes = json('sns-envelopes.json');
+const notifications = json('ses-notifications.json');
+let messages = 0;
+
+// Stamped now: a message more than an hour old is refused as a replay.
+function sign<T extends object>(m: T, version: '1' | '2' = '1'): T & { Signature: string } {
+  const unsigned = { Timestamp: new Date().toISOString(), ...m, SignatureVersion: version };
+  const signer = createSign(version === '1' ? 'RSA-SHA1' : 'RSA-SHA256');
+  signer.update(stringToSign(unsigned as unknown as SnsMessage));
+  return { ...unsigned, Signature: signer.sign(keyPem, 'base64') };
+}
+/** The documented notification envelope carrying an SES notification about one of our messages. */
+function snsNotification(
+  kind: 'bounce' | 'complaint' | 'delivery' | 'deliveryDelay',
+  messageId: string,
+  version: '1' | '2' = '1',
+  recipient?: string,
+) {
+  const n = JSON.parse(JSON.stringify(notifications[kind]));
+  // The recipient SES names is checked against the message's: the sample's is replaced by ours.
+  if (recipient) {
+    for (const r of n.bounce?.bouncedRecipients ?? []) r.emailAddress = recipient;
+    for (const r of n.complaint?.complainedRecipients ?? []) r.emailAddress = recipient;
+    for (const r of n.deliveryDelay?.delayedRecipients ?? []) r.emailAddress = recipient;
+    if (n.delivery) n.delivery.recipients = [recipient];
+  }
+  const headers = [...(n.mail.headers ?? []), { name: 'X-Campaign-Message-Id', value: messageId }];
+  const message = { ...n, mail: { ...n.mail, headers, messageId: `${n.mail.messageId}-${kind}` } };
+  const envelope: Record<string, string> = {
+    ...envelopes.notification,
+    Timestamp: new Date().toISOString(),
+    MessageId: `sns-${++messages}`,
+    Message: JSON.stringify(message),
+  };
+  return sign(envelope, version);
+}
+
 describe('Amazon SES through SNS', () => {
-  const envelopes = json('sns-envelopes.json');
-  const notifications = json('ses-notifications.json');
-  let messages = 0;
-
-  // Stamped now: a message more than an hour old is refused as a replay.
-  function sign<T extends object>(m: T, version: '1' | '2' = '1'): T & { Signature: string } {
-    const unsigned = { Timestamp: new Date().toISOString(), ...m, SignatureVersion: version };
-    const signer = createSign(version === '1' ? 'RSA-SHA1' : 'RSA-SHA256');
-    signer.update(stringToSign(unsigned as unknown as SnsMessage));
-    return { ...unsigned, Signature: signer.sign(keyPem, 'base64') };
-  }
-  /** The documented notification envelope carrying an SES notification about one of our messages. */
-  function snsNotification(
-    kind: 'bounce' | 'complaint' | 'delivery',
-    messageId: string,
-    version: '1' | '2' = '1',
-    recipient?: string,
-  ) {
-    const n = JSON.parse(JSON.stringify(notifications[kind]));
-    // The recipient SES names is checked against the message's: the sample's is replaced by ours.
-    if (recipient) {
-      for (const r of n.bounce?.bouncedRecipients ?? []) r.emailAddress = recipient;
-      for (const r of n.complaint?.complainedRecipients ?? []) r.emailAddress = recipient;
-      if (n.delivery) n.delivery.recipients = [recipient];
-    }
-    const headers = [...n.mail.headers, { name: 'X-Campaign-Message-Id', value: messageId }];
-    const message = { ...n, mail: { ...n.mail, headers, messageId: `${n.mail.messageId}-${kind}` } };
-    const envelope: Record<string, string> = {
-      ...envelopes.notification,
-      Timestamp: new Date().toISOString(),
-      MessageId: `sns-${++messages}`,
-      Message: JSON.stringify(message),
-    };
-    return sign(envelope, version);
-  }
-
   test('Bounce, Complaint and Delivery reach the log, the quarantine and the KPI tile (EFS off)', async () => {
     const d = await sentDelivery(3);
     for (const [kind, i, version] of [
@@ -386,8 +388,9 @@ describe('KumoMTA', () => {
     const res = await post('kumomta', records.map((r) => JSON.stringify(r)).join('\n'), {
       'x-feedback-token': TOKEN,
     });
-    expect(res).toMatchObject({ status: 200, body: { accepted: 4, ignored: 1 } });
-    await waitRecorded(d.id, 4);
+    // The TransientFailure of message 0 is `delayed`; its Delivery of the same second wins.
+    expect(res).toMatchObject({ status: 200, body: { accepted: 5, ignored: 0 } });
+    await waitRecorded(d.id, 5);
     // The out-of-band 552 5.2.2 over quota is a soft failure: failed under EFS, with a retry due.
     expect((await logs(d.id)).map((l) => [l.status, l.failureType, l.failureReason])).toEqual([
       ['sent', null, null],
@@ -399,11 +402,88 @@ describe('KumoMTA', () => {
   });
 });
 
+describe("the providers' own delay events", () => {
+  test('SparkPost delay, SES DeliveryDelay and KumoMTA TransientFailure are `delayed`: no retry of ours, failed at the validity end unless a later word comes (EFS on)', async () => {
+    const d = await sentDelivery(3, '--efs', '--validity', '6s', '--retry-interval', '1s');
+    const now = Math.floor(Date.now() / 1000);
+    const sparkDelay = json('sparkpost-events.json')[3].msys.message_event;
+    expect(sparkDelay.type).toBe('delay');
+    const spark = [
+      {
+        msys: {
+          message_event: {
+            ...sparkDelay,
+            event_id: `delay-${d.id}`,
+            timestamp: String(now),
+            rcpt_meta: { campaign_message_id: d.ids[0] },
+            rcpt_to: 'r0@example.test',
+          },
+        },
+      },
+    ];
+    expect(await post('sparkpost', JSON.stringify(spark), bearer)).toMatchObject({
+      status: 200,
+      body: { accepted: 1, ignored: 0 },
+    });
+    const ses = snsNotification('deliveryDelay', d.ids[1]!, '1', 'r1@example.test');
+    const n = JSON.parse(ses.Message!);
+    n.deliveryDelay.timestamp = new Date(now * 1000).toISOString();
+    expect(await post('ses', JSON.stringify(sign({ ...ses, Message: JSON.stringify(n) })))).toMatchObject({
+      status: 200,
+      body: { accepted: 1 },
+    });
+    const { delivery } = json('kumomta-log-records.json');
+    const deferred = {
+      ...delivery,
+      id: `kumo-${d.id}`,
+      type: 'TransientFailure',
+      timestamp: now,
+      num_attempts: 1,
+      recipient: 'r2@example.test',
+      headers: { 'X-Campaign-Message-Id': d.ids[2] },
+      response: { code: 452, enhanced_code: { class: 4, subject: 2, detail: 2 }, content: 'mailbox full' },
+    };
+    expect(await post('kumomta', JSON.stringify(deferred), bearer)).toMatchObject({
+      status: 200,
+      body: { accepted: 1, ignored: 0 },
+    });
+    await waitRecorded(d.id, 3);
+    const rows = () =>
+      t.sql`select status, attempts, outcome_kind, retry_at from delivery_logs where delivery_id = ${d.id} order by seq`;
+    // With EFS a delay counts as a failure until the provider's last word; none schedules a retry of ours.
+    expect((await rows()).map((r) => [r.status, r.outcome_kind, r.retry_at])).toEqual([
+      ['failed', 'delayed', null],
+      ['failed', 'delayed', null],
+      ['failed', 'delayed', null],
+    ]);
+    // KumoMTA's later Delivery of message 2 is its last word: delivered.
+    const delivered = {
+      ...deferred,
+      type: 'Delivery',
+      timestamp: now + 1,
+      num_attempts: 2,
+      response: delivery.response,
+    };
+    expect((await post('kumomta', JSON.stringify(delivered), bearer)).status).toBe(200);
+    await waitRecorded(d.id, 4);
+    await waitFor(async () => (await status(d.id)).state === 'finished', 60_000, 'the validity end');
+    expect((await logs(d.id)).map((l) => [l.status, l.failureType])).toEqual([
+      ['failed', 'soft'],
+      ['failed', 'soft'],
+      ['sent', null],
+    ]);
+    expect((await rows()).map((r) => r.attempts)).toEqual([1, 1, 1]);
+    expect(mta.received.filter((m) => d.ids.includes(m.messageId ?? ''))).toHaveLength(3);
+    expect(await status(d.id)).toMatchObject({ delivered: 1, bouncesAndErrors: 2 });
+  });
+});
+
 describe('generic endpoint and DSN mail', () => {
-  // The RFC's DSN names its own recipient; ours must be the message's, which is checked.
+  // The RFC's DSN names its own recipient (Original- and Final-Recipient); ours must be the message's, which is
+  // checked.
   const dsnFor = (messageId: string, recipient: string) =>
     fixture('rfc3464-simple-dsn.eml')
-      .replace('Final-Recipient: rfc822;louisl@larry.slip.umd.edu', `Final-Recipient: rfc822;${recipient}`)
+      .replaceAll('Recipient: rfc822;louisl@larry.slip.umd.edu', `Recipient: rfc822;${recipient}`)
       .replace('<199407072116.RAA14128@CS.UTK.EDU>', `<dsn-${messageId}>`)
       .replace(
         '[original message goes here]',
@@ -451,10 +531,7 @@ describe('generic endpoint and DSN mail', () => {
     const dsn = fixture('rfc3464-simple-dsn.eml')
       .replace('<199407072116.RAA14128@CS.UTK.EDU>', `<verp-${d.id}@mx.test>`)
       .replace('To: <owner-info-mime@cs.utk.edu>', `To: <${verp}>`)
-      .replace(
-        'Final-Recipient: rfc822;louisl@larry.slip.umd.edu',
-        'Final-Recipient: rfc822;r0@example.test',
-      );
+      .replaceAll('Recipient: rfc822;louisl@larry.slip.umd.edu', 'Recipient: rfc822;r0@example.test');
     const res = await post('generic', dsn, { ...bearer, 'content-type': 'multipart/report' });
     expect(res).toMatchObject({ status: 200, body: { accepted: 1 } });
     await waitRecorded(d.id, 1);

@@ -154,9 +154,13 @@ test('job schedulers lost with the keys are upserted again', async () => {
   try {
     await waitFor(async () => retry.getJobScheduler('retry-sweep'), 10_000, 'the sweep scheduler');
     await deleteKeys(t.prefix);
-    expect(await retry.getJobScheduler('retry-sweep')).toBeUndefined();
-    expect((await proc.reconcile()).scheduler).toBe(2);
+    // This pass restores both schedulers, unless the process's own 1 s timer ran its pass between the
+    // loss and this one (a loaded machine): then that pass restored them and this one finds nothing.
+    const restored = (await proc.reconcile()).scheduler ?? 0;
+    expect([0, 2]).toContain(restored);
     expect(await retry.getJobScheduler('retry-sweep')).toBeDefined();
+    // Restored once: another pass finds both in place.
+    expect((await proc.reconcile()).scheduler ?? 0).toBe(0);
   } finally {
     await retry.close();
     connection.disconnect();

@@ -1,5 +1,7 @@
 // A recipient's evidence: the receiving server's own reply, its code and enhanced status, preferred over a vague Status:.
+import { lookup } from '../lookup';
 import { classifySmtp, type FailureReason, parseSmtpResponse, type SmtpFailure } from '../rules/classify';
+import { reasonInText } from '../rules/failure-text';
 
 /** What one recipient's failure is known by, as the reader hands it to the classifier. */
 export interface Evidence {
@@ -34,6 +36,7 @@ export function evidenceOf(
   command: string | null = null,
 ): Evidence {
   const diagnostic = cleanDiagnostic(diagnosticText);
+  const program = X_UNIX.test(diagnosticText) ? programReason(diagnostic) : undefined;
   const reply: SmtpFailure = diagnostic ? parseSmtpResponse(diagnostic) : {};
   const status = reportStatus && STATUS.test(reportStatus) ? reportStatus : undefined;
   let enhanced = reply.enhancedStatus;
@@ -43,7 +46,30 @@ export function evidenceOf(
   // A reply code whose class contradicts the status it quotes is a misread number, not the reply.
   if (smtpCode !== null && enhanced && String(smtpCode)[0] !== enhanced[0] && reply.enhancedStatus)
     smtpCode = null;
-  return { smtpCode, enhancedStatus: enhanced ?? null, diagnostic: diagnostic || null, command };
+  const evidence: Evidence = {
+    smtpCode,
+    enhancedStatus: enhanced ?? null,
+    diagnostic: diagnostic || null,
+    command,
+  };
+  if (program) evidence.noticeReason = program;
+  return evidence;
+}
+
+// RFC 3464's diagnostic type of a local delivery program (a pipe, procmail, a mailbox writer): its words or its exit
+// status, never a remote server's reply.
+const X_UNIX = /^\s*x-unix\s*;/i;
+// sysexits.h, which Sendmail and Postfix report for a program: 67 "addressee unknown", 68 "host name unknown".
+// Every other status (70 software, 71 OS error, 75 temporary, 77 permission, 255, …), and any words but a full
+// mailbox's, is the destination system's own trouble.
+const EXIT_STATUS: Readonly<Record<string, FailureReason>> = {
+  '67': 'user unknown',
+  '68': 'invalid domain',
+};
+
+function programReason(text: string): FailureReason | undefined {
+  if (/^\d{1,3}$/.test(text)) return lookup(EXIT_STATUS, text) ?? 'unreachable';
+  return reasonInText(text) === 'mailbox full' ? undefined : 'unreachable';
 }
 
 /** Classifies the evidence exactly as the feedback worker will (the same fields, the same function). */

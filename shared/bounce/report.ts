@@ -29,6 +29,15 @@ export function addressOf(value: string): string {
   return (match?.[1] ?? afterType.trim()).replace(/^<|>$/g, '').toLowerCase();
 }
 
+/**
+ * The address we sent to: Original-Recipient (the ORCPT the dispatch gave, RFC 3461) where it holds an address,
+ * else Final-Recipient, which after an alias or a forward names the expanded address, not ours.
+ */
+function recipientOf(fields: Map<string, string[]>): string {
+  const original = addressOf(fields.get('original-recipient')?.[0] ?? '');
+  return original.includes('@') ? original : addressOf(fields.get('final-recipient')?.[0] ?? '');
+}
+
 const PER_MESSAGE =
   /^(?:reporting-mta|arrival-date|received-from-mta|original-envelope-id|dsn-gateway|x-[\w-]+)$/;
 const fieldName = (line: string) => /^([A-Za-z][\w-]*)[ \t]*:/.exec(line)?.[1]?.toLowerCase();
@@ -84,7 +93,7 @@ export function readDeliveryStatus(text: string): DeliveryStatus {
   const headFields = readHeaderBlock(head.join('\n'));
   const first = (fields: Map<string, string[]> | undefined, name: string) => fields?.get(name)?.[0] ?? '';
   const recipients = rest.map((fields) => ({
-    email: addressOf(first(fields, 'final-recipient') || first(fields, 'original-recipient')),
+    email: recipientOf(fields),
     action: first(fields, 'action').toLowerCase().split(/[\s(]/)[0] ?? '',
     status: first(fields, 'status').split(/[\s(]/)[0] ?? '',
     diagnostic: first(fields, 'diagnostic-code'),

@@ -124,3 +124,52 @@ test("report fields printed as text name the failed recipients, not the summary'
   );
   expect(pick(raw)).toEqual([{ email: 'full@example.net', type: 'soft', reason: 'mailbox full' }]);
 });
+
+test("a local program's X-Unix exit status is read by sysexits.h: 67 no such user, others the system's trouble", () => {
+  const dsn = (code: string) =>
+    [
+      'From: MAILER-DAEMON@mx.example.net',
+      'To: news@sender.test',
+      'Subject: Returned mail: see transcript for details',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/report; report-type=delivery-status; boundary="b"',
+      '',
+      '--b',
+      'Content-Type: message/delivery-status',
+      '',
+      'Reporting-MTA: dns; mx.example.net',
+      '',
+      'Final-Recipient: RFC822; a@example.net',
+      'Action: failed',
+      'Status: 5.0.0',
+      `Diagnostic-Code: X-Unix; ${code}`,
+      '',
+      '--b--',
+      '',
+    ].join('\n');
+  expect(pick(dsn('67'))).toEqual([{ email: 'a@example.net', type: 'hard', reason: 'user unknown' }]);
+  expect(pick(dsn('71'))).toEqual([{ email: 'a@example.net', type: 'soft', reason: 'unreachable' }]);
+  expect(pick(dsn('Disk quota exceeded'))).toEqual([
+    { email: 'a@example.net', type: 'soft', reason: 'mailbox full' },
+  ]);
+});
+
+test("a reply ends where another reply line starts: one address's reply never takes the next one's words", () => {
+  const raw = mail(
+    [
+      'From: Mail Delivery Subsystem <MAILER-DAEMON@mx.sender.test>',
+      'To: news@sender.test',
+      'Subject: Returned mail: User unknown',
+    ],
+    [
+      '   ----- Transcript of session follows -----',
+      '554 <first@example.net>... Remote protocol error: Connection reset by peer during result wait',
+      '550 other.example (smtp)... 550 Host unknown',
+      '554 <second@other.example>... 550 Host unknown (Authoritative answer from name server)',
+    ],
+  );
+  expect(pick(raw)).toEqual([
+    { email: 'first@example.net', type: 'soft', reason: 'unreachable' },
+    { email: 'second@other.example', type: 'hard', reason: 'invalid domain' },
+  ]);
+});

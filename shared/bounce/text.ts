@@ -97,6 +97,7 @@ const REPLY_LINE =
 // Report fields that end a reply quoted in prose (some MTAs print the DSN fields as text).
 const DSN_FIELD =
   /^\s*(?:remote-mta|status|action|final-recipient|original-recipient|diagnostic-code|reporting-mta|last-attempt-date|arrival-date|received-from-mta)\s*:/i;
+const NEW_REPLY = /^\s*(?:<<<\s*)?[2-5]\d\d[ \t]/;
 const STATUS_ONLY = /(?<![\w.])#?([45]\.\d{1,3}\.\d{1,3})(?![\w.])/;
 
 /** The server's reply within a block: from its code to the end of its paragraph; else the block's prose. */
@@ -110,6 +111,8 @@ export function replyIn(block: string): { text: string; status?: string; found: 
     for (let j = i + 1; j < lines.length && j < i + 6; j++) {
       const next = lines[j]!;
       if (next.trim() === '' || /^\S+@\S+:?\s*$/.test(next.trim()) || DSN_FIELD.test(next)) break;
+      // A new reply line (not the next line of a multi-line "550-…" reply) is another reply, often another address's.
+      if (NEW_REPLY.test(next) && !/^\s*(?:<<<\s*)?\d{3}-/.test(lines[j - 1]!)) break;
       parts.push(next.trim());
     }
     return { text: parts.join(' '), found: true };

@@ -165,10 +165,15 @@ const NO_ADDRESS_NAMED = /(?<![\w.])5\d\d(?:[ -]#?5\.\d{1,3}\.\d{1,3})?:?[ \t]+:
 
 function reasonFor(evidence: Evidence): FailureReason {
   const reason = reasonOfWords(evidence);
+  const { stage, status, code } = evidence;
+  const early = stage === 'MAIL' || stage === 'EHLO' || stage === 'CONN';
+  // A server that answered the greeting or EHLO with a refusal was up: it refused the sending host.
+  if (early && reason === 'unreachable' && code !== undefined) return 'refused';
   if (!ADDRESS_REASONS.has(reason)) return reason;
-  const { stage } = evidence;
   // Before RCPT TO the recipient had not been named: a refusal of MAIL FROM, EHLO or the connection is the sender's.
-  if (stage === 'MAIL' || stage === 'EHLO' || stage === 'CONN') return 'refused';
+  if (early) return 'refused';
+  // 500-504 say the command or its argument was malformed (RFC 5321): about an address only with an x.1.x status.
+  if (code !== undefined && code >= 500 && code <= 504 && status?.subject !== 1) return 'refused';
   if (reason !== 'user unknown' || stage === 'RCPT') return reason;
   // After DATA the recipient had been accepted at RCPT TO: a "user unknown" there is a content or sender filter
   // (Japanese carriers, Sendmail milters), not a missing mailbox.

@@ -30,9 +30,9 @@ const SENDER =
   /sender (?:address |domain )?(?:rejected|refused|denied|unknown|invalid|verif\w* failed|not (?:allowed|permitted))|sender verify|(?:mail from|from address|envelope sender|return[- ]path)\b[^.;]{0,40}\b(?:rejected|refused|invalid|not (?:allowed|permitted))|sender domain must|must resolve|(?:unroute?able|unknown|invalid|unverifiable|bad) sender(?: address| domain)?\b|\bfrom:? ?(?:domain|address|header) (?:is )?(?:invalid|not valid|unknown|rejected)/i;
 // RFC 7504's 521 / 556 texts ("does not accept mail") and qmail's "couldn't find a mail exchanger" included.
 const INVALID_DOMAIN =
-  /invalid domain|domain (?:is )?invalid|host unknown|(?:host|domain|system) (?:does ?n(?:o|['’])t |is not |not )accept(?:ing)? (?:network )?(?:mail|messages)|couldn['’]?t find (?:a mail exchanger|any host)|domain (?:name )?(?:not found|unknown|does ?n(?:o|['’])t exist|is not (?:valid|hosted|served))|host (?:or domain name )?not found|non-?existent domain|no such domain|unknown domain|\bnxdomain\b|\bno mx\b|\bnull mx\b|no (?:valid )?mx (?:record|host)|unroute?able/i;
+  /invalid domain|domain (?:is )?invalid|host unknown|unknown host\b|indicated no smtp service|(?:host|domain|system) (?:does ?n(?:o|['’])t |is not |not )accept(?:ing)? (?:network )?(?:mail|messages)|couldn['’]?t find (?:a mail exchanger|any host)|domain (?:name )?(?:not found|unknown|does ?n(?:o|['’])t exist|is not (?:valid|hosted|served))|host (?:or domain name )?not found|non-?existent domain|no such domain|unknown domain|\bnxdomain\b|\bno mx\b|\bnull mx\b|no (?:valid )?mx (?:record|host)|unroute?able/i;
 const USER_UNKNOWN =
-  /user ?unknown|unknown (?:user|recipient|address|local[- ]part|mailbox|account)|addressee unknown|recipient unknown|(?:user|mailbox|recipient|address|account|addressee) (?:name )?(?:not found|not known|not listed|does ?n(?:o|['’])t exist|unavailable: user not found)|does ?n(?:o|['’])t exist|no such (?:user|mailbox|recipient|address|account|person)|no mailbox (?:here )?by that name|(?:invalid|bad|illegal) (?:recipient|mailbox|address|user|destination mailbox)|recipient rejected|not a valid (?:recipient|mailbox|user|address)|is not a known user|\bRecip(?:ient)?NotFound\b|does ?n(?:o|['’])t have an? \S+ account|no longer (?:a valid|exists)|mailbox (?:is )?not present|user (?:account )?(?:is )?not (?:found|here)|recipient address rejected\.?\s*(?:\(in reply to|$)|(?:user(?: ?name)?|recipient|mailbox|e-?mail address)\b[^.;<>]{0,25}\bis (?:not valid|invalid)|invalid (?:\w+ ){0,2}user ?id\b|not listed in (?:the )?(?:domino directory|public name (?:&|and) address book)|ディレクトリ(?:には見つかりません|のリストにありません)/i;
+  /user ?unknown|unknown (?:user|recipient|address|local[- ]part|mailbox|account)|addressee unknown|recipient unknown|(?:user|mailbox|recipient|address|account|addressee) (?:name )?(?:not found|not known|not listed|does ?n(?:o|['’])t exist|unavailable: user not found)|does ?n(?:o|['’])t exist|no such (?:user|mailbox|recipient|address|account|person)|no mailbox (?:here )?by that name|(?:invalid|bad|illegal) (?:recipient|mailbox|address|user|destination mailbox)|recipient rejected|not a valid (?:recipient|mailbox|user|address)|is not a known user|\bRecip(?:ient)?NotFound\b|does ?n(?:o|['’])t have an? \S+ account|no longer (?:a valid|exists)|mailbox (?:is )?not present|user (?:account )?(?:is )?not (?:found|here)|recipient address rejected\.?\s*(?:\(in reply to|$)|(?:user(?: ?name)?|recipient|mailbox|e-?mail address)\b[^.;<>]{0,25}\bis (?:not valid|invalid)|invalid (?:\w+ ){0,2}user ?id\b|(?:user|mailbox|recipient|account) not exists?\b|address (?:could ?n['’]?t|can ?not) be found|not listed in (?:the )?(?:domino directory|public name (?:&|and) address book)|ディレクトリ(?:には見つかりません|のリストにありません)/i;
 // Words only an unknown address uses: enough to overrule a policy status (Yandex "5.7.1 No such user!").
 const USER_UNKNOWN_STRICT =
   /user ?unknown|unknown (?:user|recipient)|no such (?:user|mailbox|recipient)|(?:user|mailbox|recipient) not found|(?:account|mailbox|address) does ?n(?:o|['’])t exist|invalid (?:recipient|mailbox)|\bRecip(?:ient)?NotFound\b/i;
@@ -69,9 +69,17 @@ const MAILBOX_UNAVAILABLE = /mailbox unavailable/i;
 // does not exist says "Host or domain name not found" first.
 const DNS_TRY_AGAIN = /^(?!.*host or domain name not found).*host not found, try again/i;
 
+// The destination's own delivery program failed (Exim "pipe to |…", a Sendmail "|program" alias, procmail, a
+// "mailer error"): the receiving system's trouble, not a verdict on the address.
+const LOCAL_PROGRAM = /\bpipe to \||"\|[^"\n]{0,200}"\.\.\.|\bmailer error\b|^\s*procmail:/i;
+// Connection trouble named as such outranks the "deferred" / "try again later" that comes with it.
+const NETWORK =
+  /connection (?:timed out|refused|reset)|no route to host|network (?:is )?unreachable|host unreachable|lost connection/i;
+
 /** Where the code is vague, the first of these that matches decides; most specific first. */
 export const TEXT_RULES: ReadonlyArray<readonly [TextReason, RegExp]> = [
   ['refused', SENDER],
+  ['unreachable', LOCAL_PROGRAM],
   ['unreachable', DNS_TRY_AGAIN],
   ['invalid domain', INVALID_DOMAIN],
   ['user unknown', USER_UNKNOWN],
@@ -81,6 +89,7 @@ export const TEXT_RULES: ReadonlyArray<readonly [TextReason, RegExp]> = [
   ['refused', RATE],
   ['refused', POLICY_NAMED],
   ['spam rejection', SPAM],
+  ['unreachable', NETWORK],
   ['refused', THROTTLING],
   ['unreachable', UNREACHABLE],
   ['refused', POLICY],
@@ -101,7 +110,14 @@ const UNLESS_SENDER = ['refused', SENDER] as const;
 // A blocklist named or a rate exceeded is about the sender, whatever mailbox status the server chose.
 const BLOCKLIST =
   /spamhaus|spamcop|barracuda|\bsorbs\b|uceprotect|abuseat|\bcbl\b|\brbl\b|dnsbl|black ?list|block ?list|deny ?list|(?<!not )\blisted\b|reputation/i;
-const UNLESS_SENDER_FAULT = [UNLESS_SENDER, ['spam rejection', BLOCKLIST], ['refused', RATE]] as const;
+// Facebook's documented RCP-P2/P3 ("the recipient's preferences prevent messages from being delivered") under 5.1.1.
+const RECIPIENT_CHOICE = /recipient(?:['’]s)? preferences|refused due to recipient/i;
+const UNLESS_SENDER_FAULT = [
+  UNLESS_SENDER,
+  ['spam rejection', BLOCKLIST],
+  ['refused', RATE],
+  ['refused', RECIPIENT_CHOICE],
+] as const;
 const UNLESS_USER = ['user unknown', USER_UNKNOWN_STRICT] as const;
 // Where a status names no fault of the address (x.3 to x.6), words about the address itself are believed.
 const UNLESS_ADDRESS = [

@@ -16,6 +16,7 @@ describe('smtpCommandIn', () => {
     { proves: "Postfix's phrase broken over two lines", text: 'said: 550 Unknown user (in reply to end of\n    DATA command)', reply: undefined, command: 'DATA' },
     { proves: 'a transcript quoted with "> " (a forwarded bounce) is read the same', text: '> ... while talking to mx.b.example.:\n>>>> DATA\n> <<< 550 Unknown user a@b.example\n> 554 5.0.0 Service unavailable\n', reply: 'a@b.example', command: 'DATA' },
     { proves: 'the reply line naming the address picks the command among several', text: '>>> MAIL From:<n@x.example>\n<<< 250 ok\n>>> RCPT To:<a@b.example>\n<<< 550 5.1.1 <a@b.example> unknown\n', reply: 'a@b.example', command: 'RCPT' },
+    { proves: "Postfix's 'refused to talk to me' is the greeting", text: 'connect to mx.b.example[192.0.2.1]: server refused to talk to me: 421 Service not available', reply: undefined, command: 'CONN' },
     { proves: 'nothing said: no command', text: '550 5.1.1 User unknown', reply: '550 5.1.1 User unknown', command: undefined },
     { proves: 'a reply not in the text: no command', text: '>>> DATA\n<<< 250 ok\n', reply: '550 gone', command: undefined },
   ])('$proves', ({ text, reply, command }) => {
@@ -23,13 +24,14 @@ describe('smtpCommandIn', () => {
   });
 
   test('verbOf names the command of a verb', () => {
-    expect(['RCPT TO', 'end of DATA', 'MAIL FROM', 'EHLO', 'DATA', 'QUIT'].map(verbOf)).toEqual([
+    expect(['RCPT TO', 'end of DATA', 'MAIL FROM', 'EHLO', 'DATA', 'QUIT', 'CONN'].map(verbOf)).toEqual([
       'RCPT',
       'DATA',
       'MAIL',
       'EHLO',
       'DATA',
       undefined,
+      'CONN',
     ]);
   });
 });

@@ -6,7 +6,7 @@
 // EHLO or the greeting of the sender or its host (classify.ts never blames the recipient for those). Each MTA writes
 // it its own way: Postfix "(in reply to end of DATA command)", Exim "SMTP error from remote mail server after end of
 // data" (or "after RCPT TO:<a@b>", "after pipelined MAIL FROM"), Sendmail and Courier a transcript (">>> DATA" then
-// "<<< 550 …"), m-FILTER an "SMTP command" block with the verb below it, Yahoo a "[RCPT_TO]" tag.
+// "<<< 550 …"), Postfix at the greeting "refused to talk to me", m-FILTER an "SMTP command" block with the verb below it, Yahoo a "[RCPT_TO]" tag.
 
 /** The commands a report names, by the verb that starts them. */
 export type SmtpCommand = 'CONN' | 'EHLO' | 'MAIL' | 'RCPT' | 'DATA';
@@ -16,7 +16,7 @@ const VERBS: ReadonlyArray<readonly [SmtpCommand, RegExp]> = [
   ['RCPT', /^rcpt(?:\b|_)/i],
   ['MAIL', /^mail(?:\b|_)/i],
   ['EHLO', /^(?:ehlo|helo|lhlo)\b/i],
-  ['CONN', /^(?:connect|initial|greeting|banner)/i],
+  ['CONN', /^(?:conn(?:ect)?\b|initial|greeting|banner)/i],
 ];
 
 /** The command a verb names ('RCPT TO', 'end of DATA', …), or undefined. */
@@ -28,6 +28,8 @@ export function verbOf(text: string): SmtpCommand | undefined {
 const IN_REPLY_TO = /in reply to ((?:end of )?[a-z]+(?: (?:to|from))?) command/i;
 const EXIM_AFTER =
   /\bafter (?:pipelined )?((?:end of )?data|rcpt\b|mail\b|initial connection|ehlo\b|helo\b|sending (?:data|mail from|rcpt))/i;
+// Postfix's words for a server that refused the connection at its greeting: "host … refused to talk to me: 421 …".
+const GREETING = /\brefused to talk to me\b/i;
 const MFILTER = /SMTP command\s*[:\n]\s*-*\s*([A-Z]{4})\b/;
 const YAHOO_TAG = /\[(RCPT_TO|MAIL_FROM|DATA)\]/;
 // Pipelining: the RCPT TO replies arrive after DATA was sent. The server then refuses DATA for want of a recipient,
@@ -46,6 +48,7 @@ export function smtpCommandIn(text: string, about?: string): SmtpCommand | undef
   if (postfix) return verbOf(postfix);
   const exim = EXIM_AFTER.exec(text)?.[1];
   if (exim) return verbOf(exim.replace(/^sending /i, ''));
+  if (GREETING.test(text)) return 'CONN';
   const mfilter = MFILTER.exec(text)?.[1] ?? YAHOO_TAG.exec(text)?.[1];
   if (mfilter) return verbOf(mfilter);
   return text.includes('>>>') ? inTranscript(text, about?.trim().slice(0, 40).toLowerCase()) : undefined;

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import type { DeadLetter } from '../../db/dead-letters';
 import { enqueue } from '../../shared/enqueue';
-import { queues } from '../../shared/queues';
+import { feedbackQueue, queues } from '../../shared/queues';
 import { type CliContext, output, UserError } from './context';
 import { openQueue } from './enqueue';
 
@@ -30,6 +30,44 @@ export function replayPayload(letter: DeadLetter): unknown {
     return { events: [payload] };
   }
   return payload;
+}
+
+/**
+ * A mail the bounce mailbox kept (it could not read it) is read again by today's reader: its events go to
+ * mta-feedback under the ids the mailbox would have given them, so a replay twice applies them once. A mail that
+ * still reports nothing is refused with the reason, and stays kept.
+ */
+async function replayBounceMail(context: CliContext, letter: DeadLetter, json?: boolean): Promise<void> {
+  const { keptMail, replayMail } = await import('../servers/bounces/receive');
+  const { markReplayed } = await import('../../db/dead-letters');
+  const mail = keptMail(letter.payload);
+  if (!mail)
+    throw new UserError(`dead letter ${letter.id} keeps no mail to read again (no payload.raw or rawBase64)`);
+  const sql = await context.sql();
+  const queue = await openQueue(context, feedbackQueue.name);
+  try {
+    const replayed = await replayMail({ sql, feedbackQueue: queue }, mail);
+    if (!replayed.ok)
+      throw new UserError(
+        `dead letter ${letter.id} is still no mail to act on: ${replayed.reason}; nothing enqueued, it stays kept`,
+      );
+    // After the enqueue: the events' ids make a second replay (if this mark were lost) a no-op.
+    await markReplayed(sql, letter);
+    output(
+      json,
+      {
+        id: letter.id,
+        queue: feedbackQueue.name,
+        jobId: replayed.jobIds[0],
+        jobIds: replayed.jobIds,
+        events: replayed.events,
+      },
+      () =>
+        `dead letter ${letter.id}: the bounce mail was read again; ${replayed.events} feedback events enqueued on ${feedbackQueue.name} (job ${replayed.jobIds.join(', ')})`,
+    );
+  } finally {
+    await queue.close();
+  }
 }
 
 export function registerDeadLetterCommands(program: Command, ctx: () => CliContext): void {
@@ -96,6 +134,8 @@ export function registerDeadLetterCommands(program: Command, ctx: () => CliConte
       if (!letter) throw new UserError(`dead letter ${id} not found`);
       if (letter.replayedAt)
         throw new UserError(`dead letter ${id} was replayed already at ${letter.replayedAt}`);
+      const { BOUNCES_DEAD_LETTER_QUEUE } = await import('../servers/bounces/receive');
+      if (letter.queue === BOUNCES_DEAD_LETTER_QUEUE) return replayBounceMail(ctx(), letter, opts.json);
       const declaration = queues.find((q) => q.name === letter.queue);
       if (!declaration)
         throw new UserError(`dead letter ${id} came from queue "${letter.queue}", which no longer exists`);

@@ -48,8 +48,14 @@ export function deadLetterPayload(mail: ReceivedMail): Record<string, unknown> {
   };
 }
 
-/** Reads, then enqueues or keeps one mail. Throws only when neither Redis nor PostgreSQL took it (answer 451). */
-export async function receiveMail(deps: ReceiveDeps, mail: ReceivedMail): Promise<MailOutcome> {
+/** A mail read: the events to enqueue (screened as the workers check them), or why there are none. */
+interface ReadMail {
+  translation: Translation;
+  /** Why no event is to be enqueued; null when there are events. */
+  reason: string | null;
+}
+
+async function readMail(deps: Pick<ReceiveDeps, 'sql' | 'translate'>, mail: ReceivedMail): Promise<ReadMail> {
   const verp = verpMessageId(mail.rcptTo);
   let translation: Translation;
   let reason: string | null = null;
@@ -64,18 +70,22 @@ export async function receiveMail(deps: ReceiveDeps, mail: ReceivedMail): Promis
   translation = screenTranslation(translation, new Date());
   if (translation.refused.length > 0)
     await recordDeadLetters(deps.sql, refusedDeadLetters('bounces', translation.refused));
-  if (reason === null && translation.feedback.length > 0) {
-    // Opens and clicks never come by mail; only the feedback events are the mailbox's to pass on.
-    const jobIds = await enqueueTranslation(
-      { feedback: deps.feedbackQueue, tracking: null },
-      { ...translation, tracking: [] },
-    );
+  if (reason === null && translation.feedback.length === 0)
+    reason =
+      translation.ignored > 0
+        ? `the mail reports nothing to act on (${translation.ignored} recipient fields needing no feedback)`
+        : 'the mail names no recipient this system could give feedback on';
+  // Opens and clicks never come by mail; only the feedback events are the mailbox's to pass on.
+  return { translation: { ...translation, tracking: [] }, reason };
+}
+
+/** Reads, then enqueues or keeps one mail. Throws only when neither Redis nor PostgreSQL took it (answer 451). */
+export async function receiveMail(deps: ReceiveDeps, mail: ReceivedMail): Promise<MailOutcome> {
+  const { translation, reason } = await readMail(deps, mail);
+  if (reason === null) {
+    const jobIds = await enqueueTranslation({ feedback: deps.feedbackQueue, tracking: null }, translation);
     return { kind: 'feedback', events: translation.feedback.length, ignored: translation.ignored, jobIds };
   }
-  reason ??=
-    translation.ignored > 0
-      ? `the mail reports nothing to act on (${translation.ignored} recipient fields needing no feedback)`
-      : 'the mail names no recipient this system could give feedback on';
   await recordDeadLetters(deps.sql, [
     {
       queue: BOUNCES_DEAD_LETTER_QUEUE,
@@ -86,4 +96,34 @@ export async function receiveMail(deps: ReceiveDeps, mail: ReceivedMail): Promis
     },
   ]);
   return { kind: 'dead-letter', reason };
+}
+
+/** The mail a bounces dead letter keeps (deadLetterPayload), or null when the payload holds none. */
+export function keptMail(payload: unknown): ReceivedMail | null {
+  const p = payload as Record<string, unknown> | null;
+  if (!p || typeof p !== 'object') return null;
+  const raw =
+    typeof p.raw === 'string'
+      ? Buffer.from(p.raw, 'utf8')
+      : typeof p.rawBase64 === 'string'
+        ? Buffer.from(p.rawBase64, 'base64')
+        : null;
+  if (!raw) return null;
+  const rcptTo = Array.isArray(p.rcptTo) ? p.rcptTo.filter((a): a is string => typeof a === 'string') : [];
+  return { raw, mailFrom: typeof p.mailFrom === 'string' ? p.mailFrom : '', rcptTo };
+}
+
+/**
+ * Reads a kept mail again (`campaign dead-letters replay`, once the reader knows its format) and enqueues its
+ * events on mta-feedback, under the job ids the mailbox would have given them. A mail that still reports nothing
+ * enqueues nothing and comes back with the reason.
+ */
+export async function replayMail(
+  deps: ReceiveDeps,
+  mail: ReceivedMail,
+): Promise<{ ok: true; events: number; jobIds: string[] } | { ok: false; reason: string }> {
+  const { translation, reason } = await readMail(deps, mail);
+  if (reason !== null) return { ok: false, reason };
+  const jobIds = await enqueueTranslation({ feedback: deps.feedbackQueue, tracking: null }, translation);
+  return { ok: true, events: translation.feedback.length, jobIds };
 }

@@ -109,6 +109,10 @@ function translateRecord(r: Record<string, unknown>, out: Translation): void {
     case 'Bounce':
       contractType = 'hard_bounce';
       break;
+    case 'TransientFailure':
+      // KumoMTA deferred the message and retries it on its own: `delayed`, so that the pipeline does not as well.
+      contractType = 'delayed';
+      break;
     case 'Expiration':
       // KumoMTA gave up after its own retries: a later attempt of ours, within validity, may still pass.
       contractType = 'soft_bounce';
@@ -120,7 +124,7 @@ function translateRecord(r: Record<string, unknown>, out: Translation): void {
       contractType = 'complaint';
       break;
     default:
-      // Reception, TransientFailure (KumoMTA retries on its own), AdminBounce, …: nothing for the log.
+      // Reception, AdminBounce, …: nothing for the log.
       out.ignored++;
       return;
   }

@@ -38,6 +38,25 @@ const SUBTYPE_REASON = new Map<string, FailureReason>(
   } satisfies Record<string, FailureReason>),
 );
 
+/**
+ * SES's delay types (docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-contents.html, "DeliveryDelay
+ * object") → a reason, kept with the `delayed` event: SES retries on its own until `expirationTime`.
+ */
+const DELAY_REASON = new Map<string, FailureReason>(
+  Object.entries({
+    MailboxFull: 'mailbox full',
+    SpamDetected: 'spam rejection',
+    IPFailure: 'refused',
+    RecipientServerError: 'unreachable',
+    TransientCommunicationFailure: 'unreachable',
+    BYOIPHostNameLookupUnavailable: 'not defined',
+    InternalFailure: 'not defined',
+    SendingDeferral: 'not defined',
+    General: 'not defined',
+    Undetermined: 'not defined',
+  } satisfies Record<string, FailureReason>),
+);
+
 function ourMessageId(mail: Record<string, unknown>): string {
   if (Array.isArray(mail.headers)) {
     for (const h of mail.headers) {
@@ -132,6 +151,30 @@ export function translateSes(message: unknown, snsMessageId: string): Translatio
       });
       return out;
     }
+    case 'DeliveryDelay': {
+      // SES could not deliver yet and keeps trying: `delayed`, so that the pipeline schedules no retry of its own.
+      const d = record(n.deliveryDelay);
+      const recipients = Array.isArray(d?.delayedRecipients) ? d.delayedRecipients.map(record) : [];
+      const occurredAt = isoTime(d?.timestamp);
+      if (!d || recipients.length === 0 || !occurredAt)
+        throw new BadPayload('the SES delivery delay has no delayedRecipients or timestamp');
+      const delayType = text(d.delayType) ?? 'Undetermined';
+      // SES sends a delay more than once for one message: the SNS message id names this one.
+      const base = `ses-delay-${snsMessageId}`;
+      recipients.forEach((r, i) => {
+        push({
+          eventId: idFor(base, i, recipients.length),
+          messageId,
+          type: 'delayed',
+          occurredAt,
+          enhancedStatus: enhancedStatus(r?.status),
+          diagnostic: text(r?.diagnosticCode) ?? `SES delivery delay, type ${delayType}`,
+          reason: DELAY_REASON.get(delayType) ?? 'not defined',
+          recipient: text(r?.emailAddress),
+        });
+      });
+      return out;
+    }
     case 'Open':
     case 'Click': {
       const t = record(type === 'Open' ? n.open : n.click);
@@ -149,7 +192,7 @@ export function translateSes(message: unknown, snsMessageId: string): Translatio
       return out;
     }
     default:
-      // Send, Reject, DeliveryDelay, Rendering Failure, Subscription: nothing for the delivery log.
+      // Send, Reject, Rendering Failure, Subscription: nothing for the delivery log.
       out.ignored++;
       return out;
   }

@@ -66,8 +66,8 @@ const KINDS = new Map<string, Kind>(
     amp_initial_open: 'tracking',
     click: 'tracking',
     amp_click: 'tracking',
-    // A delay is SparkPost retrying on its own: a soft bounce here would have us send the message again.
-    delay: 'ignored',
+    // A delay is SparkPost retrying on its own: `delayed`, never a soft bounce (that would have us send it again).
+    delay: 'feedback',
   } satisfies Record<string, Kind>),
 );
 
@@ -81,6 +81,12 @@ function bounceOf(
   if (event.type === 'policy_rejection' && cls === '') return { type: 'hard_bounce' };
   const [category, reason] = lookup(BOUNCE_CLASSES, cls) ?? ['soft', 'not defined'];
   return { type: category === 'hard' ? 'hard_bounce' : 'soft_bounce', reason };
+}
+
+/** A delay keeps its class's reason (22: mailbox full, …) for the record; the type is `delayed` whatever the class. */
+function delayOf(event: Record<string, unknown>): { type: ContractEvent['type']; reason?: FailureReason } {
+  const [, reason] = lookup(BOUNCE_CLASSES, String(event.bounce_class ?? '')) ?? ['soft', 'not defined'];
+  return { type: 'delayed', reason };
 }
 
 function translateEvent(event: Record<string, unknown>, out: Translation): void {
@@ -125,7 +131,7 @@ function translateEvent(event: Record<string, unknown>, out: Translation): void 
     out.feedback.push(compact({ ...base, type: 'complaint', diagnostic: text(event.fbtype) }));
     return;
   }
-  const bounce = bounceOf(event);
+  const bounce = type === 'delay' ? delayOf(event) : bounceOf(event);
   if (bounce === null) {
     out.ignored++;
     return;
