@@ -46,7 +46,7 @@ afterAll(async () => {
 
 const sentDelivery = (count: number, ...options: string[]) => sentDelivery_(t, mta, count, ...options);
 const mail = (name: string, s: Sent) => bounceMail(name, s, FBL);
-const deliver = (raw: string, to: string) => deliverBounce(pipeline, raw, to);
+const deliver = (raw: string, to: string | string[]) => deliverBounce(pipeline, raw, to);
 
 const logs = async (id: string) =>
   (await cli(t.env, 'logs', id, '--json')).json<
@@ -202,6 +202,39 @@ test('a DSN after an alias expansion (Final-Recipient the expanded address) is m
   expect((await logs(d.id)).map((l) => [l.status, l.failureType, l.failureReason])).toEqual([
     ['failed', 'hard', 'user unknown'],
   ]);
+  const [dead] =
+    await t.sql`select count(*)::int as n from dead_letters where reason like 'recipient mismatch%'`;
+  expect(dead!.n).toBe(0);
+});
+
+test('a mail sent to several return paths at once yields one event per recipient, each on its own message', async () => {
+  const d = await sentDelivery(3, '--efs');
+  const [a, b, c] = d.sent as [Sent, Sent, Sent];
+  // One report for a and b (a gateway batching them), quoting a's headers only; c's return path is not in it.
+  const second = [
+    '',
+    `Final-Recipient: rfc822; ${b.email}`,
+    `Original-Recipient: rfc822;${b.email}`,
+    'Action: failed',
+    'Status: 5.2.2',
+    'Diagnostic-Code: smtp; 552 5.2.2 <mailbox full>',
+  ].join('\r\n');
+  const raw = mail('postfix-failed.eml', a).replace(
+    /(Diagnostic-Code: smtp; 550 5\.1\.1 [^\r]*\r\n[^\r]*)/,
+    (m) => `${m}\r\n${second}`,
+  );
+  expect(raw).toContain(`Final-Recipient: rfc822; ${b.email}`);
+  expect(await deliver(raw, [a.verp, b.verp])).toMatchObject({
+    ok: true,
+    response: expect.stringMatching(/2 feedback events queued/),
+  });
+  await waitFor(async () => (await events(d.id)) === 2, 20_000, 'both events applied');
+  expect((await logs(d.id)).map((l) => [l.status, l.failureType, l.failureReason])).toEqual([
+    ['failed', 'hard', 'user unknown'],
+    ['failed', 'soft', 'mailbox full'],
+    ['pending', null, null],
+  ]);
+  expect(c.email).not.toBe(b.email);
   const [dead] =
     await t.sql`select count(*)::int as n from dead_letters where reason like 'recipient mismatch%'`;
   expect(dead!.n).toBe(0);

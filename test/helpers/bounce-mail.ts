@@ -54,8 +54,12 @@ export const bounceMail = (name: string, s: Sent, fbl = `fbl@${BOUNCE_DOMAIN}`) 
 /** What the mailbox answered to DATA (or to the first refused command). */
 export type Answer = { ok: true; response: string } | { ok: false; code: number; response: string };
 
-/** Delivers a mail to the bounce mailbox as an MTA returning a bounce does: null sender, one recipient. */
-export async function deliverBounce(pipeline: PipelineProcess, raw: string, to: string): Promise<Answer> {
+/** Delivers a mail to the bounce mailbox as an MTA returning a bounce does: null sender, its return path(s). */
+export async function deliverBounce(
+  pipeline: PipelineProcess,
+  raw: string,
+  to: string | string[],
+): Promise<Answer> {
   const transport = nodemailer.createTransport({
     host: '127.0.0.1',
     port: pipeline.bouncePort()!,
@@ -63,7 +67,7 @@ export async function deliverBounce(pipeline: PipelineProcess, raw: string, to: 
     ignoreTLS: true,
   });
   try {
-    const info = await transport.sendMail({ envelope: { from: '', to: [to] }, raw });
+    const info = await transport.sendMail({ envelope: { from: '', to: Array.isArray(to) ? to : [to] }, raw });
     return { ok: true, response: info.response };
   } catch (error) {
     const e = error as { responseCode?: number; response?: string };

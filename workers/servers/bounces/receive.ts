@@ -5,12 +5,13 @@ import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type postgres from 'postgres';
+import { recipientsOfMessages } from '../../../db/bounces';
 import { recordDeadLetters } from '../../../db/dead-letters';
 import { translateDsn } from '../feedback-http/dsn';
 import { enqueueTranslation } from '../feedback-http/enqueue';
 import { refusedDeadLetters, screenTranslation } from '../feedback-http/screen';
 import type { Translation } from '../feedback-http/translate';
-import { verpMessageId } from './recipients';
+import { verpMessageId, verpMessages } from './recipients';
 
 /** The dead letters' queue name for mails of the bounce mailbox (`campaign dead-letters --queue bounces`). */
 export const BOUNCES_DEAD_LETTER_QUEUE = 'bounces';
@@ -55,6 +56,33 @@ interface ReadMail {
   reason: string | null;
 }
 
+/**
+ * A mail sent to several of our return paths at once (a relay or a gateway batching its reports) reports on
+ * several messages: each recipient it names gets the message of the return path whose message went to that
+ * address, not the first return path's (the reader knows only one per mail).
+ */
+async function pairVerpRecipients(
+  sql: postgres.Sql,
+  mail: ReceivedMail,
+  translation: Translation,
+): Promise<Translation> {
+  const messages = verpMessages(mail.rcptTo);
+  if (messages.length < 2 || translation.feedback.length === 0) return translation;
+  const sentTo = await recipientsOfMessages(sql, messages);
+  const byAddress = new Map([...sentTo].map(([messageId, email]) => [email, messageId]));
+  const ours = new Set(sentTo.keys());
+  return {
+    ...translation,
+    feedback: translation.feedback.map((e) => {
+      const messageId = e.recipient ? byAddress.get(e.recipient.toLowerCase()) : undefined;
+      // The reader gives every recipient of a mail one id (the quoted headers', else the first return path's):
+      // replaced where it is one of the mail's return paths, or none; an id of another message stands.
+      const fromEnvelope = ours.has(e.messageId) || e.messageId.startsWith('dsn:unmatched-');
+      return messageId && fromEnvelope ? { ...e, messageId } : e;
+    }),
+  };
+}
+
 async function readMail(deps: Pick<ReceiveDeps, 'sql' | 'translate'>, mail: ReceivedMail): Promise<ReadMail> {
   const verp = verpMessageId(mail.rcptTo);
   let translation: Translation;
@@ -66,6 +94,7 @@ async function readMail(deps: Pick<ReceiveDeps, 'sql' | 'translate'>, mail: Rece
     translation = { feedback: [], tracking: [], ignored: 0, refused: [] };
     reason = `unreadable bounce mail: ${(error as Error).message}`;
   }
+  translation = await pairVerpRecipients(deps.sql, mail, translation);
   // What the workers would refuse (a NUL, a date out of the window) is kept here, each event on its own.
   translation = screenTranslation(translation, new Date());
   if (translation.refused.length > 0)

@@ -32,6 +32,16 @@ export function verpMessageId(addresses: readonly string[]): string | undefined 
   return undefined;
 }
 
+/** Every message the VERP recipients name, once each, in their order. */
+export function verpMessages(addresses: readonly string[]): { messageId: string; ref: MessageRef }[] {
+  const seen = new Map<string, MessageRef>();
+  for (const address of addresses) {
+    const r = readRecipient(address);
+    if (r.kind === 'verp' && !seen.has(r.messageId)) seen.set(r.messageId, r.ref);
+  }
+  return [...seen].map(([messageId, ref]) => ({ messageId, ref }));
+}
+
 /**
  * Remembers the deliveries found to hand out a return path, so that a burst of bounces for one delivery costs
  * one query. Only positive answers are kept: a delivery never stops having handed its addresses out.
