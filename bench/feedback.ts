@@ -129,7 +129,7 @@ async function bareTransaction(sql: postgres.Sql, events: Ev[], now: Date) {
         ${sorted.map((e) => e.smtpCode ?? null) as number[]}::smallint[],
         ${sorted.map((e) => e.enhancedStatus ?? null) as string[]}::text[],
         ${sorted.map((e) => e.diagnostic ?? null) as string[]}::text[]) as u
-      on conflict (event_id) do nothing`;
+      on conflict (delivery_id, event_id) do nothing`;
   });
 }
 

@@ -91,11 +91,13 @@ async function importRun(world: BenchWorld, count: number, file: string): Promis
 /** The prepared delivery `id` confirmed and dispatched to `sent` by bench/scale-dispatch.ts. */
 async function dispatchRun(world: BenchWorld, id: string, count: number): Promise<DispatchRun> {
   await addBenchOperator(world.sql);
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/scale-dispatch.ts'], {
+  const child = run(process.execPath, ['--import', 'tsx', 'bench/scale-dispatch.ts'], {
     cwd: ROOT,
     env: { ...process.env, ...world.env, SCALE_DELIVERY_ID: id, SCALE_COUNT: String(count) },
     maxBuffer: 16 << 20,
   });
+  child.child.stderr?.pipe(process.stderr);
+  const { stdout } = await child;
   const lines = stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!) as DispatchRun;
 }
