@@ -13,7 +13,7 @@ import { cpuSnapshot, cpuSplit } from './cpu';
 import { type Ev, JOB_EVENTS, jobs, seed } from './feedback-stream';
 import { interleave, machine, percentile, rateFigure } from './limits';
 import { type SampledStatement, samplePostgres } from './pg-sampler';
-import { openBenchWorld } from './world';
+import { type BenchWorld, openBenchWorld } from './world';
 
 const CONCURRENCY = Number(process.env.FEEDBACK_CONCURRENCY ?? 4);
 /** Events a feedback transaction applies (TRANSACTION_EVENTS in workers/feedback/handler.ts). */
@@ -37,7 +37,7 @@ export async function enqueueStream(queue: Queue, perDelivery: number, total: nu
   return { events, jobCount };
 }
 
-interface PipelineRun {
+export interface PipelineRun {
   events: number;
   seconds: number;
   eventsPerSecond: number;
@@ -49,9 +49,13 @@ interface PipelineRun {
   postgres: SampledStatement[];
 }
 
-async function pipelineRun(total: number): Promise<PipelineRun> {
+/**
+ * The stream through the feedback worker, over deliveries 1 and 2 seeded in a fresh world, or in `inWorld`
+ * (bench/scale-history.ts: beside 100M log rows of other deliveries), which it leaves open.
+ */
+export async function pipelineRun(total: number, inWorld?: BenchWorld): Promise<PipelineRun> {
   const perDelivery = Math.round(total / 2);
-  const world = await openBenchWorld('fb', { FEEDBACK_CONCURRENCY: String(CONCURRENCY) });
+  const world = inWorld ?? (await openBenchWorld('fb', { FEEDBACK_CONCURRENCY: String(CONCURRENCY) }));
   const { sql, config } = world;
   const queue = new Queue(feedbackQueue.name, { connection: world.redis, prefix: config.QUEUE_PREFIX });
   try {
@@ -77,7 +81,7 @@ async function pipelineRun(total: number): Promise<PipelineRun> {
       select k.delivered, k.failed,
              (select count(*) from delivery_logs l where l.delivery_id = k.delivery_id and l.status = 'sent')::int as sent_rows,
              (select count(*) from delivery_logs l where l.delivery_id = k.delivery_id and l.status = 'failed')::int as failed_rows
-      from delivery_kpis k order by k.delivery_id`;
+      from delivery_kpis k where k.delivery_id in (1, 2) order by k.delivery_id`;
     return {
       events,
       seconds: Math.round(wall * 100) / 100,
@@ -91,7 +95,7 @@ async function pipelineRun(total: number): Promise<PipelineRun> {
     };
   } finally {
     await queue.close();
-    await world.close();
+    if (!inWorld) await world.close();
   }
 }
 
@@ -129,7 +133,7 @@ async function bareTransaction(sql: postgres.Sql, events: Ev[], now: Date) {
         ${sorted.map((e) => e.smtpCode ?? null) as number[]}::smallint[],
         ${sorted.map((e) => e.enhancedStatus ?? null) as string[]}::text[],
         ${sorted.map((e) => e.diagnostic ?? null) as string[]}::text[]) as u
-      on conflict (event_id) do nothing`;
+      on conflict (delivery_id, event_id) do nothing`;
   });
 }
 

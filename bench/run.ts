@@ -15,6 +15,7 @@ import { benchMetrics } from './metrics';
 import { profileTop } from './profile-top';
 import { benchRedisLoss } from './redis-loss';
 import { benchScale } from './scale';
+import { benchScaleHistory } from './scale-history';
 import { runAll, writeReadme } from './summary';
 
 /** Every benchmark, in the order `all` runs them. */
@@ -35,6 +36,7 @@ export const BENCHES: Record<string, (sizes: number[], args: string[]) => Promis
 /** Benchmarks run only by name, never by `all`: they take long and fill the database with millions of rows. */
 const ALONE: typeof BENCHES = {
   scale: (sizes) => benchScale(sizes),
+  'scale-history': (sizes) => benchScaleHistory(sizes),
   'console-tile': (sizes) => benchConsoleTile(sizes),
 };
 

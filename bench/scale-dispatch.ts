@@ -12,6 +12,20 @@ async function main() {
   try {
     const id = process.env.SCALE_DELIVERY_ID!;
     const count = Number(process.env.SCALE_COUNT);
+    // Every 30 s: messages logged and this process's RSS, so a rate that falls as the delivery grows (or
+    // memory that does) shows in the result, and on the console of a run too long to wait for.
+    const progress: { seconds: number; sent: number; rssMb: number }[] = [];
+    const started = performance.now();
+    const sampler = setInterval(async () => {
+      const [row] = await sql`select sent from delivery_kpis where delivery_id = ${id}`;
+      const sample = {
+        seconds: Math.round((performance.now() - started) / 1000),
+        sent: Number(row?.sent ?? 0),
+        rssMb: Math.round(process.memoryUsage().rss / 1024 / 1024),
+      };
+      progress.push(sample);
+      console.error(`  dispatch ${count}: ${JSON.stringify(sample)}`);
+    }, 30_000);
     const run = await measureDispatch(
       { sql, config, database: url.pathname.slice(1) },
       id,
@@ -20,8 +34,11 @@ async function main() {
       null,
     );
     // The true peak of this process, start-up included, beside the 100 ms samples of measureDispatch.
+    clearInterval(sampler);
     const maxRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
-    process.stdout.write(`${JSON.stringify({ ...run, peakRssMb: Math.max(run.peakRssMb, maxRssMb) })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ ...run, peakRssMb: Math.max(run.peakRssMb, maxRssMb), progress })}\n`,
+    );
   } finally {
     await sql.end();
   }

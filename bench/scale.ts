@@ -1,4 +1,5 @@
-// `npm run bench -- scale [importCount] [dispatch1] [dispatch2]` (defaults 10,000,000, 1,000,000, 10,000,000):
+// `npm run bench -- scale [importCount] [dispatch1] [dispatch2] [historyLogRows] [historyFillMinutes]` (defaults
+// 10,000,000, 1,000,000, 10,000,000, 100,000,000, 45):
 // the figures of a 10-million-recipient audience, each measured once (a round takes minutes), each in a
 // process of its own so that its peak RSS is honest:
 // - import: `campaign delivery create --recipients FILE` of `importCount` recipients run as a user runs it,
@@ -7,7 +8,10 @@
 // - dispatch: deliveries of `dispatch1` and `dispatch2` recipients confirmed to `sent` through the dropping
 //   transport (bench/dispatch.ts's machinery in bench/scale-dispatch.ts); the large one should keep the
 //   small one's rate (within 15 %) and memory (≤ 300 MB, flat).
-// Not part of `all`: it writes ~3 GB to PostgreSQL and takes ~15 minutes on 2 cores.
+// - history: bench/scale-history.ts, with 100M log rows in the database: status, /deliveries/ID.json, the
+//   feedback bench against its empty-database figure, and the purge of a month (`scale-history` alone).
+// Not part of `all`: it writes ~3 GB to PostgreSQL and takes ~15 minutes on 2 cores, and the history part
+// ~30 GB and up to its fill budget (45 minutes) more.
 import { execFile } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -17,6 +21,7 @@ import { addBenchOperator, CONTENT, writeRecipients } from './delivery-kit';
 import { type DispatchRun, dispatchSettings } from './dispatch';
 import { copyLimit, copyPieces } from './import';
 import { machine, rateFigure } from './limits';
+import { benchScaleHistory } from './scale-history';
 import { type BenchWorld, openBenchWorld } from './world';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -91,11 +96,13 @@ async function importRun(world: BenchWorld, count: number, file: string): Promis
 /** The prepared delivery `id` confirmed and dispatched to `sent` by bench/scale-dispatch.ts. */
 async function dispatchRun(world: BenchWorld, id: string, count: number): Promise<DispatchRun> {
   await addBenchOperator(world.sql);
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bench/scale-dispatch.ts'], {
+  const child = run(process.execPath, ['--import', 'tsx', 'bench/scale-dispatch.ts'], {
     cwd: ROOT,
     env: { ...process.env, ...world.env, SCALE_DELIVERY_ID: id, SCALE_COUNT: String(count) },
     maxBuffer: 16 << 20,
   });
+  child.child.stderr?.pipe(process.stderr);
+  const { stdout } = await child;
   const lines = stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!) as DispatchRun;
 }
@@ -135,6 +142,8 @@ export async function benchScale(sizes: number[]): Promise<Record<string, unknow
   const big = await audience(importCount, importFile, importCount === large);
   const smallRun = await audience(small, await writeRecipients(small), true);
   const largeRun = importCount === large ? big : await audience(large, await writeRecipients(large), true);
+  // Last: its fill loads both cores for up to its budget, and its database is dropped before it returns.
+  const history = await benchScaleHistory([sizes[3] ?? 0, sizes[4] ?? 0]);
   const d1 = smallRun.dispatched!;
   const d10 = largeRun.dispatched!;
   const importFigure = rateFigure(
@@ -165,11 +174,16 @@ export async function benchScale(sizes: number[]): Promise<Record<string, unknow
     dispatch10MShareOf1M: Math.round((d10.messagesPerSecond / d1.messagesPerSecond) * 1000) / 1000,
     dispatchPeakRssMb1M: d1.peakRssMb,
     dispatchPeakRssMb10M: d10.peakRssMb,
+    logRowsReached: history.logRowsReached,
+    statusMsAt100MLogs: history.statusMsAt100MLogs,
+    deliveryJsonMsAt100MLogs: history.deliveryJsonMsAt100MLogs,
+    feedbackRatioAt100MLogs: history.feedbackRatioAt100MLogs,
+    purgeMonthSeconds: history.purgeMonthSeconds,
     limits: LIMITS,
     figures: [importFigure, dispatchFigure],
     loadAtStart,
     loadAtEnd: load(),
     ...machine(),
-    runs: { imports: [big.imported, smallRun.imported], dispatches: [d1, d10] },
+    runs: { imports: [big.imported, smallRun.imported], dispatches: [d1, d10], history },
   };
 }

@@ -50,22 +50,24 @@ async function lockRows(
   // Locked in one order by every job, so that concurrent jobs never deadlock.
   const rows = await tx`
     select l.delivery_id, l.seq, l.email, l.status, l.attempts, l.outcome_attempt, l.outcome_kind, l.outcome_at,
-           l.outcome_event_id, l.failure_type, l.failure_reason, l.retry_at,
-           d.efs, d.token, d.message_key, d.retry_interval_seconds, d.valid_until
-    from delivery_logs l join deliveries d on d.id = l.delivery_id
+           l.outcome_event_id, l.failure_type, l.failure_reason, l.retry_at
+    from delivery_logs l
     where (l.delivery_id, l.seq) in (
       select * from unnest(${pairs.map((e) => e.deliveryId)}::bigint[], ${pairs.map((e) => e.seq)}::int[]))
     order by l.delivery_id, l.seq
     for update of l ${skipLocked ? tx`skip locked` : tx``}`;
-  // The delivery's state is read again after the row locks: a finalization that held them has committed
-  // by now, and a state joined in the locking read could predate it.
-  const states = new Map(
+  // The deliveries are read after the row locks, once each rather than joined to every row: a finalization
+  // that held the rows has committed by now, and a state joined in the locking read could predate it.
+  const deliveries = new Map(
     (
-      await tx`select id, state from deliveries where id = any(${[...new Set(pairs.map((e) => e.deliveryId))]}::bigint[])`
-    ).map((d) => [String(d.id), d.state as string]),
+      await tx`
+        select id, state, efs, token, message_key, retry_interval_seconds, valid_until from deliveries
+        where id = any(${[...new Set(pairs.map((e) => e.deliveryId))]}::bigint[])`
+    ).map((d) => [String(d.id), d]),
   );
   const byKey = new Map<string, Row>();
   for (const r of rows) {
+    const d = deliveries.get(String(r.delivery_id))!;
     byKey.set(key(String(r.delivery_id), r.seq), {
       email: r.email,
       status: r.status,
@@ -81,12 +83,12 @@ async function lockRows(
             },
       failureType: r.failure_type,
       failureReason: r.failure_reason,
-      efs: r.efs,
-      token: r.token,
-      messageKey: r.message_key,
-      deliveryState: states.get(String(r.delivery_id))!,
-      retryIntervalSeconds: r.retry_interval_seconds,
-      validUntil: r.valid_until,
+      efs: d.efs,
+      token: d.token,
+      messageKey: d.message_key,
+      deliveryState: d.state,
+      retryIntervalSeconds: d.retry_interval_seconds,
+      validUntil: d.valid_until,
       retryAt: r.retry_at,
       changed: false,
     });

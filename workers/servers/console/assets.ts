@@ -4,7 +4,7 @@
 export const CONSOLE_CSS = `
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2433;background:#f4f6fa}
 header{display:flex;justify-content:space-between;align-items:center;background:#1d2433;color:#fff;padding:.5rem 1.5rem}
-header nav a{color:#dfe6f5;margin-right:1.2rem;text-decoration:none;font-weight:600}
+header nav a{color:#dfe6f5;margin-right:1.2rem;text-decoration:none;font-weight:600;white-space:nowrap}
 header .who{color:#dfe6f5}header .who small{color:#9aa6bd}header form{margin-left:.8rem}
 main{padding:1.2rem 1.5rem;max-width:1100px}
 a{color:#2456c7}h1{font-size:1.4rem;margin:.2rem 0 .3rem}h2{font-size:1.1rem;margin:1.4rem 0 .4rem}

@@ -23,6 +23,27 @@ const LOGS_PER_PAGE = 50;
 
 type IdParams = { id: string };
 
+/** How long the failures by reason of a delivery are reused: every open dashboard polls every 2 s. */
+const FAILURES_TTL_MS = 5_000;
+
+/**
+ * The failures by reason, read at most once per FAILURES_TTL_MS per delivery (and once for concurrent asks): that
+ * read scans the delivery's logs (a million rows: ~100 ms), while the KPI tile beside it is one row.
+ */
+function failuresReader(deps: ConsoleDeps) {
+  const cache = new Map<string, { at: number; value: ReturnType<typeof failuresByReason> }>();
+  return (id: string) => {
+    const now = Date.now();
+    const hit = cache.get(id);
+    if (hit && now - hit.at < FAILURES_TTL_MS) return hit.value;
+    if (cache.size > 1000) cache.clear();
+    const value = failuresByReason(deps.sql, id);
+    cache.set(id, { at: now, value });
+    value.catch(() => cache.delete(id));
+    return value;
+  };
+}
+
 const sendPage = (reply: FastifyReply, title: string, body: string, view: View, status = 200) =>
   reply
     .code(status)
@@ -47,13 +68,17 @@ function listBody(
 }
 
 /** Everything the dashboard shows; null for an unknown id. */
-async function dashboard(deps: ConsoleDeps, id: string): Promise<Dashboard | null> {
-  const [status, failures, recurring] = await Promise.all([
+async function dashboard(
+  deps: ConsoleDeps,
+  id: string,
+  failures: (id: string) => ReturnType<typeof failuresByReason>,
+): Promise<Dashboard | null> {
+  const [status, failureCounts, recurring] = await Promise.all([
     deliveryStatus(deps.sql, id),
-    failuresByReason(deps.sql, id),
+    failures(id),
     recurringStatus(deps.sql, id),
   ]);
-  return status ? { status, failures, recurring } : null;
+  return status ? { status, failures: failureCounts, recurring } : null;
 }
 
 function logsBody(
@@ -118,6 +143,7 @@ async function refusalToConfirm(deps: ConsoleDeps, request: FastifyRequest, id: 
 
 export function registerDeliveryRoutes(app: FastifyInstance, deps: ConsoleDeps): void {
   const { sql } = deps;
+  const failures = failuresReader(deps);
 
   app.get('/console/deliveries', async (request, reply) => {
     const q = request.query as { state?: string; label?: string };
@@ -130,24 +156,23 @@ export function registerDeliveryRoutes(app: FastifyInstance, deps: ConsoleDeps):
   app.get<{ Params: IdParams }>(`/console/deliveries/:id${ID}`, async (request, reply) => {
     const { id } = request.params;
     const view = await viewOf(request, reply);
-    const d = await dashboard(deps, id);
+    const d = await dashboard(deps, id, failures);
     if (!d) return sendPage(reply, 'Not found', notice(`Delivery ${id} not found.`, 'refusal'), view, 404);
     return sendPage(reply, `Delivery ${id}`, flash(id, request.query) + dashboardBody(d, view), view);
   });
 
   app.get<{ Params: IdParams }>(`/console/deliveries/:id${ID}/tile.json`, async (request, reply) => {
     const { id } = request.params;
-    const [status, failures] = await Promise.all([deliveryStatus(sql, id), failuresByReason(sql, id)]);
+    const [status, counts] = await Promise.all([deliveryStatus(sql, id), failures(id)]);
     if (!status) return reply.code(404).send({ error: `delivery ${id} not found` });
-    return reply.send({ status, failures });
+    return reply.send({ status, failures: counts });
   });
 
   app.get<{ Params: IdParams }>(`/console/deliveries/:id${ID}/logs`, async (request, reply) => {
     const { id } = request.params;
     const q = request.query as { status?: string; reason?: string; after?: string };
     const status = LOG_STATUSES.includes(q.status as never) ? q.status : undefined;
-    const failures = await failuresByReason(sql, id);
-    const reasons = [...new Set(failures.map((f) => f.reason ?? 'not defined'))].sort();
+    const reasons = [...new Set((await failures(id)).map((f) => f.reason ?? 'not defined'))].sort();
     const reason = q.reason && reasons.includes(q.reason) ? q.reason : undefined;
     const after = /^\d{1,9}$/.test(q.after ?? '') ? Number(q.after) : undefined;
     const rows = await logPage(sql, id, { status, reason, after, limit: LOGS_PER_PAGE });
