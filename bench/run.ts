@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { benchAggregate } from './aggregate';
 import { benchBounces } from './bounces';
+import { benchConsoleTile } from './console-tile';
 import { benchDispatch } from './dispatch';
 import { benchFeedback } from './feedback';
 import { benchFeedbackHttp } from './feedback-http';
@@ -34,6 +35,7 @@ export const BENCHES: Record<string, (sizes: number[], args: string[]) => Promis
 /** Benchmarks run only by name, never by `all`: they take long and fill the database with millions of rows. */
 const ALONE: typeof BENCHES = {
   scale: (sizes) => benchScale(sizes),
+  'console-tile': (sizes) => benchConsoleTile(sizes),
 };
 
 /** Small sizes for `all quick`: a look at every benchmark in a few minutes, not figures to commit. */

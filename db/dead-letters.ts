@@ -117,3 +117,18 @@ export async function markReplayed(sql: postgres.Sql, letter: DeadLetter): Promi
     await tx`update dead_letters set replayed_at = now() where id = ${letter.id}`;
   });
 }
+
+/** The payload to enqueue again: an MTA event goes back as a one-event job, anything else as it was. */
+export function replayPayload(letter: DeadLetter): unknown {
+  const payload = letter.payload as Record<string, unknown> | null;
+  if (
+    letter.queue === 'mta-feedback' &&
+    payload &&
+    typeof payload === 'object' &&
+    !Array.isArray(payload) &&
+    !('events' in payload)
+  ) {
+    return { events: [payload] };
+  }
+  return payload;
+}

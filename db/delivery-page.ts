@@ -96,3 +96,31 @@ export async function logOutcomes(sql: postgres.Sql, deliveryId: string): Promis
     latestFeedback: r.latest as LogOutcome['latestFeedback'],
   }));
 }
+
+/** The console's filters of the deliveries list. */
+export interface DeliveryFilter {
+  state?: string;
+  /** A part of the label, case-insensitive. */
+  label?: string;
+  limit?: number;
+}
+
+/** The newest deliveries matching the filter (the console's list). */
+export async function findDeliveries(sql: postgres.Sql, f: DeliveryFilter): Promise<DeliveryListItem[]> {
+  const label = f.label ? `%${f.label.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+  const rows = await sql`
+    select d.id, d.label, d.state, d.efs, d.to_send, coalesce(k.sent, 0)::int as sent
+    from deliveries d left join delivery_kpis k on k.delivery_id = d.id
+    where (${f.state ?? null}::text is null or d.state::text = ${f.state ?? null})
+      and (${label}::text is null or d.label ilike ${label})
+    order by d.id desc limit ${f.limit ?? 200}`;
+  return rows.map((r) => ({
+    id: String(r.id),
+    label: r.label as string,
+    state: r.state as string,
+    efs: r.efs as boolean,
+    toSend: r.to_send as number,
+    sent: r.sent as number,
+    progress: r.to_send > 0 ? Math.min(1, r.sent / r.to_send) : 0,
+  }));
+}

@@ -112,6 +112,8 @@ async function main(): Promise<void> {
     // The same for the bounce mailbox, on loopback only: the demo's bounces come from its simulator.
     BOUNCE_PORT: '0',
     BOUNCE_HOST: '127.0.0.1',
+    // And for the operator console: the demo confirms through the queue, as upstream services do.
+    CONSOLE_PORT: '0',
     MTA_URL: mta.url,
     // The hourly job every 5 seconds, retries looked for every 5: an hour of a real delivery in a minute.
     AGGREGATION_SCHEDULE: '*/5 * * * * *',

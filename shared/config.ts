@@ -197,6 +197,38 @@ const schema = z.object({
       message: 'is not a list of addresses; expected e.g. fbl@bounces.example.com,abuse@bounces.example.com',
     })
     .optional(),
+  /** The operator console's HTTP port (role console, paths under /console); 0 picks a free one (tests). */
+  CONSOLE_PORT: int(0, 65535, 'a port').default(9466),
+  /** How long a console session lasts without a request (each request slides it); logout ends it at once. */
+  CONSOLE_SESSION_TTL: duration.default(12 * 3600_000),
+  /** Wrong passwords in a row that lock a console login, and for how long. */
+  CONSOLE_LOCK_AFTER: int(1, 1000, 'a count').default(20),
+  CONSOLE_LOCK_DURATION: duration.default(15 * 60_000),
+  /** Login attempts one client address may make per 10 minutes, across replicas (Redis), before 429s. */
+  CONSOLE_LOGIN_RATE: int(1, 100000, 'a count').default(60),
+  /**
+   * The reverse proxies (IP addresses or CIDR ranges, comma-separated) whose X-Forwarded-For / -Proto the console
+   * believes, and the only ones whose AUTH_PROXY_HEADER it believes. Unset: none.
+   */
+  CONSOLE_TRUST_PROXY: z
+    .string()
+    .transform((value) => value.split(',').map((a) => a.trim()))
+    .refine((list) => list.every((a) => isIP(a.split('/')[0]!) !== 0 && /^[^/]+(\/\d{1,3})?$/.test(a)), {
+      message: 'is not a list of IP addresses or CIDR ranges; expected e.g. 127.0.0.1,10.0.0.0/8',
+    })
+    .optional(),
+  /**
+   * A request header naming the logged-in operator, set by an authenticating reverse proxy (oauth2-proxy's
+   * X-Forwarded-User, …) on CONSOLE_TRUST_PROXY. Off by default; the login must exist (its roles are ours).
+   */
+  AUTH_PROXY_HEADER: z
+    .string()
+    .regex(/^[A-Za-z0-9-]+$/, { message: 'is not a header name; expected e.g. X-Forwarded-User' })
+    .transform((value) => value.toLowerCase())
+    .optional(),
+  /** PEM files: the console serves HTTPS itself (and its cookies are Secure). Both or neither. */
+  CONSOLE_TLS_CERT: z.string().optional(),
+  CONSOLE_TLS_KEY: z.string().optional(),
   /** How long a graceful shutdown may take before the process exits anyway. */
   SHUTDOWN_TIMEOUT: duration.default(30000),
 });
@@ -204,6 +236,20 @@ const schema = z.object({
 // BullMQ's scripts touch several keys of a queue at once: on a cluster they must share a slot, which only a
 // {hash-tag} in the prefix guarantees. Refused here, before a worker fails with CROSSSLOT at its first job.
 const checked = schema.superRefine((c, ctx) => {
+  if (c.AUTH_PROXY_HEADER && !c.CONSOLE_TRUST_PROXY)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['AUTH_PROXY_HEADER'],
+      message:
+        'is set without CONSOLE_TRUST_PROXY: anybody could send the header; expected CONSOLE_TRUST_PROXY=<the proxy address> too',
+    });
+  if ((c.CONSOLE_TLS_CERT === undefined) !== (c.CONSOLE_TLS_KEY === undefined))
+    ctx.addIssue({
+      code: 'custom',
+      path: [c.CONSOLE_TLS_CERT === undefined ? 'CONSOLE_TLS_CERT' : 'CONSOLE_TLS_KEY'],
+      message:
+        'is unset while its pair is set; expected both CONSOLE_TLS_CERT and CONSOLE_TLS_KEY, or neither',
+    });
   let cluster = false;
   try {
     cluster = parseRedisUrl(c.REDIS_URL).kind === 'cluster';

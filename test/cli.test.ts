@@ -148,7 +148,7 @@ describe('operator add', () => {
     [['operator', 'add', 'carol', '--role', 'Start Deliveries'], /role "Start Deliveries" is not valid/],
     [
       ['operator', 'add', 'carol', '--role', 'admin'],
-      /role "admin" is not valid; expected one of start-deliveries$/,
+      /role "admin" is not valid; expected one of start-deliveries, read-addresses, release-quarantine, replay-dead-letters$/,
     ],
   ])('refuses %j in one line', async (argv, reason) => {
     expectOneLineRefusal(await cli(t.env, ...argv), reason);

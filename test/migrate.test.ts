@@ -25,6 +25,8 @@ const EXPECTED_TABLES = [
   'confirm_attempts',
   'dead_letters',
   'pipeline_state',
+  'operator_sessions',
+  'audit_log',
 ];
 
 let testEnv: TestEnv;

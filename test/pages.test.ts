@@ -8,7 +8,7 @@ import { feedbackQueue } from '../shared/queues';
 import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
-import { addOperator, createDelivery } from './helpers/fixtures';
+import { addOperator, createDelivery, recipientsCsv } from './helpers/fixtures';
 import { jobOutcome, startPipeline, testQueue, waitFor } from './helpers/pipeline';
 import { startTestMta, type TestMta } from './helpers/smtp';
 
@@ -129,6 +129,38 @@ test('the tile refreshes while the delivery is sending and ends with the figures
   expect(await page.locator('#howto').textContent()).toContain(`npx campaign compute-stats ${id} --wait`);
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: path.join(ARTIFACTS, 'tile.png'), fullPage: true });
+  // README's picture (with the complaints card): `UPDATE_SCREENSHOTS=1 npx jest test/pages.test.ts`.
+  if (process.env.UPDATE_SCREENSHOTS === '1')
+    await page.screenshot({ path: path.join(__dirname, '..', 'docs', 'tile.png'), fullPage: true });
+});
+
+test('the page of a recurring delivery shows its schedule, pause state and executions; a stopped one its reason', async () => {
+  const file = recipientsCsv(2);
+  const r = await cli(
+    t.env,
+    'delivery',
+    'create',
+    '--label',
+    'Weekly',
+    '--recipients',
+    file,
+    '--recurrence',
+    '0 9 * * 1',
+    '--json',
+  );
+  const id = r.json<{ id: string }>().id;
+  await page.goto(`${base}/deliveries/${id}`);
+  expect(await page.locator('#schedule').textContent()).toContain('0 9 * * 1');
+  expect(await text('paused')).toBe('running');
+  expect(await page.locator('#executions').textContent()).toBe('no execution yet');
+  expect((await cli(t.env, 'delivery', 'pause', id)).code).toBe(0);
+  await page.goto(`${base}/deliveries/${id}`);
+  expect(await text('paused')).toBe('paused');
+
+  const stopped = await createDelivery(t, 2);
+  expect((await cli(t.env, 'delivery', 'stop', stopped)).code).toBe(0);
+  await page.goto(`${base}/deliveries/${stopped}`);
+  expect(await page.locator('#state-reason').textContent()).toMatch(/^stopped: .+/);
 });
 
 test('the JSON behind the tile is the status of docs/CONTRACT.md; an unknown delivery is a 404', async () => {

@@ -94,6 +94,7 @@ describe('npm start', () => {
       FEEDBACK_PORT: '0',
       BOUNCE_PORT: '0',
       BOUNCE_HOST: '127.0.0.1',
+      CONSOLE_PORT: '0',
       MTA_URL: mta.url,
       LOG_LEVEL: 'info',
     };

@@ -35,6 +35,11 @@ export const operators = pgTable('operators', {
   id: serial('id').primaryKey(),
   login: text('login').notNull().unique(),
   createdAt: tstz('created_at').notNull().defaultNow(),
+  /** shared/password.ts's scrypt hash; null: the operator cannot log in to the console (queues and CLI only). */
+  passwordHash: text('password_hash'),
+  /** Wrong passwords since the last right one or the last lock; at the threshold the login locks. */
+  failedLogins: integer('failed_logins').notNull().default(0),
+  lockedUntil: tstz('locked_until'),
 });
 
 export const operatorRoles = pgTable(

@@ -1,11 +1,9 @@
 // Who may confirm what (pure): the roles operators can hold, and the one sentence that refuses a confirm,
 // given alike by the confirm worker and by `campaign confirm` before it enqueues.
 
-/** The role that lets an operator confirm (start) deliveries. */
-export const START_ROLE = 'start-deliveries';
+import { START_ROLE } from './roles';
 
-/** Every role an operator can be given; `operator add --role` accepts only these. */
-export const OPERATOR_ROLES: readonly string[] = [START_ROLE];
+export { OPERATOR_ROLES, START_ROLE } from './roles';
 
 /** Why this operator may not confirm, or null when they may; `roles` is null for an unknown login. */
 export function operatorRefusal(operator: string, roles: readonly string[] | null): string | null {

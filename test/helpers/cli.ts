@@ -22,6 +22,16 @@ export async function cli(env: Record<string, string>, ...argv: string[]): Promi
   return result(run.code, run.stdout, run.stderr);
 }
 
+/** The same, with `input` as standard input (a password for `operator add --password-stdin`, `operator passwd`). */
+export async function cliWithInput(
+  env: Record<string, string>,
+  input: string,
+  ...argv: string[]
+): Promise<CliResult> {
+  const run = await runCliCaptured(argv, env, input);
+  return result(run.code, run.stdout, run.stderr);
+}
+
 const ROOT = path.resolve(__dirname, '..', '..');
 
 /** Runs the command as a separate process through tsx, from the checkout, with the given environment. */

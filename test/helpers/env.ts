@@ -41,6 +41,7 @@ export async function createTestEnv(extra: Record<string, string> = {}): Promise
     METRICS_PORT: '0',
     FEEDBACK_PORT: '0',
     BOUNCE_PORT: '0',
+    CONSOLE_PORT: '0',
     BOUNCE_HOST: '127.0.0.1',
     LOG_LEVEL: 'silent',
     ...extra,

@@ -1,7 +1,7 @@
 // `campaign dead-letters`: what could not be applied, and why; `replay ID` sends one back once fixed.
 
 import type { Command } from 'commander';
-import type { DeadLetter } from '../../db/dead-letters';
+import { type DeadLetter, replayPayload } from '../../db/dead-letters';
 import { enqueue } from '../../shared/enqueue';
 import { feedbackQueue, queues } from '../../shared/queues';
 import { type CliContext, output, UserError } from './context';
@@ -15,21 +15,6 @@ function render(letters: DeadLetter[]): string {
         `${l.id}\t${l.createdAt}\t${l.queue}\t${l.replayedAt ? `replayed ${l.replayedAt}` : 'kept'}\t${l.reason}`,
     )
     .join('\n');
-}
-
-/** The payload to enqueue again: an MTA event goes back as a one-event job, anything else as it was. */
-export function replayPayload(letter: DeadLetter): unknown {
-  const payload = letter.payload as Record<string, unknown> | null;
-  if (
-    letter.queue === 'mta-feedback' &&
-    payload &&
-    typeof payload === 'object' &&
-    !Array.isArray(payload) &&
-    !('events' in payload)
-  ) {
-    return { events: [payload] };
-  }
-  return payload;
 }
 
 /**

@@ -1,5 +1,6 @@
 // Runs one `campaign` command line inside the calling process, capturing what it prints (tests, the demo).
 import { runCli } from './main';
+import { stringInput } from './operators';
 
 /** A command's exit code and what it printed. */
 export interface CapturedRun {
@@ -9,7 +10,12 @@ export interface CapturedRun {
 }
 
 /** Runs the command with the given environment; stdout and stderr are captured, not printed. */
-export async function runCliCaptured(argv: string[], env: Record<string, string>): Promise<CapturedRun> {
+export async function runCliCaptured(
+  argv: string[],
+  env: Record<string, string>,
+  /** Standard input, for the commands that read a password. */
+  input?: string,
+): Promise<CapturedRun> {
   let stdout = '';
   let stderr = '';
   const out = process.stdout.write;
@@ -23,7 +29,7 @@ export async function runCliCaptured(argv: string[], env: Record<string, string>
     return true;
   }) as typeof process.stderr.write;
   try {
-    const code = await runCli(argv, env);
+    const code = await runCli(argv, env, input === undefined ? {} : { stdin: stringInput(input) });
     return { code, stdout, stderr };
   } finally {
     process.stdout.write = out;

@@ -1,11 +1,11 @@
 // The `campaign` command line: operators, deliveries, confirmation and the views of docs/CONTRACT.md.
 import { Command, CommanderError } from 'commander';
-import { OPERATOR_ROLES } from '../../shared/rules/confirm';
 import { registerBounceCommands } from './bounce';
-import { CliContext, describeError, output, UserError } from './context';
+import { CliContext, describeError } from './context';
 import { registerDeadLetterCommands } from './dead-letters';
 import { registerDeliveryCommands } from './delivery';
 import { registerFeedbackCommands } from './feedback';
+import { type PasswordInput, registerOperatorCommands } from './operators';
 import { registerPurgeCommand } from './purge';
 import { registerQuarantineCommands } from './quarantine';
 import { registerStatsCommands } from './stats';
@@ -15,6 +15,8 @@ import { registerViewCommands } from './views';
 export async function runCli(
   argv: string[],
   env: Record<string, string | undefined> = process.env,
+  /** Standard input of the commands that read a password (tests pass their own). */
+  io: { stdin?: PasswordInput } = {},
 ): Promise<number> {
   let context: CliContext | undefined;
   const ctx = () => {
@@ -29,38 +31,7 @@ export async function runCli(
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
-  const operator = program
-    .command('operator')
-    .description('Manage the operators who may confirm deliveries.');
-  operator
-    .command('add')
-    .description('Create an operator (or add roles to an existing one).')
-    .argument('<login>', 'the operator login')
-    .option(
-      '--role <role...>',
-      `roles to grant, one or more of: ${OPERATOR_ROLES.join(', ')} (confirm deliveries)`,
-      [],
-    )
-    .option('--json', 'machine-readable output')
-    .action(async (login: string, opts: { role: string[]; json?: boolean }) => {
-      if (!/^[A-Za-z0-9._@-]{1,64}$/.test(login)) {
-        throw new UserError(`login "${login}" is not valid; use 1-64 letters, digits, . _ @ or -`);
-      }
-      for (const role of opts.role) {
-        if (!OPERATOR_ROLES.includes(role))
-          throw new UserError(`role "${role}" is not valid; expected one of ${OPERATOR_ROLES.join(', ')}`);
-      }
-      const { addOperator } = await import('../../db/operators');
-      const result = await addOperator(await ctx().sql(), login, opts.role);
-      const value = { login, created: result.created, roles: result.roles };
-      output(
-        opts.json,
-        value,
-        () =>
-          `${result.created ? 'created' : 'updated'} operator ${login} (roles: ${result.roles.join(', ') || 'none'})`,
-      );
-    });
-
+  registerOperatorCommands(program, ctx, io.stdin ?? (() => process.stdin));
   registerDeliveryCommands(program, ctx);
   registerViewCommands(program, ctx);
   registerDeadLetterCommands(program, ctx);

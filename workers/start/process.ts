@@ -34,6 +34,8 @@ export interface PipelineProcess {
   feedbackPort(): number | null;
   /** The bounce mailbox's SMTP port, when this process runs the bounces role. */
   bouncePort(): number | null;
+  /** The operator console's port, when this process runs the console role. */
+  consolePort(): number | null;
   /** Runs a reconciliation pass now (tests, benchmarks); the timer runs them every RECONCILE_INTERVAL. */
   reconcile(): Promise<Record<string, number>>;
 }
@@ -175,6 +177,7 @@ export async function startProcess(
     port: () => (server.address() as { port: number }).port,
     feedbackPort: () => running.map((r) => r.httpPort?.() ?? null).find((p) => p !== null) ?? null,
     bouncePort: () => running.map((r) => r.smtpPort?.() ?? null).find((p) => p !== null) ?? null,
+    consolePort: () => running.map((r) => r.consolePort?.() ?? null).find((p) => p !== null) ?? null,
     reconcile: async () => {
       await ready;
       return reconciler ? reconciler.runNow() : {};

@@ -47,6 +47,8 @@ export interface RunningRole {
   ready?: Promise<void>;
   /** The port it listens on, once ready. */
   httpPort?: () => number | null;
+  /** The operator console's port, once ready. */
+  consolePort?: () => number | null;
   /** A role that serves SMTP (the bounce mailbox): its port, once ready. */
   smtpPort?: () => number | null;
   /** What the role adds to /readyz: each check `ok`, or why not. */

@@ -6,6 +6,7 @@ import { dispatchRole } from '../dispatch';
 import { feedbackRole } from '../feedback';
 import { retryRole } from '../retry';
 import { startBouncesRole } from '../servers/bounces';
+import { startConsoleRole } from '../servers/console';
 import { startFeedbackHttpRole } from '../servers/feedback-http';
 import { startExporter } from '../servers/metrics';
 import { trackingRole } from '../tracking';
@@ -23,6 +24,7 @@ export const ROLES = [
   'metrics',
   'feedback-http',
   'bounces',
+  'console',
 ] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -46,6 +48,8 @@ const MODULES: Record<Role, RoleModule> = {
   'feedback-http': { queues: [], start: (kit) => startFeedbackHttpRole(kit.deps) },
   // The same for mail: the bounce mailbox produces on mta-feedback and handles no queue.
   bounces: { queues: [], start: (kit) => startBouncesRole(kit.deps) },
+  // The operator console produces on delivery-confirm, compute-stats and (replays) any queue; it handles none.
+  console: { queues: [], start: (kit) => startConsoleRole(kit.deps) },
 };
 
 /** The queues each role handles, as its folder declares them. */

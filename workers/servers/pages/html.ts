@@ -1,6 +1,7 @@
 // The delivery pages' HTML, rendered on the server: every value from the database goes through `escapeHtml`.
 import type { DeliveryListItem, FailureCount } from '../../../db/delivery-page';
 import type { DeliveryStatus } from '../../../db/delivery-status';
+import type { RecurringStatus } from '../../../db/recurring-status';
 import { count } from '../../../shared/plural';
 
 export function escapeHtml(value: unknown): string {
@@ -64,14 +65,52 @@ function failureRows(failures: FailureCount[]): string {
 const tile = (key: string, label: string, value: string, sub = '') =>
   `<div class="tile"><span>${label}</span><b data-k="${key}">${escapeHtml(value)}</b><span data-k="${key}Sub">${escapeHtml(sub)}</span></div>`;
 
+/** A recurring delivery's schedule, pause state and executions (it sends nothing itself: no tile). */
+function recurringBody(r: RecurringStatus): string {
+  const s = r.recurrence;
+  const executions = r.executions.length
+    ? r.executions
+        .map(
+          (x) =>
+            `<tr><td>${escapeHtml(x.occurrenceAt)}</td><td>${x.id ? `<a href="/deliveries/${escapeHtml(x.id)}">${escapeHtml(x.id)}</a>` : '-'}</td>` +
+            `<td class="state">${escapeHtml(x.state)}</td><td>${escapeHtml(x.reason ?? '')}</td><td>${escapeHtml(x.sent)}</td><td>${pct(x.deliveredRate)}</td></tr>`,
+        )
+        .join('')
+    : '<tr><td colspan="6">no execution yet</td></tr>';
+  return `<h2>Schedule</h2><table id="schedule"><tr><th>cron</th><td><code>${escapeHtml(s.cron)}</code> (${escapeHtml(s.timezone)})</td></tr>
+<tr><th>state</th><td data-k="paused">${s.paused ? 'paused' : 'running'}</td></tr>
+<tr><th>next occurrence</th><td>${escapeHtml(r.nextOccurrence ?? 'none')}</td></tr>
+<tr><th>until</th><td>${escapeHtml(s.until ?? 'no end')}</td></tr><tr><th>aggregate</th><td>${escapeHtml(s.aggregate)}</td></tr>
+<tr><th>confirm each</th><td>${s.confirmEach ? 'yes: each execution waits for a confirm' : 'no'}</td></tr>
+<tr><th>recipients</th><td>${escapeHtml(r.recipients)}</td></tr></table>
+<h2>Executions</h2><table><thead><tr><th>occurrence</th><th>delivery</th><th>state</th><th>reason</th><th>sent</th><th>delivered</th></tr></thead><tbody id="executions">${executions}</tbody></table>`;
+}
+
+/** The page of a recurring delivery: its schedule and executions, no tile (its executions have theirs). */
+function recurringPage(s: DeliveryStatus, r: RecurringStatus): string {
+  return page(
+    `Delivery ${s.id}`,
+    `<div class="card"><p><a href="/deliveries">← deliveries</a></p><h1>${escapeHtml(s.label)} <small>#${escapeHtml(s.id)}</small></h1>
+<p class="meta"><span class="state" data-k="state">recurring</span> · EFS ${s.efs ? 'on' : 'off'}</p>${recurringBody(r)}</div>`,
+  );
+}
+
 /** The tile of one delivery; the script below refreshes it from `/deliveries/ID.json` every 2 seconds. */
-export function tilePage(s: DeliveryStatus, failures: FailureCount[]): string {
+export function tilePage(
+  s: DeliveryStatus,
+  failures: FailureCount[],
+  recurring: RecurringStatus | null = null,
+): string {
+  if (recurring) return recurringPage(s, recurring);
+  const reason = s.stateReason
+    ? `<p class="meta" id="state-reason"><b>${escapeHtml(s.state)}</b>: ${escapeHtml(s.stateReason)}</p>`
+    : '';
   const body = `<div class="card">
 <p><a href="/deliveries">← deliveries</a></p>
 <h1>${escapeHtml(s.label)} <small>#${escapeHtml(s.id)}</small></h1>
 <p class="meta"><span class="state" data-k="state">${escapeHtml(s.state)}</span> · EFS ${s.efs ? 'on' : 'off'} ·
 valid until <span data-k="validUntil">${escapeHtml(s.validUntil ?? 'set at confirmation')}</span> ·
-statistics computed <span data-k="statsComputedAt">${escapeHtml(s.statsComputedAt ?? 'never')}</span></p>
+statistics computed <span data-k="statsComputedAt">${escapeHtml(s.statsComputedAt ?? 'never')}</span></p>${reason}
 <div id="progress">progress <span data-k="progress">${Math.round(s.progress * 100)} %</span>${bar(s.progress, ' wide')}</div>
 <div class="tiles">
 ${tile('toSend', 'to send', String(s.toSend))}
@@ -86,7 +125,8 @@ ${tile('complaintRate', 'complaints', pct(s.complaintRate), count(s.complaints, 
 <table><thead><tr><th>reason</th><th>type</th><th>messages</th></tr></thead><tbody id="failures">${failureRows(failures)}</tbody></table>
 <p><button id="compute">Compute statistics</button></p>
 <p id="howto" hidden>This page is read-only: it has no login, so it cannot check that you hold a role. Recount the
-figures from a shell that reaches the pipeline's database and Redis: <code>npx campaign compute-stats ${escapeHtml(s.id)} --wait</code></p>
+figures from the operator console (<code>/console/deliveries/${escapeHtml(s.id)}</code> on its own port, 9466 by default), or from a shell
+that reaches the pipeline's database and Redis: <code>npx campaign compute-stats ${escapeHtml(s.id)} --wait</code></p>
 </div>
 <script>${SCRIPT.replace('ID_JSON', JSON.stringify(`/deliveries/${s.id}.json`))}</script>`;
   return page(`Delivery ${s.id}`, body);

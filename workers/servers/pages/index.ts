@@ -3,6 +3,7 @@
 import type postgres from 'postgres';
 import { failuresByReason, listDeliveries } from '../../../db/delivery-page';
 import { deliveryStatus } from '../../../db/delivery-status';
+import { recurringStatus } from '../../../db/recurring-status';
 import type { Logger } from '../../../shared/logger';
 import { escapeHtml, listPage, tilePage } from './html';
 
@@ -33,8 +34,12 @@ export function deliveryPages(sql: postgres.Sql, log: Logger): PageRoutes {
     if (!match) return false;
     const id = match[1]!;
     const json = match[2] !== undefined;
-    Promise.all([deliveryStatus(sql, id), failuresByReason(sql, id)]).then(
-      ([status, failures]) => {
+    Promise.all([
+      deliveryStatus(sql, id),
+      failuresByReason(sql, id),
+      json ? null : recurringStatus(sql, id),
+    ]).then(
+      ([status, failures, recurring]) => {
         if (!status)
           return json
             ? send(404, JSON.stringify({ error: `delivery ${id} not found` }), JSON_TYPE)
@@ -44,7 +49,7 @@ export function deliveryPages(sql: postgres.Sql, log: Logger): PageRoutes {
                 HTML,
               );
         if (json) return send(200, JSON.stringify({ status, failures }), JSON_TYPE);
-        send(200, tilePage(status, failures), HTML);
+        send(200, tilePage(status, failures, recurring), HTML);
       },
       (e: Error) => fail(send, e),
     );
