@@ -13,20 +13,8 @@ export interface DeliveryListItem {
 }
 
 /** The newest deliveries first; a period's delivery of a recurring schedule shows with its own counters. */
-export async function listDeliveries(sql: postgres.Sql, limit = 200): Promise<DeliveryListItem[]> {
-  const rows = await sql`
-    select d.id, d.label, d.state, d.efs, d.to_send, coalesce(k.sent, 0)::int as sent
-    from deliveries d left join delivery_kpis k on k.delivery_id = d.id
-    order by d.id desc limit ${limit}`;
-  return rows.map((r) => ({
-    id: String(r.id),
-    label: r.label as string,
-    state: r.state as string,
-    efs: r.efs as boolean,
-    toSend: r.to_send as number,
-    sent: r.sent as number,
-    progress: r.to_send > 0 ? Math.min(1, r.sent / r.to_send) : 0,
-  }));
+export function listDeliveries(sql: postgres.Sql, limit = 200): Promise<DeliveryListItem[]> {
+  return findDeliveries(sql, { limit });
 }
 
 /** Failed messages of one delivery by failure type and reason, most first. */
