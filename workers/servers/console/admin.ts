@@ -1,6 +1,6 @@
 // The console's other screens: the quarantine (release needs a role), the dead letters (replay needs a role), a
 // recipient's profile history and the audit. Addresses are shown only to operators with read-addresses.
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { listAudit, recordAudit } from '../../../db/audit';
 import { getDeadLetter, listDeadLetters, markReplayed, replayPayload } from '../../../db/dead-letters';
 import { listQuarantine, releaseAddress } from '../../../db/quarantine';
@@ -10,16 +10,11 @@ import { queues } from '../../../shared/queues';
 import { normalizeEmail } from '../../../shared/recipients';
 import { quarantineRules } from '../../../shared/rules/quarantine-rules';
 import { READ_ADDRESSES_ROLE, RELEASE_ROLE, REPLAY_ROLE, roleRefusal } from '../../../shared/rules/roles';
-import { e, layout, notice, postForm, table, type View } from './html';
+import { e, notice, postForm, table, type View } from './html';
+import { refuseAction, sendPage } from './reply';
 import type { ConsoleDeps } from './server';
 import { viewOf } from './server';
 
-const HTML = 'text/html; charset=utf-8';
-const sendPage = (reply: FastifyReply, title: string, body: string, view: View, status = 200) =>
-  reply
-    .code(status)
-    .type(HTML)
-    .send(layout(title, body, view));
 const can = (view: View, role: string) => view.operator.roles.includes(role);
 const hiddenAddress = '<span class="hidden">hidden</span>';
 
@@ -64,27 +59,12 @@ export function registerAdminRoutes(app: FastifyInstance, deps: ConsoleDeps): vo
     const refusal =
       roleRefusal(request.operator!.roles, RELEASE_ROLE) ?? (email ? null : 'no valid address was given');
     const target = email ?? null;
-    if (refusal) {
-      await recordAudit(sql, {
-        operator: login,
-        action: 'release',
-        target,
-        outcome: 'refused',
-        detail: { reason: refusal },
-      });
-      return sendPage(reply, 'Refused', notice(refusal, 'refusal'), await viewOf(request, reply), 403);
-    }
+    if (refusal)
+      return refuseAction(sql, request, reply, { action: 'release', target, reason: refusal, status: 403 });
     const entry = await releaseAddress(sql, email!, deps.now().getTime(), rules);
     if (!entry) {
       const reason = 'this address is not in quarantine';
-      await recordAudit(sql, {
-        operator: login,
-        action: 'release',
-        target,
-        outcome: 'refused',
-        detail: { reason },
-      });
-      return sendPage(reply, 'Refused', notice(reason, 'refusal'), await viewOf(request, reply), 409);
+      return refuseAction(sql, request, reply, { action: 'release', target, reason, status: 409 });
     }
     await recordAudit(sql, {
       operator: login,
@@ -138,16 +118,13 @@ export function registerAdminRoutes(app: FastifyInstance, deps: ConsoleDeps): vo
             : !declaration
               ? `dead letter ${id} came from "${letter.queue}", which is no queue to replay on`
               : null);
-      if (refusal) {
-        await recordAudit(sql, {
-          operator: login,
+      if (refusal)
+        return refuseAction(sql, request, reply, {
           action: 'replay',
           target: id,
-          outcome: 'refused',
-          detail: { reason: refusal },
+          reason: refusal,
+          status: 403,
         });
-        return sendPage(reply, 'Refused', notice(refusal, 'refusal'), await viewOf(request, reply), 403);
-      }
       await markReplayed(sql, letter!);
       const job = await enqueue(
         deps.queues.get(letter!.queue),

@@ -7,11 +7,11 @@ import { loginRecord, recordRightPassword, recordWrongPassword } from '../../../
 import { createSession, endSession } from '../../../db/sessions';
 import { verifyPassword } from '../../../shared/password';
 import { e, layout, notice } from './html';
+import { HTML } from './reply';
 import type { ConsoleDeps } from './server';
 import { userInfo } from './server';
 
 export const SESSION_COOKIE = 'campaign_session';
-const HTML = 'text/html; charset=utf-8';
 
 /** Only a console path of this origin: never `//elsewhere` nor `https://…`. */
 function safeNext(next: unknown): string {

@@ -1,6 +1,6 @@
 // The console's delivery screens: the list, a delivery's dashboard (tile, failures, actions; a recurring
 // delivery's schedule and executions), its sending logs, Confirm send → OK and Compute statistics.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { recordAudit } from '../../../db/audit';
 import { confirmRefusal } from '../../../db/confirm';
 import { failuresByReason, findDeliveries } from '../../../db/delivery-page';
@@ -12,12 +12,12 @@ import { enqueue } from '../../../shared/enqueue';
 import { computeStatsQueue, confirmQueue } from '../../../shared/queues';
 import { LOG_STATUSES } from '../../../shared/rules/log-values';
 import { READ_ADDRESSES_ROLE, roleRefusal, START_ROLE } from '../../../shared/rules/roles';
-import { e, layout, notice, postForm, select, table, type View } from './html';
+import { e, notice, postForm, select, table, type View } from './html';
+import { refuseAction, sendPage } from './reply';
 import type { ConsoleDeps } from './server';
 import { viewOf } from './server';
 import { type Dashboard, dashboardBody } from './tile';
 
-const HTML = 'text/html; charset=utf-8';
 const ID = '(^\\d{1,18}$)';
 const LOGS_PER_PAGE = 50;
 
@@ -43,12 +43,6 @@ function failuresReader(deps: ConsoleDeps) {
     return value;
   };
 }
-
-const sendPage = (reply: FastifyReply, title: string, body: string, view: View, status = 200) =>
-  reply
-    .code(status)
-    .type(HTML)
-    .send(layout(title, body, view));
 
 function listBody(
   items: Awaited<ReturnType<typeof findDeliveries>>,
@@ -208,16 +202,13 @@ export function registerDeliveryRoutes(app: FastifyInstance, deps: ConsoleDeps):
       const { id } = request.params;
       const login = request.operator!.login;
       const refusal = await refusalToConfirm(deps, request, id);
-      if (refusal) {
-        await recordAudit(sql, {
-          operator: login,
+      if (refusal)
+        return refuseAction(sql, request, reply, {
           action: 'confirm',
           target: id,
-          outcome: 'refused',
-          detail: { reason: refusal },
+          reason: refusal,
+          status: 403,
         });
-        return sendPage(reply, 'Refused', notice(refusal, 'refusal'), await viewOf(request, reply), 403);
-      }
       const job = await enqueue(
         deps.queues.get(confirmQueue.name),
         confirmQueue,
