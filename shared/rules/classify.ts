@@ -26,6 +26,7 @@
 import {
   COMPLAINT,
   OUT_OF_OFFICE,
+  providerCodeReason,
   reasonInText,
   ruleForStatus,
   unavailableMailbox,
@@ -188,6 +189,8 @@ function reasonOfWords(evidence: Evidence): FailureReason {
   const { status, text } = evidence;
   if (OUT_OF_OFFICE.test(text)) return 'out of office';
   if (COMPLAINT.test(text)) return 'on denylist';
+  const coded = providerCodeReason(text);
+  if (coded) return coded;
   if (status && unavailableMailbox(status.subject, status.smtpClass, text)) return 'user unknown';
   const rule = status && ruleForStatus(status.subject, status.detail);
   if (rule) return rule.unless?.find(([, pattern]) => pattern.test(text))?.[0] ?? rule.reason;
