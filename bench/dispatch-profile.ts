@@ -27,17 +27,22 @@ async function main() {
   await session.post('Profiler.enable');
   // 250 µs between samples: a few thousand samples for a run of 20,000 messages.
   await session.post('Profiler.setSamplingInterval', { interval: 250 });
+  const memory: [string, NodeJS.MemoryUsage][] = [['before the import', process.memoryUsage()]];
   let before = syscalls();
   let calls = before;
   const run = await pipelineRun(count, transport, file, {
     started: async () => {
       before = syscalls();
+      memory.push(['started', process.memoryUsage()]);
       // A `perf record -p` started on this line sees the same part (run node with --perf-basic-prof).
       console.error(`timed part started, pid ${process.pid}`);
       if (profiling) await session.post('Profiler.start');
     },
     finished: async () => {
       calls = syscalls();
+      memory.push(['finished', process.memoryUsage()]);
+      (globalThis as { gc?: () => void }).gc?.();
+      memory.push(['finished, after a full collection', process.memoryUsage()]);
       if (!profiling) return;
       const { profile } = await session.post('Profiler.stop');
       writeFileSync(out, JSON.stringify(profile));
@@ -49,6 +54,11 @@ async function main() {
   console.log(
     `system calls a message: ${((calls.reads - before.reads) / count).toFixed(2)} reads, ${((calls.writes - before.writes) / count).toFixed(2)} writes`,
   );
+  const mb = (n: number) => Math.round(n / 1024 / 1024);
+  for (const [when, m] of memory)
+    console.log(
+      `memory ${when}: rss ${mb(m.rss)} MB, heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} MB, external ${mb(m.external)} MB, array buffers ${mb(m.arrayBuffers)} MB`,
+    );
   if (profiling) profileTop(out, 30, count);
 }
 
