@@ -161,6 +161,8 @@ const UNLESS_ADDRESS = [
   ['account disabled', ACCOUNT_DISABLED],
   ['mailbox full', MAILBOX_FULL],
   ['refused', POLICY_NAMED],
+  // A server that answers "access denied" was reached and refused: a refusal, not network or system trouble.
+  ['refused', /\baccess denied\b/i],
 ] as const;
 
 const STATUS_RULES: Readonly<Record<string, StatusRule>> = {
