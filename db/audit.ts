@@ -1,5 +1,5 @@
-// The audit of operators' actions in the console: one row per confirm, release, replay, recount and login,
-// refused ones included, with the reason.
+// The audit of operators' actions: one row per confirm, release, replay, recount and login in the console, and per
+// `campaign quarantine release` (operator `cli:<OS user>`), refused ones included, with the reason.
 import type postgres from 'postgres';
 
 /** One audited action. */

@@ -1,7 +1,7 @@
 // Quarantine on a real database: outcomes applied set-wise under locks, the SQL rule matching the pure one,
 // `campaign quarantine list|show|release`, and the exclusion of quarantined addresses at `delivery create`.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
 import {
@@ -323,6 +323,32 @@ describe('campaign quarantine', () => {
       await cli(t.env, 'quarantine', 'release', 'cli-unknown@example.com'),
       /^campaign: cli-unknown@example\.com is not in quarantine: released already at /,
     );
+  });
+
+  it('audits each release as the console does, the refused ones too, as cli:<OS user>', async () => {
+    const rows = await t.sql`
+      select operator, action, target, outcome, detail from audit_log
+      where target = 'cli-unknown@example.com' order by id`;
+    expect(rows.map((r) => ({ ...r }))).toEqual([
+      {
+        operator: `cli:${userInfo().username}`,
+        action: 'release',
+        target: 'cli-unknown@example.com',
+        outcome: 'accepted',
+        detail: { was: 'user unknown' },
+      },
+      {
+        operator: `cli:${userInfo().username}`,
+        action: 'release',
+        target: 'cli-unknown@example.com',
+        outcome: 'refused',
+        detail: {
+          reason: expect.stringMatching(
+            /^cli-unknown@example\.com is not in quarantine: released already at /,
+          ),
+        },
+      },
+    ]);
   });
 
   it.each([

@@ -7,7 +7,7 @@ import { autoReplyByHeaders, autoReplyByText, embedded, readComplaint } from './
 import { classifyEvidence, type Evidence, evidenceOf } from './evidence';
 import { envelopeIdOf, firstAddress, HEADER_ADDRESS, isoTime, messageIdOf, verpOf } from './ids';
 import { bodyText, header, type MimePart, normalizeLines, parseEntity, walk } from './mime';
-import { noticeReasonIn } from './notices';
+import { categoryReason, noticeReasonIn } from './notices';
 import { isOriginal, isStatus, proseOf } from './prose';
 import { readDeliveryStatus } from './report';
 import { readSesNotification } from './ses';
@@ -108,7 +108,10 @@ function readText(text: string, options: ReadOptions, depth: number): BounceRepo
         const diagnostic = r.diagnostic || fromProse(prose, r.email);
         const when = isoTime(r.lastAttempt) ?? reportTime;
         const command = smtpCommandIn(diagnostic, r.email) ?? smtpCommandIn(prose, r.email) ?? null;
-        return recipient(r.email || null, action, evidenceOf(r.status, diagnostic, command), messageId, when);
+        const evidence = evidenceOf(r.status, diagnostic, command);
+        const category = categoryReason(r.category);
+        if (category && !evidence.noticeReason) evidence.noticeReason = category;
+        return recipient(r.email || null, action, evidence, messageId, when);
       });
       const kind = recipients.every((r) => r.action === 'delivered') ? 'delivered' : 'bounce';
       return { kind, format: 'rfc3464', recipients, reportId };

@@ -215,3 +215,47 @@ test("a report's recipient without a Diagnostic-Code takes the prose's lines abo
   ]);
   expect(pick(smtpd)).toEqual([{ email: 'postmaster@gone.example', type: 'hard', reason: 'invalid domain' }]);
 });
+
+describe("PowerMTA's own bounce category (X-PowerMTA-BounceCategory) is the reporting MTA's classification", () => {
+  const powermta = (status: string, diagnostic: string, category: string) =>
+    mail(
+      [
+        'From: postmaster@mta.sender.test',
+        'To: news@sender.test',
+        'Subject: Delivery report',
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="r1"',
+      ],
+      [
+        '--r1',
+        'Content-Type: text/plain',
+        '',
+        'This is a delivery status notification.',
+        '',
+        '--r1',
+        'Content-Type: message/delivery-status',
+        '',
+        'Reporting-MTA: dns;mta.sender.test',
+        'X-PowerMTA-VirtualMTA: pool-1',
+        '',
+        'Final-Recipient: rfc822;a@b.example',
+        'Action: failed',
+        `Status: ${status}`,
+        'Remote-MTA: dns;mx.b.example (192.0.2.9)',
+        `Diagnostic-Code: smtp;${diagnostic}`,
+        `X-PowerMTA-BounceCategory: ${category}`,
+        '',
+        '--r1--',
+      ],
+    );
+
+  // biome-ignore format: one case per row reads as a table
+  test.each([
+    { proves: 'bad-mailbox over a 5.2.1 "User Unknown" is a hard user unknown', status: '5.2.1', diagnostic: '550 5.2.1 <a@b.example>... User Unknown', category: 'bad-mailbox', type: 'hard', reason: 'user unknown' },
+    { proves: 'quota-issues over a vague 5.0.0 is a soft mailbox full', status: '5.0.0', diagnostic: '554 delivery error: account over its storage allowance', category: 'quota-issues', type: 'soft', reason: 'mailbox full' },
+    { proves: 'spam-related is a soft spam rejection', status: '5.0.0', diagnostic: '554 Message rejected', category: 'spam-related', type: 'soft', reason: 'spam rejection' },
+    { proves: 'bad-mailbox on a 4xx stays soft (a 4xx is never hard)', status: '4.0.0', diagnostic: '450 4.0.0 <a@b.example> recipient unknown, try later', category: 'bad-mailbox', type: 'soft', reason: 'user unknown' },
+    { proves: "'other' leaves the reason to the server's reply", status: '5.0.0', diagnostic: '552 5.2.2 Mailbox full', category: 'other', type: 'soft', reason: 'mailbox full' },
+  ])('$proves', ({ status, diagnostic, category, type, reason }) => {
+    expect(pick(powermta(status, diagnostic, category))).toEqual([{ email: 'a@b.example', type, reason }]);
+  });
+});

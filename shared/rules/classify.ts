@@ -26,6 +26,7 @@
 import {
   COMPLAINT,
   OUT_OF_OFFICE,
+  providerCodeReason,
   reasonInText,
   ruleForStatus,
   unavailableMailbox,
@@ -177,13 +178,19 @@ function reasonFor(evidence: Evidence): FailureReason {
   if (reason !== 'user unknown' || stage === 'RCPT') return reason;
   // After DATA the recipient had been accepted at RCPT TO: a "user unknown" there is a content or sender filter
   // (Japanese carriers, Sendmail milters), not a missing mailbox.
-  return stage === 'DATA' || NO_ADDRESS_NAMED.test(evidence.text) ? 'refused' : reason;
+  if (stage === 'DATA' || NO_ADDRESS_NAMED.test(evidence.text)) return 'refused';
+  // RFC 3463 X.2.0 and X.2.1 say "the mailbox exists" (but refuses this message): a "user unknown" beside them
+  // contradicts the status, which only a reply to RCPT TO (above) outweighs. Japanese carriers' recipient-side
+  // sender filters answer so ("550 5.2.1 <a@b>... User Unknown"); Sisimai calls it "filtered". The safe side wins.
+  return status?.subject === 2 && status.detail <= 1 ? 'refused' : reason;
 }
 
 function reasonOfWords(evidence: Evidence): FailureReason {
   const { status, text } = evidence;
   if (OUT_OF_OFFICE.test(text)) return 'out of office';
   if (COMPLAINT.test(text)) return 'on denylist';
+  const coded = providerCodeReason(text);
+  if (coded) return coded;
   if (status && unavailableMailbox(status.subject, status.smtpClass, text)) return 'user unknown';
   const rule = status && ruleForStatus(status.subject, status.detail);
   if (rule) return rule.unless?.find(([, pattern]) => pattern.test(text))?.[0] ?? rule.reason;

@@ -76,6 +76,38 @@ const LOCAL_PROGRAM = /\bpipe to \||"\|[^"\n]{0,200}"\.\.\.|\bmailer error\b|^\s
 const NETWORK =
   /connection (?:timed out|refused|reset)|no route to host|network (?:is )?unreachable|host unreachable|lost connection/i;
 
+// Orange and La Poste (orange.fr, wanadoo.fr, laposte.net) end every refusal with a documented error code,
+// OFR… / LPN… / OUK…, whose last three digits name the cause (Orange's published OFR code list): the code says
+// more than the bilingual words, which for a spam verdict are only "Mail rejete. Mail rejected.". Codes whose
+// meaning is not published, or only "try later", are left to the words.
+const ORANGE_CODE = /\b(?:OFR|LPN|OUK)(?:AAA|\d{3})?[_-](\d{3})\b/i;
+const ORANGE_CODES: Readonly<Record<string, TextReason>> = {
+  '101': 'spam rejection', // blocked using Spamhaus
+  '102': 'spam rejection', // source IP blocked for spam
+  '104': 'refused', // too many connections
+  '305': 'refused', // invalid authentication code
+  '401': 'refused', // SPF: not allowed to send
+  '402': 'refused', // authentication required
+  '403': 'refused', // invalid sender
+  '405': 'refused', // invalid sender
+  '415': 'refused', // invalid sender
+  '416': 'user unknown', // invalid recipient
+  '417': 'mailbox full', // recipient over quota
+  '420': 'account disabled', // archived recipient
+  '421': 'refused', // mail from not owned by user
+  '426': 'account disabled', // the recipient account is blocked
+  '506': 'spam rejection', // mail rejected as spam
+  '514': 'message too large', // message size limit reached
+  '517': 'refused', // DMARC verification failed
+  '630': 'refused', // client host rejected
+};
+
+/** The reason a provider's own documented error code in the text gives (Orange / La Poste), or undefined. */
+export function providerCodeReason(text: string): TextReason | undefined {
+  const code = ORANGE_CODE.exec(text)?.[1];
+  return code === undefined ? undefined : lookup(ORANGE_CODES, code);
+}
+
 /** Where the code is vague, the first of these that matches decides; most specific first. */
 export const TEXT_RULES: ReadonlyArray<readonly [TextReason, RegExp]> = [
   ['refused', SENDER],

@@ -1,4 +1,5 @@
 // What a CLI command runs with: configuration, a lazily opened database and Redis, and output helpers.
+import { userInfo } from 'node:os';
 import type postgres from 'postgres';
 import { type Database, openDatabase } from '../../db/client';
 import { prepareDatabase } from '../../db/migrate';
@@ -9,6 +10,18 @@ import { isConnectionError, ServiceUnavailable } from '../../shared/services';
 /** A refusal the user can act on: printed as one line, exit code 1, never a stack trace. */
 export class UserError extends Error {
   override name = 'UserError';
+}
+
+/**
+ * Who an audited command acts as: `cli:` and the OS user running it (the console's rows name an operator's
+ * login; a login never holds a colon). A user with no passwd entry (some containers) is named by its uid.
+ */
+export function cliActor(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return `cli:uid-${process.getuid?.() ?? 'unknown'}`;
+  }
 }
 
 /** Resources a command may use; each opens on first use and all close in `close()`. */

@@ -1,12 +1,11 @@
 // `campaign dead-letters`: what could not be applied, and why; `replay ID` sends one back once fixed.
 
-import { userInfo } from 'node:os';
 import type { Queue } from 'bullmq';
 import type { Command } from 'commander';
 import type { DeadLetter } from '../../db/dead-letters';
 import { queues } from '../../shared/queues';
 import type { Replayed } from '../servers/replay';
-import { type CliContext, output, UserError } from './context';
+import { type CliContext, cliActor, output, UserError } from './context';
 
 function render(letters: DeadLetter[]): string {
   if (letters.length === 0) return 'no dead letters';
@@ -34,7 +33,7 @@ function renderReplay(r: Replayed): string {
 
 /** Replays through the console's own path (workers/servers/replay.ts), audited as `cli:<system user>`. */
 async function replay(context: CliContext, id: string, json?: boolean): Promise<void> {
-  const { replayDeadLetter, ReplayRefused, cliActor } = await import('../servers/replay');
+  const { replayDeadLetter, ReplayRefused } = await import('../servers/replay');
   const sql = await context.sql();
   const opened = new Map<string, Queue>();
   const connection = await context.redisConnection();
@@ -45,7 +44,7 @@ async function replay(context: CliContext, id: string, json?: boolean): Promise<
     return q;
   };
   try {
-    const replayed = await replayDeadLetter({ sql, queue }, id, cliActor(userInfo().username));
+    const replayed = await replayDeadLetter({ sql, queue }, id, cliActor());
     output(json, replayed, () => renderReplay(replayed));
   } catch (error) {
     if (error instanceof ReplayRefused) throw new UserError(error.message);

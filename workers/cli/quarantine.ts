@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { QuarantineView } from '../../db/quarantine';
 import { normalizeEmail } from '../../shared/recipients';
 import { quarantineRules } from '../../shared/rules/quarantine-rules';
-import { type CliContext, output, UserError } from './context';
+import { type CliContext, cliActor, output, UserError } from './context';
 
 function emailArgument(raw: string): string {
   const email = normalizeEmail(raw);
@@ -100,17 +100,24 @@ export function registerQuarantineCommands(program: Command, ctx: () => CliConte
     .action(async (raw: string, opts: { json?: boolean }) => {
       const email = emailArgument(raw);
       const { releaseAddress, showQuarantine } = await import('../../db/quarantine');
+      const { recordAudit } = await import('../../db/audit');
       const context = ctx();
       const sql = await context.sql();
       const rules = quarantineRules(context.config);
       const now = Date.now();
       const entry = await releaseAddress(sql, email, now, rules);
+      // Audited as the console's release is, refusals included: the audit shows every way an address came back.
+      const audit = { operator: cliActor(), action: 'release', target: email } as const;
       if (!entry) {
         const current = await showQuarantine(sql, email, now, rules);
-        if (current?.state === 'released')
-          throw new UserError(`${email} is not in quarantine: released already at ${current.releasedAt}`);
-        throw new UserError(`${email} is not in quarantine`);
+        const reason =
+          current?.state === 'released'
+            ? `${email} is not in quarantine: released already at ${current.releasedAt}`
+            : `${email} is not in quarantine`;
+        await recordAudit(sql, { ...audit, outcome: 'refused', detail: { reason } });
+        throw new UserError(reason);
       }
+      await recordAudit(sql, { ...audit, outcome: 'accepted', detail: { was: entry.reason } });
       output(
         opts.json,
         entry,

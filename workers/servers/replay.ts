@@ -45,9 +45,6 @@ export class ReplayRefused extends Error {}
 
 const PROVIDER_QUEUE = /^feedback-http\/([a-z]+)$/;
 
-/** The actor an audit row names for the command line: the system user who ran it. */
-export const cliActor = (username: string) => `cli:${username}`;
-
 /**
  * Replays dead letter `id` once: the letter is claimed by a conditional update whose transaction lasts until its
  * jobs are in Redis, so that two replays at once make one (the other is refused), and a failure keeps it as it was.
