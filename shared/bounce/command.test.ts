@@ -64,6 +64,16 @@ test.each([
     type: 'hard',
     reason: 'user unknown',
   },
+  {
+    proves:
+      "Yahoo's 'delivery error: dd' verdict answering DATA (it checks recipients only then) stays a hard user unknown",
+    prose:
+      "... while talking to mta5.am0.yahoodns.net.:\r\n>>> DATA\r\n<<< 554 delivery error: dd This user doesn't have a yahoo.com account (a@b.example) [0] - mta1001.mail.gq1.yahoo.com\r\n554 5.0.0 Service unavailable",
+    diagnostic:
+      "554 delivery error: dd This user doesn't have a yahoo.com account (a@b.example) [0] - mta1001.mail.gq1.yahoo.com",
+    type: 'hard',
+    reason: 'user unknown',
+  },
 ])('$proves', ({ prose, diagnostic, type, reason }) => {
   const report = readBounce(dsn(prose, diagnostic ?? '550 5.1.1 User unknown'));
   expect(report.recipients[0]).toMatchObject({ email: 'a@b.example', type, reason });

@@ -5,9 +5,17 @@ import { lookup } from '../lookup';
 import { smtpCommandIn } from '../rules/smtp-command';
 import { autoReplyByHeaders, autoReplyByText, embedded, readComplaint } from './answers';
 import { classifyEvidence, type Evidence, evidenceOf } from './evidence';
-import { envelopeIdOf, firstAddress, HEADER_ADDRESS, isoTime, messageIdOf, verpOf } from './ids';
+import {
+  envelopeIdOf,
+  firstAddress,
+  HEADER_ADDRESS,
+  isoTime,
+  messageIdOf,
+  referencedIdOf,
+  verpOf,
+} from './ids';
 import { bodyText, header, type MimePart, normalizeLines, parseEntity, walk } from './mime';
-import { categoryReason, noticeReasonIn } from './notices';
+import { categoryReason, listNoticeIn, noticeReasonIn } from './notices';
 import { isOriginal, isStatus, proseOf } from './prose';
 import { readDeliveryStatus } from './report';
 import { readSesNotification } from './ses';
@@ -127,6 +135,22 @@ function readText(text: string, options: ReadOptions, depth: number): BounceRepo
   if (quoted) {
     const inner = readText(quoted, options, depth + 1);
     if (inner.kind !== 'not-a-bounce' && inner.kind !== 'auto-reply') return { ...inner, reportId };
+  }
+  const list = listNoticeIn(mail, prose);
+  if (list) {
+    const evidence: Evidence = {
+      smtpCode: null,
+      enhancedStatus: null,
+      diagnostic: list.diagnostic || null,
+      noticeReason: list.reason,
+    };
+    const messageId = referencedIdOf(mail) ?? verp;
+    return {
+      kind: 'bounce',
+      format: 'text',
+      recipients: [recipient(list.email, 'failed', evidence, messageId, reportTime)],
+      reportId,
+    };
   }
   return readProse(mail, prose, original, { reportId, reportTime, verp });
 }

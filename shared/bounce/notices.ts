@@ -5,6 +5,7 @@
 // is the group refusing the post. The reason is read from the form only where the mail quotes no reply or status.
 import { lookup } from '../lookup';
 import type { FailureReason } from '../rules/classify';
+import { header, type MimePart } from './mime';
 
 const NOTICES: ReadonlyArray<readonly [FailureReason, RegExp]> = [
   ['refused', /https?:\/\/groups\.google\.com\/support\b/i],
@@ -41,4 +42,32 @@ const POWERMTA_CATEGORIES: Readonly<Record<string, FailureReason>> = {
 /** The reason a reporting MTA's own bounce category gives (PowerMTA's), or undefined. */
 export function categoryReason(category: string): FailureReason | undefined {
   return category ? lookup(POWERMTA_CATEGORIES, category) : undefined;
+}
+
+// fml, the mailing-list manager, answers a post it will not distribute with a notice of its own, marked by its
+// `X-MLServer: fml …` header, with no SMTP reply: a post from an address that is not a member ("You … are not
+// member (… ML)", "You are not a member of this mailing list <list>") is the list's policy refusing it; "Loop
+// Alert: Duplicated Message-ID" is the list having seen the message before (a mail loop). Either way the list
+// address is the recipient that failed, and it is not the address's fault: soft.
+const FML = /^\s*fml\b/i;
+const LIST_NOTICES: ReadonlyArray<readonly [FailureReason, RegExp]> = [
+  ['refused', /\bare not (?:a )?member\b/i],
+  ['unreachable', /\bloop alert\b|\bduplicated message-id\b/i],
+];
+const BRACKETED_ADDRESS = /<([^\s<>@"]{1,64}@[^\s<>@"]{1,255})>/;
+
+/** A mailing-list manager's notice (fml's): the list address, the reason its form gives, the sentence that says it. */
+export function listNoticeIn(
+  mail: MimePart,
+  prose: string,
+): { email: string; reason: FailureReason; diagnostic: string } | null {
+  if (!FML.test(header(mail, 'x-mlserver'))) return null;
+  const text = `${header(mail, 'subject')}\n${prose}`;
+  const notice = LIST_NOTICES.find(([, words]) => words.test(text));
+  if (!notice) return null;
+  const line = text.split('\n').find((l) => notice[1].test(l) && BRACKETED_ADDRESS.test(l));
+  const address = BRACKETED_ADDRESS.exec(line ?? prose)?.[1];
+  if (!address) return null;
+  const sentence = (line ?? text.split('\n').find((l) => notice[1].test(l)) ?? '').trim().slice(0, 200);
+  return { email: address.toLowerCase(), reason: notice[0], diagnostic: sentence };
 }

@@ -259,3 +259,67 @@ describe("PowerMTA's own bounce category (X-PowerMTA-BounceCategory) is the repo
     expect(pick(powermta(status, diagnostic, category))).toEqual([{ email: 'a@b.example', type, reason }]);
   });
 });
+
+describe("fml's own notices (X-MLServer: fml) are the list refusing the post: the list address fails, soft", () => {
+  const fml = (subject: string, body: string[]) =>
+    mail(
+      [
+        'From: team-admin@lists.example.net',
+        'To: news@sender.test',
+        `Subject: ${subject}`,
+        'Message-ID: <202601010000.FML00001.team@lists.example.net>',
+        'References: <1.7.42.abcdef@mail.sender.test>',
+        'X-MLServer: fml [fml 4.0.3 release (20011202/4.0.3)]',
+        'X-ML-Info: If you have a question, please contact team-admin@lists.example.net',
+      ],
+      body,
+    );
+  const read = (raw: string) =>
+    readBounce(raw).recipients.map(({ email, type, reason, messageId }) => ({
+      email,
+      type,
+      reason,
+      messageId,
+    }));
+
+  test('a post from a non-member is refused by the list, and the notice names our message in References', () => {
+    const raw = fml('You news@sender.test are not member (team ML)', [
+      'You are not a member of this mailing list <team@lists.example.net>.',
+      '',
+      'If you know the general guide of this list, please send mail with the body "guide"',
+      'to the address <team-ctl@lists.example.net>.',
+    ]);
+    expect(read(raw)).toEqual([
+      {
+        email: 'team@lists.example.net',
+        type: 'soft',
+        reason: 'refused',
+        messageId: '1.7.42.abcdef@mail.sender.test',
+      },
+    ]);
+  });
+
+  test("a 'Loop Alert' (the list saw the Message-ID before) is a mail loop: soft unreachable", () => {
+    const raw = fml('Loop Alert: Duplicated Message-ID (team ML)', [
+      'Duplicated Message-ID in <team@lists.example.net>.',
+      '',
+      'Original mail as follows:',
+    ]);
+    expect(read(raw)).toEqual([
+      {
+        email: 'team@lists.example.net',
+        type: 'soft',
+        reason: 'unreachable',
+        messageId: '1.7.42.abcdef@mail.sender.test',
+      },
+    ]);
+  });
+
+  test("the same words without fml's header are not read as a list notice", () => {
+    const raw = mail(
+      ['From: friend@example.net', 'To: news@sender.test', 'Subject: you are not member'],
+      ['You are not a member of this club <club@example.net>, sorry.'],
+    );
+    expect(readBounce(raw).kind).toBe('not-a-bounce');
+  });
+});

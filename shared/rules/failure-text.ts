@@ -28,9 +28,11 @@ export const COMPLAINT = /\b(?:spam|abuse) (?:complaint|report)|\bcomplained\b|\
 // The sender's own address or domain was refused: nothing to do with the recipient, however it is worded.
 const SENDER =
   /sender (?:address |domain )?(?:rejected|refused|denied|unknown|invalid|verif\w* failed|not (?:allowed|permitted))|sender verify|(?:mail from|from address|envelope sender|return[- ]path)\b[^.;]{0,40}\b(?:rejected|refused|invalid|not (?:allowed|permitted))|sender domain must|must resolve|(?:unroute?able|unknown|invalid|unverifiable|bad) sender(?: address| domain)?\b|\bfrom:? ?(?:domain|address|header) (?:is )?(?:invalid|not valid|unknown|rejected)/i;
-// RFC 7504's 521 / 556 texts ("does not accept mail") and qmail's "couldn't find a mail exchanger" included.
+// RFC 7504's 521 / 556 texts ("does not accept mail") and qmail's "couldn't find a mail exchanger" included, and the
+// DNS's own "no such name" as MTAs word it: DMA "DNS lookup failure: host <name> not found", Messaging Server
+// "Illegal host/domain name found" (Postfix's "Host not found, try again" is a timeout: DNS_TRY_AGAIN, first).
 const INVALID_DOMAIN =
-  /invalid domain|domain (?:is )?invalid|host unknown|unknown host\b|indicated no smtp service|(?:host|domain|system) (?:does ?n(?:o|['’])t |is not |not )accept(?:ing)? (?:network )?(?:mail|messages)|couldn['’]?t find (?:a mail exchanger|any host)|domain (?:name )?(?:not found|unknown|does ?n(?:o|['’])t exist|is not (?:valid|hosted|served))|host (?:or domain name )?not found|non-?existent domain|no such domain|unknown domain|\bnxdomain\b|\bno mx\b|\bnull mx\b|no (?:valid )?mx (?:record|host)|unroute?able/i;
+  /invalid domain|domain (?:is )?invalid|host unknown|unknown host\b|indicated no smtp service|(?:host|domain|system) (?:does ?n(?:o|['’])t |is not |not )accept(?:ing)? (?:network )?(?:mail|messages)|couldn['’]?t find (?:a mail exchanger|any host)|domain (?:name )?(?:not found|unknown|does ?n(?:o|['’])t exist|is not (?:valid|hosted|served))|host (?:or domain name )?not found|non-?existent domain|no such domain|unknown domain|illegal host\/domain name|\bhost \S{1,255} not found\b(?!, try again)|\bnxdomain\b|\bno mx\b|\bnull mx\b|no (?:valid )?mx (?:record|host)|unroute?able/i;
 const USER_UNKNOWN =
   /user ?unknown|unknown (?:user|recipient|address|local[- ]part|mailbox|account)|addressee unknown|recipient unknown|(?:user|mailbox|recipient|address|account|addressee) (?:name )?(?:not found|not known|not listed|does ?n(?:o|['’])t exist|unavailable: user not found)|does ?n(?:o|['’])t exist|no such (?:user|mailbox|recipient|address|account|person)|no mailbox (?:here )?by that name|(?:invalid|bad|illegal) (?:recipient|mailbox|address|user|destination mailbox)|recipient rejected|not a valid (?:recipient|mailbox|user|address)|is not a known user|\bRecip(?:ient)?NotFound\b|does ?n(?:o|['’])t have an? \S+ account|no longer (?:a valid|exists)|mailbox (?:is )?not present|user (?:account )?(?:is )?not (?:found|here)|recipient address rejected\.?\s*(?:\(in reply to|$)|(?:user(?: ?name)?|recipient|mailbox|e-?mail address)\b[^.;<>]{0,25}\bis (?:not valid|invalid)|invalid (?:\w+ ){0,2}user ?id\b|(?:user|mailbox|recipient|account) not exists?\b|address (?:could ?n['’]?t|can ?not) be found|not listed in (?:the )?(?:domino directory|public name (?:&|and) address book)|ディレクトリ(?:には見つかりません|のリストにありません)/i;
 // Words only an unknown address uses: enough to overrule a policy status (Yandex "5.7.1 No such user!").
@@ -161,6 +163,8 @@ const UNLESS_ADDRESS = [
   ['account disabled', ACCOUNT_DISABLED],
   ['mailbox full', MAILBOX_FULL],
   ['refused', POLICY_NAMED],
+  // A server that answers "access denied" was reached and refused: a refusal, not network or system trouble.
+  ['refused', /\baccess denied\b/i],
 ] as const;
 
 const STATUS_RULES: Readonly<Record<string, StatusRule>> = {

@@ -10,11 +10,12 @@
 // like recipient", "did not like our RCPT TO"), m-FILTER an "SMTP command" block with the verb below it, Yahoo a
 // "[RCPT_TO]" tag.
 
-/** The commands a report names, by the verb that starts them. */
+/** The commands a report names, by the verb that starts them (BDAT, RFC 3030's DATA, counts as DATA). */
 export type SmtpCommand = 'CONN' | 'EHLO' | 'MAIL' | 'RCPT' | 'DATA';
 
 const VERBS: ReadonlyArray<readonly [SmtpCommand, RegExp]> = [
-  ['DATA', /^(?:end of )?data\b|^\.$/i],
+  // CHUNKING (RFC 3030) sends the message with BDAT instead of DATA: a reply to BDAT is a reply to the content.
+  ['DATA', /^(?:end of )?(?:data|bdat)\b|^\.$/i],
   ['RCPT', /^rcpt(?:\b|_)/i],
   ['MAIL', /^mail(?:\b|_)/i],
   ['EHLO', /^(?:ehlo|helo|lhlo)\b/i],
@@ -29,7 +30,7 @@ export function verbOf(text: string): SmtpCommand | undefined {
 
 const IN_REPLY_TO = /in reply to ((?:end of )?[a-z]+(?: (?:to|from))?) command/i;
 const EXIM_AFTER =
-  /\bafter (?:pipelined )?((?:end of )?data|rcpt\b|mail\b|initial connection|ehlo\b|helo\b|sending (?:data|mail from|rcpt))/i;
+  /\bafter (?:pipelined )?((?:end of )?data|bdat\b|rcpt\b|mail\b|initial connection|ehlo\b|helo\b|sending (?:data|mail from|rcpt))/i;
 // Postfix's words for a server that refused the connection at its greeting: "host … refused to talk to me: 421 …".
 const GREETING = /\brefused to talk to me\b/i;
 // qmail-remote names the stage in words: "Connected to … but greeting failed." / "… but my name was rejected." /
@@ -42,7 +43,7 @@ const QMAIL: ReadonlyArray<readonly [SmtpCommand, RegExp]> = [
   ['RCPT', /\bdoes not like recipient\b/i],
   ['DATA', /\bfailed on DATA command\b|\bfailed after I sent the message\b/i],
 ];
-const DMA = /\bdid not like our (?:final )?(RCPT TO|MAIL FROM|DATA|EHLO|HELO)\b/i;
+const DMA = /\bdid not like our (?:final )?(RCPT TO|MAIL FROM|DATA|BDAT|EHLO|HELO)\b/i;
 const MFILTER = /SMTP command\s*[:\n]\s*-*\s*([A-Z]{4})\b/;
 const YAHOO_TAG = /\[(RCPT_TO|MAIL_FROM|DATA)\]/;
 // Pipelining: the RCPT TO replies arrive after DATA was sent. The server then refuses DATA for want of a recipient,
