@@ -11,10 +11,8 @@ import type { Config } from '../../../shared/config';
 import type { Logger } from '../../../shared/logger';
 import { guardServer, SERVER_OPTIONS, sendGuarded } from '../http-guard';
 import { Coalescer, enqueueTranslation } from './enqueue';
-import { translateGeneric } from './generic';
-import { readKumoRecords, translateKumo } from './kumomta';
+import { PROVIDERS, translateProviderBody, translateSnsNotification } from './providers';
 import { refusalMessage, refusedDeadLetters, screenTranslation } from './screen';
-import { translateSes } from './ses';
 import {
   allowedCertUrl,
   allowedSubscribeUrl,
@@ -25,11 +23,9 @@ import {
   type SnsMessage,
   verifySignature,
 } from './sns';
-import { translateSparkPost } from './sparkpost';
 import { BadPayload, type Translation } from './translate';
 
-/** The providers of POST /feedback/PROVIDER. */
-export const PROVIDERS = ['sparkpost', 'ses', 'kumomta', 'generic'];
+export { PROVIDERS } from './providers';
 
 /** A provider's body is refused above this size; SparkPost batches stay far below it. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -87,14 +83,6 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
-}
-
-function parseJson(body: string): unknown {
-  try {
-    return JSON.parse(body);
-  } catch {
-    throw new BadPayload('the body is not JSON');
-  }
 }
 
 /** Compares digests, not the texts: the time taken tells nothing of the token, not even its length. */
@@ -168,7 +156,7 @@ async function handleSns(
     return { confirmed: true };
   }
   if (m.Type !== 'Notification') return { ignored: 1 }; // UnsubscribeConfirmation
-  return enqueue(deps, coalescer, 'ses', translateSes(parseJson(m.Message), m.MessageId));
+  return enqueue(deps, coalescer, 'ses', translateSnsNotification(m));
 }
 
 const summary = (t: Translation) => ({
@@ -206,12 +194,8 @@ export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<Fee
         case 'ses':
           return await handleSns(deps, coalescer, body, cert);
         default: {
-          const translation =
-            provider === 'sparkpost'
-              ? translateSparkPost(parseJson(body))
-              : provider === 'kumomta'
-                ? translateKumo(readKumoRecords(body))
-                : await translateGeneric(body, String(req.headers['content-type'] ?? ''));
+          const contentType = String(req.headers['content-type'] ?? '');
+          const translation = await translateProviderBody(provider, body, contentType);
           return await enqueue(deps, coalescer, provider, translation);
         }
       }
