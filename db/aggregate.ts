@@ -1,6 +1,6 @@
 // The open and click aggregation: the hourly incremental run, and "compute statistics" of one delivery.
 import type postgres from 'postgres';
-import { addKpiDeltas, lockKpiRows } from './kpi';
+import { addKpiDeltas, lockAllKpiStripes, lockKpiRows } from './kpi';
 
 /** Serializes the hourly run and compute-stats: both move the watermark and the unique-open table. */
 const AGGREGATION_LOCK = 0x6b7069; // "kpi"
@@ -161,15 +161,16 @@ export async function computeDeliveryStats(
   return sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(${AGGREGATION_LOCK})`;
     const { state } = await catchUp(tx, now(), deliveryId);
-    // The KPI row first: writers that change logs update it last, so the recount below sees their
-    // committed work, and the work still in flight adds its own delta after this commit.
+    // The KPI rows first, every stripe: writers that change logs update their stripe last, so the recount
+    // below sees their committed work, and the work still in flight adds its own delta after this commit.
+    if (!(await lockAllKpiStripes(tx, deliveryId))) return null;
     const [before] = await tx`
-      select sent, delivered, failed, opens, clicks, complaints from delivery_kpis
-      where delivery_id = ${deliveryId} for update`;
+      select sent, delivered, failed, opens, clicks, complaints from delivery_kpi_totals
+      where delivery_id = ${deliveryId}`;
     if (!before) return null;
     // A purged delivery's logs and events are gone (db/purge.ts): its tile is final and stays as it was.
     const [purged] = await tx`
-      select k.stats_computed_at from deliveries d join delivery_kpis k on k.delivery_id = d.id
+      select k.stats_computed_at from deliveries d join delivery_kpi_totals k on k.delivery_id = d.id
       where d.id = ${deliveryId} and d.logs_purged_at is not null`;
     if (purged) {
       const counters = before as unknown as KpiRecount;
@@ -221,12 +222,15 @@ export async function computeDeliveryStats(
       Object.entries(counters).map(([k, v]) => [k, (before[k] as number) - v]),
     ) as unknown as KpiRecount;
     const statsComputedAt = now();
+    // One statement: the recount on stripe 0 (with the stamp), every other stripe removed (all are locked:
+    // a writer waiting on one retries its insert after this commit, and makes the stripe anew).
     await tx`
+      with others as (delete from delivery_kpis where delivery_id = ${deliveryId} and stripe <> 0)
       update delivery_kpis set sent = ${counters.sent}, delivered = ${counters.delivered},
         failed = ${counters.failed}, opens = ${counters.opens}, clicks = ${counters.clicks},
         complaints = ${counters.complaints},
         stats_computed_at = ${statsComputedAt}
-      where delivery_id = ${deliveryId}`;
+      where delivery_id = ${deliveryId} and stripe = 0`;
     return { counters, drift, uniquesRepaired: uniques!.repaired as number, statsComputedAt };
   });
 }

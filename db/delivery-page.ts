@@ -98,7 +98,9 @@ export async function findDeliveries(sql: postgres.Sql, f: DeliveryFilter): Prom
   const label = f.label ? `%${f.label.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
   const rows = await sql`
     select d.id, d.label, d.state, d.efs, d.to_send, coalesce(k.sent, 0)::int as sent
-    from deliveries d left join delivery_kpis k on k.delivery_id = d.id
+    from deliveries d left join lateral (
+      select t.sent from delivery_kpi_totals t where t.delivery_id = d.id offset 0
+    ) k on true
     where (${f.state ?? null}::text is null or d.state::text = ${f.state ?? null})
       and (${label}::text is null or d.label ilike ${label})
     order by d.id desc limit ${f.limit ?? 200}`;

@@ -33,7 +33,7 @@ export async function deliveryStatus(sql: postgres.Sql, id: string): Promise<Del
            case when d.period_key is null then k.complaints else c.complaints end as complaints,
            case when d.period_key is null then k.stats_computed_at else c.stats_computed_at end as stats_computed_at,
            c.active, c.unfinished
-    from deliveries d join delivery_kpis k on k.delivery_id = d.id
+    from deliveries d join delivery_kpi_totals k on k.delivery_id = d.id
     left join lateral (
       select coalesce(sum(e.to_send), 0)::int as to_send, max(e.valid_until) as valid_until,
              coalesce(sum(ck.sent), 0)::int as sent, coalesce(sum(ck.delivered), 0)::int as delivered,
@@ -42,7 +42,9 @@ export async function deliveryStatus(sql: postgres.Sql, id: string): Promise<Del
              max(ck.stats_computed_at) as stats_computed_at,
              count(*) filter (where e.state in ('prepared', 'scheduled', 'sending'))::int as active,
              count(*) filter (where e.state not in ('finished', 'stopped', 'skipped'))::int as unfinished
-      from deliveries e join delivery_kpis ck on ck.delivery_id = e.id
+      from deliveries e join lateral (
+        select * from delivery_kpi_totals t where t.delivery_id = e.id offset 0
+      ) ck on true
       where e.parent_id = d.id
     ) c on d.period_key is not null
     where d.id = ${id}`;

@@ -1,6 +1,7 @@
 // SQL of the metrics role: the figures every replica shares, read from counters and small tables only.
 // delivery_logs (millions of rows, no status index on purpose) is never scanned: message counts by status
-// come from the delivery_kpis counters, which feedback keeps equal to a recount of the log statuses.
+// come from the delivery_kpis counters (summed over their stripes), which feedback keeps equal to a recount
+// of the log statuses.
 import type postgres from 'postgres';
 import type { KpiCounters } from '../shared/rules/kpi';
 import type { QuarantineRules } from '../shared/rules/quarantine-rules';
@@ -55,7 +56,9 @@ export async function readDatabaseFigures(
             coalesce(sum(failed), 0)::bigint as failed from delivery_kpis`,
       sql`select d.id, d.state, d.to_send, coalesce(k.sent, 0) as sent, coalesce(k.delivered, 0) as delivered,
             coalesce(k.failed, 0) as failed, coalesce(k.opens, 0) as opens, coalesce(k.clicks, 0) as clicks
-          from deliveries d left join delivery_kpis k on k.delivery_id = d.id
+          from deliveries d left join lateral (
+            select * from delivery_kpi_totals t where t.delivery_id = d.id offset 0
+          ) k on true
           where d.state = any(${RUNNING}::delivery_state[]) and d.valid_until > ${now}
           order by d.id desc limit ${options.maxDeliveries}`,
       sql`select count(*)::int as n from deliveries

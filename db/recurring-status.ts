@@ -48,7 +48,9 @@ export async function recurringStatus(sql: postgres.Sql, id: string): Promise<Re
            coalesce(k.sent, 0)::int as sent, coalesce(k.delivered, 0)::int as delivered
     from executions x
     left join deliveries d on d.id = x.delivery_id
-    left join delivery_kpis k on k.delivery_id = x.delivery_id
+    left join lateral (
+      select t.sent, t.delivered from delivery_kpi_totals t where t.delivery_id = x.delivery_id offset 0
+    ) k on true
     where x.schedule_id = ${t.schedule_id}
     order by x.occurrence_at`;
   return {

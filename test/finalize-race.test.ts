@@ -58,6 +58,6 @@ test('a soft bounce committed while the validity period ends makes its message f
   expect(await end).toEqual({ failed: 1 });
   const [row] = await t.sql`select status from delivery_logs where delivery_id = ${id}`;
   expect(row!.status).toBe('failed');
-  const [kpi] = await t.sql`select delivered, failed from delivery_kpis where delivery_id = ${id}`;
+  const [kpi] = await t.sql`select delivered, failed from delivery_kpi_totals where delivery_id = ${id}`;
   expect([kpi!.delivered, kpi!.failed]).toEqual([0, 1]);
 });

@@ -62,7 +62,8 @@ async function sendThroughLoss(t: TestEnv, count: number, lose: () => Promise<vo
         count(*) filter (where status = 'sent')::int as delivered,
         count(*) filter (where status = 'failed')::int as failed
       from delivery_logs where delivery_id = ${id}`;
-    const [kpis] = await t.sql`select sent, delivered, failed from delivery_kpis where delivery_id = ${id}`;
+    const [kpis] =
+      await t.sql`select sent, delivered, failed from delivery_kpi_totals where delivery_id = ${id}`;
     expect(recount).toEqual({ sent: count, seqs: count, delivered: count, failed: 0 });
     expect(kpis).toEqual({ sent: count, delivered: count, failed: 0 });
   } finally {

@@ -8,6 +8,7 @@ import {
   jsonb,
   pgEnum,
   pgTable,
+  pgView,
   primaryKey,
   serial,
   smallint,
@@ -230,17 +231,61 @@ export const dispatchBatches = pgTable(
   (t) => [primaryKey({ columns: [t.deliveryId, t.batch] })],
 );
 
-/** The delivery's KPI counters, kept in step with the log statuses (compute-stats recounts them). */
-export const deliveryKpis = pgTable('delivery_kpis', {
-  deliveryId: id('delivery_id')
-    .primaryKey()
-    .references(() => deliveries.id, { onDelete: 'cascade' }),
-  sent: integer('sent').notNull().default(0),
-  delivered: integer('delivered').notNull().default(0),
-  failed: integer('failed').notNull().default(0),
-  opens: integer('opens').notNull().default(0),
-  clicks: integer('clicks').notNull().default(0),
-  /** Messages the recipient reported as spam (counted once a message). */
-  complaints: integer('complaints').notNull().default(0),
+/**
+ * How many counter rows (stripes) a delivery's KPIs may be spread over. Every writer of deltas adds to one
+ * stripe (its PostgreSQL backend's, `pg_backend_pid() % KPI_STRIPES`), so concurrent dispatch batches and
+ * feedback transactions of one delivery take different row locks instead of queueing on one row; the tile
+ * is the sum of the stripes (the view delivery_kpi_totals). 16: a delivery's concurrent writers are the
+ * dispatch batches in flight (DISPATCH_CONCURRENCY a replica) plus the feedback and retry jobs, a handful
+ * to a dozen; 16 stripes keep two of them on one stripe rare, and summing at most 16 small rows of one
+ * index range costs the tile nothing measurable.
+ */
+export const KPI_STRIPES = 16;
+
+/**
+ * The delivery's KPI counters, kept in step with the log statuses (compute-stats recounts them), spread over
+ * stripes: a delivery's figures are the sum of its rows (read them through delivery_kpi_totals). Stripe 0 is
+ * made with the delivery and holds the recount and the stamp (stats_computed_at, written on stripe 0 only);
+ * the other stripes are made by the first writer that picks them, and folded into stripe 0 by a recount.
+ */
+export const deliveryKpis = pgTable(
+  'delivery_kpis',
+  {
+    deliveryId: id('delivery_id')
+      .notNull()
+      .references(() => deliveries.id, { onDelete: 'cascade' }),
+    stripe: smallint('stripe').notNull().default(0),
+    sent: integer('sent').notNull().default(0),
+    delivered: integer('delivered').notNull().default(0),
+    failed: integer('failed').notNull().default(0),
+    opens: integer('opens').notNull().default(0),
+    clicks: integer('clicks').notNull().default(0),
+    /** Messages the recipient reported as spam (counted once a message). */
+    complaints: integer('complaints').notNull().default(0),
+    statsComputedAt: tstz('stats_computed_at'),
+  },
+  (t) => [primaryKey({ columns: [t.deliveryId, t.stripe] })],
+);
+
+/**
+ * Each delivery's KPI figures: its stripes summed (one index range of at most KPI_STRIPES rows a delivery).
+ * Every reader of the tile reads this view; a condition on delivery_id is pushed into it. In a join on a
+ * varying delivery id, read it through `join lateral (select … where t.delivery_id = x.id offset 0)`:
+ * the planner would pull a plain lateral subquery up into a join that sums every delivery's rows; kept
+ * apart by `offset 0`, it sums only that delivery's index range, once per outer row.
+ */
+export const deliveryKpiTotals = pgView('delivery_kpi_totals', {
+  deliveryId: id('delivery_id').notNull(),
+  sent: integer('sent').notNull(),
+  delivered: integer('delivered').notNull(),
+  failed: integer('failed').notNull(),
+  opens: integer('opens').notNull(),
+  clicks: integer('clicks').notNull(),
+  complaints: integer('complaints').notNull(),
   statsComputedAt: tstz('stats_computed_at'),
-});
+}).as(
+  sql`select delivery_id, sum(sent)::int as sent, sum(delivered)::int as delivered, sum(failed)::int as failed,
+    sum(opens)::int as opens, sum(clicks)::int as clicks, sum(complaints)::int as complaints,
+    max(stats_computed_at) as stats_computed_at
+  from delivery_kpis group by delivery_id`,
+);
