@@ -117,9 +117,18 @@ interface PlainBody {
 
 function planBody(type: 'plain' | 'html', template: CompiledTemplate): PlainBody | null {
   const { parts } = template;
-  // A CR ending one part and a LF starting the next make one line end only when the value between is empty.
-  for (let i = 0; i + 1 < parts.length; i++)
-    if (parts[i]!.endsWith('\r') && parts[i + 1]!.startsWith('\n')) return null;
+  // A CR ending one part and a LF starting the next one that is not empty make one line end when the values
+  // between are empty: such a template keeps the whole body's rewrite.
+  for (let i = 0; i < parts.length; i++) {
+    if (!parts[i]!.endsWith('\r')) continue;
+    if (
+      parts
+        .slice(i + 1)
+        .find((p) => p !== '')
+        ?.startsWith('\n')
+    )
+      return null;
+  }
   const crlfParts = parts.map((p) => p.replace(/\r?\n/g, '\r\n'));
   const head: number[] = [];
   const tail: number[] = [];
