@@ -18,6 +18,7 @@ export type MessageBuilder = (
 ) => Buffer;
 
 const ASCII_SAFE = /^[\t\x20-\x7e]*$/;
+const ASCII = /^[\x00-\x7f]*$/;
 const NOT_7BIT = /[^\t\r\n\x20-\x7e]/;
 
 /** True when a CRLF text cannot travel as 7bit: a non-ASCII byte, or a line over RFC 5322's 998 characters. */
@@ -121,13 +122,8 @@ function planBody(type: 'plain' | 'html', template: CompiledTemplate): PlainBody
   // between are empty: such a template keeps the whole body's rewrite.
   for (let i = 0; i < parts.length; i++) {
     if (!parts[i]!.endsWith('\r')) continue;
-    if (
-      parts
-        .slice(i + 1)
-        .find((p) => p !== '')
-        ?.startsWith('\n')
-    )
-      return null;
+    const next = parts.slice(i + 1).find((p) => p !== '');
+    if (next?.startsWith('\n')) return null;
   }
   const crlfParts = parts.map((p) => p.replace(/\r?\n/g, '\r\n'));
   const head: number[] = [];
@@ -222,6 +218,8 @@ export function compileMessage(content: MessageContent): MessageBuilder {
     } else {
       message = `${head}MIME-Version: 1.0\r\n${text ? renderBody('plain', text, plainText, recipient) : emptyText}`;
     }
-    return Buffer.from(message);
+    // Every part of a message is ASCII but the recipient's address and the message id (SMTPUTF8): where
+    // they are ASCII too, the bytes are the characters, with no UTF-8 encoding to work out.
+    return Buffer.from(message, ASCII.test(recipient.email) && ASCII.test(messageId) ? 'latin1' : 'utf8');
   };
 }
