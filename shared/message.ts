@@ -18,7 +18,8 @@ export type MessageBuilder = (
 ) => Buffer;
 
 const ASCII_SAFE = /^[\t\x20-\x7e]*$/;
-const ASCII = /^[\x00-\x7f]*$/;
+/** Any character that is not ASCII (a UTF-16 code unit from 0x80 up, surrogates included). */
+const NOT_ASCII = /[\u0080-\uffff]/;
 const NOT_7BIT = /[^\t\r\n\x20-\x7e]/;
 
 /** True when a CRLF text cannot travel as 7bit: a non-ASCII byte, or a line over RFC 5322's 998 characters. */
@@ -220,6 +221,9 @@ export function compileMessage(content: MessageContent): MessageBuilder {
     }
     // Every part of a message is ASCII but the recipient's address and the message id (SMTPUTF8): where
     // they are ASCII too, the bytes are the characters, with no UTF-8 encoding to work out.
-    return Buffer.from(message, ASCII.test(recipient.email) && ASCII.test(messageId) ? 'latin1' : 'utf8');
+    return Buffer.from(
+      message,
+      NOT_ASCII.test(recipient.email) || NOT_ASCII.test(messageId) ? 'utf8' : 'latin1',
+    );
   };
 }
