@@ -53,15 +53,15 @@ export function capDeadLetters(
 export async function recordDeadLetters(
   sql: postgres.Sql | postgres.TransactionSql,
   all: DeadLetterEntry[],
-): Promise<void> {
-  if (all.length === 0) return;
+): Promise<string[]> {
+  if (all.length === 0) return [];
   const entries = all.map((e) => ({
     queue: storableText(e.queue),
     jobId: e.jobId === null ? null : storableText(e.jobId),
     reason: storableText(e.reason),
     payload: storable(e.payload),
   }));
-  await sql`
+  const rows = await sql`
     insert into dead_letters (queue, job_id, reason, payload)
     select u.queue, u.job_id, u.reason, u.payload::jsonb
     from unnest(${entries.map((e) => e.queue)}::text[], ${entries.map((e) => e.jobId) as string[]}::text[],
@@ -69,8 +69,12 @@ export async function recordDeadLetters(
       ${entries.map((e) => e.reason)}::text[], ${entries.map((e) => JSON.stringify(e.payload ?? null))}::text[])
       as u(queue, job_id, reason, payload)
     where u.job_id is null or not exists (
+      -- One already replayed does not count: the same payload refused again by its replay is a new letter.
       select 1 from dead_letters d
-      where d.job_id = u.job_id and d.queue = u.queue and d.reason = u.reason and d.payload = u.payload::jsonb)`;
+      where d.job_id = u.job_id and d.queue = u.queue and d.reason = u.reason and d.payload = u.payload::jsonb
+        and d.replayed_at is null)
+    returning id`;
+  return rows.map((r) => String(r.id));
 }
 
 const toDeadLetter = (r: postgres.Row): DeadLetter => ({
@@ -95,27 +99,37 @@ export async function listDeadLetters(
   return rows.map(toDeadLetter);
 }
 
-export async function getDeadLetter(sql: postgres.Sql, id: string): Promise<DeadLetter | null> {
+export async function getDeadLetter(
+  sql: postgres.Sql | postgres.TransactionSql,
+  id: string,
+): Promise<DeadLetter | null> {
   const [row] = await sql`select * from dead_letters where id = ${id}`;
   return row ? toDeadLetter(row) : null;
 }
 
 /**
- * Marks an entry replayed. For an MTA event, its earlier audit row (outcome `unknown`) is removed so that
- * the replay is not taken for a duplicate.
+ * Marks an entry replayed if no one has: the conditional update takes the row's lock, so a second replay at
+ * the same time waits for the first one's transaction and then finds it replayed (null). Rolled back, the
+ * letter is kept as it was.
  */
-export async function markReplayed(sql: postgres.Sql, letter: DeadLetter): Promise<void> {
-  await sql.begin(async (tx) => {
-    const { eventId, messageId } = (letter.payload ?? {}) as { eventId?: unknown; messageId?: unknown };
-    if (letter.queue === 'mta-feedback' && typeof eventId === 'string') {
-      // By its delivery when the message id names one: that delivery's partition only (migration 0010).
-      const ref = typeof messageId === 'string' ? parseMessageId(messageId) : null;
-      await tx`
-        delete from feedback_events where event_id = ${eventId} and outcome = 'unknown'
-          ${ref ? tx`and delivery_id = ${ref.deliveryId}` : tx``}`;
-    }
-    await tx`update dead_letters set replayed_at = now() where id = ${letter.id}`;
-  });
+export async function claimDeadLetter(tx: postgres.TransactionSql, id: string): Promise<DeadLetter | null> {
+  const [row] = await tx`
+    update dead_letters set replayed_at = now() where id = ${id} and replayed_at is null returning *`;
+  return row ? toDeadLetter(row) : null;
+}
+
+/**
+ * For an MTA event, its earlier audit row (outcome `unknown`) is removed so that the replay is not taken for a
+ * duplicate. Committed on its own before the event is enqueued again, so the worker never sees it still there.
+ */
+export async function forgetUnknownOutcome(sql: postgres.Sql, letter: DeadLetter): Promise<void> {
+  const { eventId, messageId } = (letter.payload ?? {}) as { eventId?: unknown; messageId?: unknown };
+  if (letter.queue !== 'mta-feedback' || typeof eventId !== 'string') return;
+  // By its delivery when the message id names one: that delivery's partition only (migration 0010).
+  const ref = typeof messageId === 'string' ? parseMessageId(messageId) : null;
+  await sql`
+    delete from feedback_events where event_id = ${eventId} and outcome = 'unknown'
+      ${ref ? sql`and delivery_id = ${ref.deliveryId}` : sql``}`;
 }
 
 /** The payload to enqueue again: an MTA event goes back as a one-event job, anything else as it was. */

@@ -60,12 +60,11 @@ export async function quarantinedAmong(
 }
 
 /**
- * Applies outcomes of many addresses in four statements whatever their number: creates the missing
- * entries of failing addresses (so that concurrent transactions wait on the same row instead of each
- * inserting its own view of it), locks every entry concerned in email order (no deadlock between two
- * batches), then writes the changed entries in one upsert. Each address's outcomes apply in `at` order.
- * Call it once per transaction: a second call could wait on a row another batch holds while holding one
- * that batch waits for. Returns how many entries changed.
+ * Applies outcomes of many addresses in two statements whatever their number: one reads and locks every
+ * entry concerned, creating the missing entries of failing addresses (so that concurrent transactions wait
+ * on the same row instead of each inserting its own view of it); then the changed entries are written in one
+ * upsert. Each address's outcomes apply in `at` order. Call it once per transaction: a second call could wait
+ * on a row another batch holds while holding one that batch waits for. Returns how many entries changed.
  */
 export async function recordAddressOutcomes(
   tx: Sql,
@@ -75,27 +74,39 @@ export async function recordAddressOutcomes(
   const relevant = outcomes.filter((o) => o.kind !== 'ignored');
   if (relevant.length === 0) return 0;
   const failing = [...new Set(relevant.filter((o) => o.kind !== 'delivered').map((o) => o.email))];
-  if (failing.length > 0) {
-    await tx`
-      insert into quarantine (email)
-      select u.email from unnest(${failing}::text[]) as u(email) order by u.email
-      on conflict (email) do nothing`;
-  }
-  // A delivery matters only to an address with errors to reset: most have no entry at all, so read
-  // (without locking) which of the delivered-only addresses have one, and lock just those with the rest.
+  // A delivery matters only to an address with errors to reset: most have no entry at all, so of the
+  // delivered-only addresses just those with errors are locked, beside every failing one.
   const failingSet = new Set(failing);
   const deliveredOnly = [...new Set(relevant.filter((o) => !failingSet.has(o.email)).map((o) => o.email))];
-  const withErrors =
-    deliveredOnly.length === 0
-      ? []
-      : (
-          await tx`select email from quarantine where email = any(${deliveredOnly}::text[])
-            and (error_count > 0 or last_counted_at is not null)`
-        ).map((r) => r.email as string);
-  const emails = [...failing, ...withErrors];
-  if (emails.length === 0) return 0;
-  const rows =
-    await tx`select * from quarantine where email = any(${emails}::text[]) order by email for update`;
+  // One statement: the existing entries locked in email order (so two batches never deadlock; FOR UPDATE
+  // re-reads a row another transaction changed meanwhile), then the failing addresses' missing entries
+  // inserted in email order, returned as inserted. UNION ALL runs its branches in turn, so no insert waits
+  // while this transaction still has rows to lock. A row the insert found but the lock could not see (another
+  // transaction inserted it and committed once this statement had begun) is neither locked nor returned: it is
+  // locked and read by one more statement, only then.
+  const rows = await tx`
+    with locked as (
+      select q.* from quarantine q
+      where q.email = any(${failing}::text[])
+        or (q.email = any(${deliveredOnly}::text[]) and (q.error_count > 0 or q.last_counted_at is not null))
+      order by q.email
+      for update
+    ), inserted as (
+      insert into quarantine (email)
+      select u.email from unnest(${failing}::text[]) as u(email)
+      where u.email not in (select email from locked)
+      order by u.email
+      on conflict (email) do nothing
+      returning *
+    )
+    select * from locked union all select * from inserted`;
+  const seen = new Set(rows.map((r) => r.email as string));
+  const raced = failing.filter((email) => !seen.has(email));
+  if (raced.length > 0)
+    rows.push(
+      ...(await tx`select * from quarantine where email = any(${raced}::text[]) order by email for update`),
+    );
+  if (rows.length === 0) return 0;
   const before = new Map(rows.map((r) => [r.email as string, toEntry(r)]));
   const after = new Map<string, QuarantineEntry | null>(before);
   for (const o of [...relevant].sort((a, b) => a.at - b.at)) {

@@ -60,7 +60,7 @@ function expectOneLineRefusal(result: CliResult, mention: string | RegExp): void
 describe('recordAddressOutcomes', () => {
   const T0 = Date.UTC(2026, 0, 1);
 
-  it('applies many addresses and their outcomes, in time order, in four statements whatever their number', async () => {
+  it('applies many addresses and their outcomes, in time order, in two statements whatever their number', async () => {
     const statements: string[] = [];
     const counted = postgres(t.databaseUrl, {
       max: 1,
@@ -88,7 +88,7 @@ describe('recordAddressOutcomes', () => {
     } finally {
       await counted.end();
     }
-    expect(statements.filter((s) => s.includes('quarantine'))).toHaveLength(4);
+    expect(statements.filter((s) => s.includes('quarantine'))).toHaveLength(2);
 
     const rows = await t.sql`
       select email, error_count, reason, failure_type, delivery_id, first_failure_at, last_failure_at,
@@ -189,6 +189,37 @@ describe('recordAddressOutcomes', () => {
       state: 'quarantined',
       reason: 'user unknown',
       firstFailureAt: new Date(T0).toISOString(),
+    });
+  });
+  it('counts both failures when a transaction creates an entry another one is about to create', async () => {
+    // The second transaction's one statement cannot see the first's row (not committed when it began): it
+    // waits on the insert, finds the row there, and reads it locked by one more statement, counting on it.
+    const email = 'race-count@example.com';
+    let releaseFirst!: () => void;
+    const firstHolds = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    let firstRecorded!: () => void;
+    const recorded = new Promise<void>((resolve) => {
+      firstRecorded = resolve;
+    });
+    const first = t.sql.begin(async (tx) => {
+      await recordAddressOutcomes(tx, [outcome(email, T0, 'soft')], rules);
+      firstRecorded();
+      await firstHolds;
+    });
+    await recorded;
+    const second = t.sql.begin((tx) =>
+      recordAddressOutcomes(tx, [outcome(email, T0 + 2 * DAY, 'soft', 'mailbox full', '8')], rules),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    releaseFirst();
+    await Promise.all([first, second]);
+    expect(await showQuarantine(t.sql, email, T0 + 2 * DAY, rules)).toMatchObject({
+      errorCount: 2,
+      firstFailureAt: new Date(T0).toISOString(),
+      lastFailureAt: new Date(T0 + 2 * DAY).toISOString(),
+      deliveryId: '8',
     });
   });
 });

@@ -13,6 +13,14 @@ export function messageIdOf(original: Pick<MimePart, 'headers'>): string | null 
   return mid && parseMessageId(mid) ? mid : null;
 }
 
+/** Our message that a notice answers, by its In-Reply-To or References (the first of ours named). */
+export function referencedIdOf(mail: Pick<MimePart, 'headers'>): string | null {
+  const named =
+    `${header(mail, 'in-reply-to')} ${header(mail, 'references')}`.match(/<[^<>\s]{1,500}>/g) ?? [];
+  const ours = named.map((id) => id.slice(1, -1)).find((id) => parseMessageId(id));
+  return ours ?? null;
+}
+
 /** The message an Original-Envelope-Id names, when it is one of ours (the dispatch's ENVID is the message id). */
 export function envelopeIdOf(envid: string): string | null {
   return envid && parseMessageId(envid) ? envid : null;

@@ -5,9 +5,17 @@ import { lookup } from '../lookup';
 import { smtpCommandIn } from '../rules/smtp-command';
 import { autoReplyByHeaders, autoReplyByText, embedded, readComplaint } from './answers';
 import { classifyEvidence, type Evidence, evidenceOf } from './evidence';
-import { envelopeIdOf, firstAddress, HEADER_ADDRESS, isoTime, messageIdOf, verpOf } from './ids';
+import {
+  envelopeIdOf,
+  firstAddress,
+  HEADER_ADDRESS,
+  isoTime,
+  messageIdOf,
+  referencedIdOf,
+  verpOf,
+} from './ids';
 import { bodyText, header, type MimePart, normalizeLines, parseEntity, walk } from './mime';
-import { noticeReasonIn } from './notices';
+import { categoryReason, listNoticeIn, noticeReasonIn } from './notices';
 import { isOriginal, isStatus, proseOf } from './prose';
 import { readDeliveryStatus } from './report';
 import { readSesNotification } from './ses';
@@ -108,7 +116,10 @@ function readText(text: string, options: ReadOptions, depth: number): BounceRepo
         const diagnostic = r.diagnostic || fromProse(prose, r.email);
         const when = isoTime(r.lastAttempt) ?? reportTime;
         const command = smtpCommandIn(diagnostic, r.email) ?? smtpCommandIn(prose, r.email) ?? null;
-        return recipient(r.email || null, action, evidenceOf(r.status, diagnostic, command), messageId, when);
+        const evidence = evidenceOf(r.status, diagnostic, command);
+        const category = categoryReason(r.category);
+        if (category && !evidence.noticeReason) evidence.noticeReason = category;
+        return recipient(r.email || null, action, evidence, messageId, when);
       });
       const kind = recipients.every((r) => r.action === 'delivered') ? 'delivered' : 'bounce';
       return { kind, format: 'rfc3464', recipients, reportId };
@@ -124,6 +135,22 @@ function readText(text: string, options: ReadOptions, depth: number): BounceRepo
   if (quoted) {
     const inner = readText(quoted, options, depth + 1);
     if (inner.kind !== 'not-a-bounce' && inner.kind !== 'auto-reply') return { ...inner, reportId };
+  }
+  const list = listNoticeIn(mail, prose);
+  if (list) {
+    const evidence: Evidence = {
+      smtpCode: null,
+      enhancedStatus: null,
+      diagnostic: list.diagnostic || null,
+      noticeReason: list.reason,
+    };
+    const messageId = referencedIdOf(mail) ?? verp;
+    return {
+      kind: 'bounce',
+      format: 'text',
+      recipients: [recipient(list.email, 'failed', evidence, messageId, reportTime)],
+      reportId,
+    };
   }
   return readProse(mail, prose, original, { reportId, reportTime, verp });
 }

@@ -9,6 +9,8 @@ export interface ReportRecipient {
   diagnostic: string;
   remoteMta: string;
   lastAttempt: string;
+  /** The reporting MTA's own classification of the failure, where it writes one (PowerMTA's X-PowerMTA-BounceCategory). */
+  category: string;
 }
 
 /** The per-message fields and the recipients of one report. */
@@ -99,6 +101,7 @@ export function readDeliveryStatus(text: string): DeliveryStatus {
     diagnostic: first(fields, 'diagnostic-code'),
     remoteMta: first(fields, 'remote-mta'),
     lastAttempt: first(fields, 'last-attempt-date'),
+    category: first(fields, 'x-powermta-bouncecategory').trim().toLowerCase(),
   }));
   return {
     arrivalDate: first(headFields, 'arrival-date'),

@@ -215,3 +215,111 @@ test("a report's recipient without a Diagnostic-Code takes the prose's lines abo
   ]);
   expect(pick(smtpd)).toEqual([{ email: 'postmaster@gone.example', type: 'hard', reason: 'invalid domain' }]);
 });
+
+describe("PowerMTA's own bounce category (X-PowerMTA-BounceCategory) is the reporting MTA's classification", () => {
+  const powermta = (status: string, diagnostic: string, category: string) =>
+    mail(
+      [
+        'From: postmaster@mta.sender.test',
+        'To: news@sender.test',
+        'Subject: Delivery report',
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="r1"',
+      ],
+      [
+        '--r1',
+        'Content-Type: text/plain',
+        '',
+        'This is a delivery status notification.',
+        '',
+        '--r1',
+        'Content-Type: message/delivery-status',
+        '',
+        'Reporting-MTA: dns;mta.sender.test',
+        'X-PowerMTA-VirtualMTA: pool-1',
+        '',
+        'Final-Recipient: rfc822;a@b.example',
+        'Action: failed',
+        `Status: ${status}`,
+        'Remote-MTA: dns;mx.b.example (192.0.2.9)',
+        `Diagnostic-Code: smtp;${diagnostic}`,
+        `X-PowerMTA-BounceCategory: ${category}`,
+        '',
+        '--r1--',
+      ],
+    );
+
+  // biome-ignore format: one case per row reads as a table
+  test.each([
+    { proves: 'bad-mailbox over a 5.2.1 "User Unknown" is a hard user unknown', status: '5.2.1', diagnostic: '550 5.2.1 <a@b.example>... User Unknown', category: 'bad-mailbox', type: 'hard', reason: 'user unknown' },
+    { proves: 'quota-issues over a vague 5.0.0 is a soft mailbox full', status: '5.0.0', diagnostic: '554 delivery error: account over its storage allowance', category: 'quota-issues', type: 'soft', reason: 'mailbox full' },
+    { proves: 'spam-related is a soft spam rejection', status: '5.0.0', diagnostic: '554 Message rejected', category: 'spam-related', type: 'soft', reason: 'spam rejection' },
+    { proves: 'bad-mailbox on a 4xx stays soft (a 4xx is never hard)', status: '4.0.0', diagnostic: '450 4.0.0 <a@b.example> recipient unknown, try later', category: 'bad-mailbox', type: 'soft', reason: 'user unknown' },
+    { proves: "'other' leaves the reason to the server's reply", status: '5.0.0', diagnostic: '552 5.2.2 Mailbox full', category: 'other', type: 'soft', reason: 'mailbox full' },
+  ])('$proves', ({ status, diagnostic, category, type, reason }) => {
+    expect(pick(powermta(status, diagnostic, category))).toEqual([{ email: 'a@b.example', type, reason }]);
+  });
+});
+
+describe("fml's own notices (X-MLServer: fml) are the list refusing the post: the list address fails, soft", () => {
+  const fml = (subject: string, body: string[]) =>
+    mail(
+      [
+        'From: team-admin@lists.example.net',
+        'To: news@sender.test',
+        `Subject: ${subject}`,
+        'Message-ID: <202601010000.FML00001.team@lists.example.net>',
+        'References: <1.7.42.abcdef@mail.sender.test>',
+        'X-MLServer: fml [fml 4.0.3 release (20011202/4.0.3)]',
+        'X-ML-Info: If you have a question, please contact team-admin@lists.example.net',
+      ],
+      body,
+    );
+  const read = (raw: string) =>
+    readBounce(raw).recipients.map(({ email, type, reason, messageId }) => ({
+      email,
+      type,
+      reason,
+      messageId,
+    }));
+
+  test('a post from a non-member is refused by the list, and the notice names our message in References', () => {
+    const raw = fml('You news@sender.test are not member (team ML)', [
+      'You are not a member of this mailing list <team@lists.example.net>.',
+      '',
+      'If you know the general guide of this list, please send mail with the body "guide"',
+      'to the address <team-ctl@lists.example.net>.',
+    ]);
+    expect(read(raw)).toEqual([
+      {
+        email: 'team@lists.example.net',
+        type: 'soft',
+        reason: 'refused',
+        messageId: '1.7.42.abcdef@mail.sender.test',
+      },
+    ]);
+  });
+
+  test("a 'Loop Alert' (the list saw the Message-ID before) is a mail loop: soft unreachable", () => {
+    const raw = fml('Loop Alert: Duplicated Message-ID (team ML)', [
+      'Duplicated Message-ID in <team@lists.example.net>.',
+      '',
+      'Original mail as follows:',
+    ]);
+    expect(read(raw)).toEqual([
+      {
+        email: 'team@lists.example.net',
+        type: 'soft',
+        reason: 'unreachable',
+        messageId: '1.7.42.abcdef@mail.sender.test',
+      },
+    ]);
+  });
+
+  test("the same words without fml's header are not read as a list notice", () => {
+    const raw = mail(
+      ['From: friend@example.net', 'To: news@sender.test', 'Subject: you are not member'],
+      ['You are not a member of this club <club@example.net>, sorry.'],
+    );
+    expect(readBounce(raw).kind).toBe('not-a-bounce');
+  });
+});

@@ -26,6 +26,7 @@
 import {
   COMPLAINT,
   OUT_OF_OFFICE,
+  providerCodeReason,
   reasonInText,
   ruleForStatus,
   unavailableMailbox,
@@ -163,6 +164,9 @@ const ADDRESS_REASONS: ReadonlySet<FailureReason> = new Set([
 // unknown"): the reply of a filter to the message as a whole (KDDI's au answers so after DATA), about no recipient.
 const NO_ADDRESS_NAMED = /(?<![\w.])5\d\d(?:[ -]#?5\.\d{1,3}\.\d{1,3})?:?[ \t]+:[ \t]*user unknown\b/i;
 
+// Yahoo's per-recipient verdicts given at the end of DATA carry its "delivery error: dd" prefix.
+const VERDICT_AFTER_DATA = /\bdelivery error: dd\b/i;
+
 function reasonFor(evidence: Evidence): FailureReason {
   const reason = reasonOfWords(evidence);
   const { stage, status, code } = evidence;
@@ -176,14 +180,23 @@ function reasonFor(evidence: Evidence): FailureReason {
   if (code !== undefined && code >= 500 && code <= 504 && status?.subject !== 1) return 'refused';
   if (reason !== 'user unknown' || stage === 'RCPT') return reason;
   // After DATA the recipient had been accepted at RCPT TO: a "user unknown" there is a content or sender filter
-  // (Japanese carriers, Sendmail milters), not a missing mailbox.
-  return stage === 'DATA' || NO_ADDRESS_NAMED.test(evidence.text) ? 'refused' : reason;
+  // (Japanese carriers, Sendmail milters), not a missing mailbox. Except where the receiver documents that it
+  // checks recipients only after DATA: Yahoo accepts every RCPT TO and answers the end of DATA with
+  // "554 delivery error: dd This user doesn't have a yahoo.com account" (its published SMTP error codes).
+  if (stage === 'DATA' && !VERDICT_AFTER_DATA.test(evidence.text)) return 'refused';
+  if (NO_ADDRESS_NAMED.test(evidence.text)) return 'refused';
+  // RFC 3463 X.2.0 and X.2.1 say "the mailbox exists" (but refuses this message): a "user unknown" beside them
+  // contradicts the status, which only a reply to RCPT TO (above) outweighs. Japanese carriers' recipient-side
+  // sender filters answer so ("550 5.2.1 <a@b>... User Unknown"); Sisimai calls it "filtered". The safe side wins.
+  return status?.subject === 2 && status.detail <= 1 ? 'refused' : reason;
 }
 
 function reasonOfWords(evidence: Evidence): FailureReason {
   const { status, text } = evidence;
   if (OUT_OF_OFFICE.test(text)) return 'out of office';
   if (COMPLAINT.test(text)) return 'on denylist';
+  const coded = providerCodeReason(text);
+  if (coded) return coded;
   if (status && unavailableMailbox(status.subject, status.smtpClass, text)) return 'user unknown';
   const rule = status && ruleForStatus(status.subject, status.detail);
   if (rule) return rule.unless?.find(([, pattern]) => pattern.test(text))?.[0] ?? rule.reason;

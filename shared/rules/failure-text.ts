@@ -28,9 +28,11 @@ export const COMPLAINT = /\b(?:spam|abuse) (?:complaint|report)|\bcomplained\b|\
 // The sender's own address or domain was refused: nothing to do with the recipient, however it is worded.
 const SENDER =
   /sender (?:address |domain )?(?:rejected|refused|denied|unknown|invalid|verif\w* failed|not (?:allowed|permitted))|sender verify|(?:mail from|from address|envelope sender|return[- ]path)\b[^.;]{0,40}\b(?:rejected|refused|invalid|not (?:allowed|permitted))|sender domain must|must resolve|(?:unroute?able|unknown|invalid|unverifiable|bad) sender(?: address| domain)?\b|\bfrom:? ?(?:domain|address|header) (?:is )?(?:invalid|not valid|unknown|rejected)/i;
-// RFC 7504's 521 / 556 texts ("does not accept mail") and qmail's "couldn't find a mail exchanger" included.
+// RFC 7504's 521 / 556 texts ("does not accept mail") and qmail's "couldn't find a mail exchanger" included, and the
+// DNS's own "no such name" as MTAs word it: DMA "DNS lookup failure: host <name> not found", Messaging Server
+// "Illegal host/domain name found" (Postfix's "Host not found, try again" is a timeout: DNS_TRY_AGAIN, first).
 const INVALID_DOMAIN =
-  /invalid domain|domain (?:is )?invalid|host unknown|unknown host\b|indicated no smtp service|(?:host|domain|system) (?:does ?n(?:o|['’])t |is not |not )accept(?:ing)? (?:network )?(?:mail|messages)|couldn['’]?t find (?:a mail exchanger|any host)|domain (?:name )?(?:not found|unknown|does ?n(?:o|['’])t exist|is not (?:valid|hosted|served))|host (?:or domain name )?not found|non-?existent domain|no such domain|unknown domain|\bnxdomain\b|\bno mx\b|\bnull mx\b|no (?:valid )?mx (?:record|host)|unroute?able/i;
+  /invalid domain|domain (?:is )?invalid|host unknown|unknown host\b|indicated no smtp service|(?:host|domain|system) (?:does ?n(?:o|['’])t |is not |not )accept(?:ing)? (?:network )?(?:mail|messages)|couldn['’]?t find (?:a mail exchanger|any host)|domain (?:name )?(?:not found|unknown|does ?n(?:o|['’])t exist|is not (?:valid|hosted|served))|host (?:or domain name )?not found|non-?existent domain|no such domain|unknown domain|illegal host\/domain name|\bhost \S{1,255} not found\b(?!, try again)|\bnxdomain\b|\bno mx\b|\bnull mx\b|no (?:valid )?mx (?:record|host)|unroute?able/i;
 const USER_UNKNOWN =
   /user ?unknown|unknown (?:user|recipient|address|local[- ]part|mailbox|account)|addressee unknown|recipient unknown|(?:user|mailbox|recipient|address|account|addressee) (?:name )?(?:not found|not known|not listed|does ?n(?:o|['’])t exist|unavailable: user not found)|does ?n(?:o|['’])t exist|no such (?:user|mailbox|recipient|address|account|person)|no mailbox (?:here )?by that name|(?:invalid|bad|illegal) (?:recipient|mailbox|address|user|destination mailbox)|recipient rejected|not a valid (?:recipient|mailbox|user|address)|is not a known user|\bRecip(?:ient)?NotFound\b|does ?n(?:o|['’])t have an? \S+ account|no longer (?:a valid|exists)|mailbox (?:is )?not present|user (?:account )?(?:is )?not (?:found|here)|recipient address rejected\.?\s*(?:\(in reply to|$)|(?:user(?: ?name)?|recipient|mailbox|e-?mail address)\b[^.;<>]{0,25}\bis (?:not valid|invalid)|invalid (?:\w+ ){0,2}user ?id\b|(?:user|mailbox|recipient|account) not exists?\b|address (?:could ?n['’]?t|can ?not) be found|not listed in (?:the )?(?:domino directory|public name (?:&|and) address book)|ディレクトリ(?:には見つかりません|のリストにありません)/i;
 // Words only an unknown address uses: enough to overrule a policy status (Yandex "5.7.1 No such user!").
@@ -75,6 +77,38 @@ const LOCAL_PROGRAM = /\bpipe to \||"\|[^"\n]{0,200}"\.\.\.|\bmailer error\b|^\s
 // Connection trouble named as such outranks the "deferred" / "try again later" that comes with it.
 const NETWORK =
   /connection (?:timed out|refused|reset)|no route to host|network (?:is )?unreachable|host unreachable|lost connection/i;
+
+// Orange and La Poste (orange.fr, wanadoo.fr, laposte.net) end every refusal with a documented error code,
+// OFR… / LPN… / OUK…, whose last three digits name the cause (Orange's published OFR code list): the code says
+// more than the bilingual words, which for a spam verdict are only "Mail rejete. Mail rejected.". Codes whose
+// meaning is not published, or only "try later", are left to the words.
+const ORANGE_CODE = /\b(?:OFR|LPN|OUK)(?:AAA|\d{3})?[_-](\d{3})\b/i;
+const ORANGE_CODES: Readonly<Record<string, TextReason>> = {
+  '101': 'spam rejection', // blocked using Spamhaus
+  '102': 'spam rejection', // source IP blocked for spam
+  '104': 'refused', // too many connections
+  '305': 'refused', // invalid authentication code
+  '401': 'refused', // SPF: not allowed to send
+  '402': 'refused', // authentication required
+  '403': 'refused', // invalid sender
+  '405': 'refused', // invalid sender
+  '415': 'refused', // invalid sender
+  '416': 'user unknown', // invalid recipient
+  '417': 'mailbox full', // recipient over quota
+  '420': 'account disabled', // archived recipient
+  '421': 'refused', // mail from not owned by user
+  '426': 'account disabled', // the recipient account is blocked
+  '506': 'spam rejection', // mail rejected as spam
+  '514': 'message too large', // message size limit reached
+  '517': 'refused', // DMARC verification failed
+  '630': 'refused', // client host rejected
+};
+
+/** The reason a provider's own documented error code in the text gives (Orange / La Poste), or undefined. */
+export function providerCodeReason(text: string): TextReason | undefined {
+  const code = ORANGE_CODE.exec(text)?.[1];
+  return code === undefined ? undefined : lookup(ORANGE_CODES, code);
+}
 
 /** Where the code is vague, the first of these that matches decides; most specific first. */
 export const TEXT_RULES: ReadonlyArray<readonly [TextReason, RegExp]> = [
@@ -129,6 +163,8 @@ const UNLESS_ADDRESS = [
   ['account disabled', ACCOUNT_DISABLED],
   ['mailbox full', MAILBOX_FULL],
   ['refused', POLICY_NAMED],
+  // A server that answers "access denied" was reached and refused: a refusal, not network or system trouble.
+  ['refused', /\baccess denied\b/i],
 ] as const;
 
 const STATUS_RULES: Readonly<Record<string, StatusRule>> = {

@@ -1,11 +1,11 @@
 // `campaign dead-letters`: what could not be applied, and why; `replay ID` sends one back once fixed.
 
+import type { Queue } from 'bullmq';
 import type { Command } from 'commander';
-import { type DeadLetter, replayPayload } from '../../db/dead-letters';
-import { enqueue } from '../../shared/enqueue';
-import { feedbackQueue, queues } from '../../shared/queues';
-import { type CliContext, output, UserError } from './context';
-import { openQueue } from './enqueue';
+import type { DeadLetter } from '../../db/dead-letters';
+import { queues } from '../../shared/queues';
+import type { Replayed } from '../servers/replay';
+import { type CliContext, cliActor, output, UserError } from './context';
 
 function render(letters: DeadLetter[]): string {
   if (letters.length === 0) return 'no dead letters';
@@ -17,41 +17,40 @@ function render(letters: DeadLetter[]): string {
     .join('\n');
 }
 
-/**
- * A mail the bounce mailbox kept (it could not read it) is read again by today's reader: its events go to
- * mta-feedback under the ids the mailbox would have given them, so a replay twice applies them once. A mail that
- * still reports nothing is refused with the reason, and stays kept.
- */
-async function replayBounceMail(context: CliContext, letter: DeadLetter, json?: boolean): Promise<void> {
-  const { keptMail, replayMail } = await import('../servers/bounces/receive');
-  const { markReplayed } = await import('../../db/dead-letters');
-  const mail = keptMail(letter.payload);
-  if (!mail)
-    throw new UserError(`dead letter ${letter.id} keeps no mail to read again (no payload.raw or rawBase64)`);
+function renderReplay(r: Replayed): string {
+  const where =
+    r.events + r.tracking > 0
+      ? `${r.events} feedback events${r.tracking ? ` and ${r.tracking} opens or clicks` : ''} enqueued (job ${r.jobIds.join(', ')})`
+      : r.jobIds.length > 0
+        ? `replayed on ${r.queue} (job ${r.jobIds.join(', ')})`
+        : 'nothing enqueued';
+  const still =
+    r.deadLetters.length > 0
+      ? `; refused again, kept as dead letter ${r.deadLetters.join(', ')}: ${r.refused.join('; ')}`
+      : '';
+  return `dead letter ${r.id}: ${where}${still}`;
+}
+
+/** Replays through the console's own path (workers/servers/replay.ts), audited as `cli:<system user>`. */
+async function replay(context: CliContext, id: string, json?: boolean): Promise<void> {
+  const { replayDeadLetter, ReplayRefused } = await import('../servers/replay');
   const sql = await context.sql();
-  const queue = await openQueue(context, feedbackQueue.name);
+  const opened = new Map<string, Queue>();
+  const connection = await context.redisConnection();
+  const { Queue } = await import('bullmq');
+  const queue = (name: string) => {
+    const q = opened.get(name) ?? new Queue(name, { connection, prefix: context.config.QUEUE_PREFIX });
+    opened.set(name, q);
+    return q;
+  };
   try {
-    const replayed = await replayMail({ sql, feedbackQueue: queue }, mail);
-    if (!replayed.ok)
-      throw new UserError(
-        `dead letter ${letter.id} is still no mail to act on: ${replayed.reason}; nothing enqueued, it stays kept`,
-      );
-    // After the enqueue: the events' ids make a second replay (if this mark were lost) a no-op.
-    await markReplayed(sql, letter);
-    output(
-      json,
-      {
-        id: letter.id,
-        queue: feedbackQueue.name,
-        jobId: replayed.jobIds[0],
-        jobIds: replayed.jobIds,
-        events: replayed.events,
-      },
-      () =>
-        `dead letter ${letter.id}: the bounce mail was read again; ${replayed.events} feedback events enqueued on ${feedbackQueue.name} (job ${replayed.jobIds.join(', ')})`,
-    );
+    const replayed = await replayDeadLetter({ sql, queue }, id, cliActor());
+    output(json, replayed, () => renderReplay(replayed));
+  } catch (error) {
+    if (error instanceof ReplayRefused) throw new UserError(error.message);
+    throw error;
   } finally {
-    await queue.close();
+    await Promise.all([...opened.values()].map((q) => q.close()));
   }
 }
 
@@ -113,28 +112,6 @@ export function registerDeadLetterCommands(program: Command, ctx: () => CliConte
     .action(async (id: string, opts: { json?: boolean }) => {
       if (!/^\d+$/.test(id))
         throw new UserError(`dead letter id "${id}" is not valid; it is a number, e.g. 7`);
-      const { getDeadLetter, markReplayed } = await import('../../db/dead-letters');
-      const sql = await ctx().sql();
-      const letter = await getDeadLetter(sql, id);
-      if (!letter) throw new UserError(`dead letter ${id} not found`);
-      if (letter.replayedAt)
-        throw new UserError(`dead letter ${id} was replayed already at ${letter.replayedAt}`);
-      const { BOUNCES_DEAD_LETTER_QUEUE } = await import('../servers/bounces/receive');
-      if (letter.queue === BOUNCES_DEAD_LETTER_QUEUE) return replayBounceMail(ctx(), letter, opts.json);
-      const declaration = queues.find((q) => q.name === letter.queue);
-      if (!declaration)
-        throw new UserError(`dead letter ${id} came from queue "${letter.queue}", which no longer exists`);
-      await markReplayed(sql, letter);
-      const queue = await openQueue(ctx(), letter.queue);
-      try {
-        const job = await enqueue(queue, declaration, replayPayload(letter), { name: 'replay' });
-        output(
-          opts.json,
-          { id, queue: letter.queue, jobId: job.id },
-          () => `dead letter ${id} replayed on ${letter.queue} (job ${job.id})`,
-        );
-      } finally {
-        await queue.close();
-      }
+      return replay(ctx(), id, opts.json);
     });
 }

@@ -2,14 +2,13 @@
 // recipient's profile history and the audit. Addresses are shown only to operators with read-addresses.
 import type { FastifyInstance } from 'fastify';
 import { listAudit, recordAudit } from '../../../db/audit';
-import { getDeadLetter, listDeadLetters, markReplayed, replayPayload } from '../../../db/dead-letters';
+import { listDeadLetters } from '../../../db/dead-letters';
 import { listQuarantine, releaseAddress } from '../../../db/quarantine';
 import { recipientProfile } from '../../../db/recipient-profile';
-import { enqueue } from '../../../shared/enqueue';
-import { queues } from '../../../shared/queues';
 import { normalizeEmail } from '../../../shared/recipients';
 import { quarantineRules } from '../../../shared/rules/quarantine-rules';
 import { READ_ADDRESSES_ROLE, RELEASE_ROLE, REPLAY_ROLE, roleRefusal } from '../../../shared/rules/roles';
+import { ReplayRefused, replayDeadLetter } from '../replay';
 import { e, notice, postForm, table, type View } from './html';
 import { refuseAction, sendPage } from './reply';
 import type { ConsoleDeps } from './server';
@@ -107,17 +106,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: ConsoleDeps): vo
     async (request, reply) => {
       const { id } = request.params;
       const login = request.operator!.login;
-      const letter = await getDeadLetter(sql, id);
-      const declaration = letter ? queues.find((q) => q.name === letter.queue) : undefined;
-      const refusal =
-        roleRefusal(request.operator!.roles, REPLAY_ROLE) ??
-        (!letter
-          ? `dead letter ${id} not found`
-          : letter.replayedAt
-            ? `dead letter ${id} was replayed already at ${letter.replayedAt}`
-            : !declaration
-              ? `dead letter ${id} came from "${letter.queue}", which is no queue to replay on`
-              : null);
+      const refusal = roleRefusal(request.operator!.roles, REPLAY_ROLE);
       if (refusal)
         return refuseAction(sql, request, reply, {
           action: 'replay',
@@ -125,20 +114,19 @@ export function registerAdminRoutes(app: FastifyInstance, deps: ConsoleDeps): vo
           reason: refusal,
           status: 403,
         });
-      await markReplayed(sql, letter!);
-      const job = await enqueue(
-        deps.queues.get(letter!.queue),
-        declaration!,
-        replayPayload(letter!) as never,
-        { name: 'replay' },
-      );
-      await recordAudit(sql, {
-        operator: login,
-        action: 'replay',
-        target: id,
-        outcome: 'accepted',
-        detail: { queue: letter!.queue, jobId: job.id },
-      });
+      try {
+        // The command line's path: a mail or a provider's body is read again; the audit row is written there.
+        await replayDeadLetter({ sql, queue: (name) => deps.queues.get(name), now: deps.now }, id, login);
+      } catch (error) {
+        if (!(error instanceof ReplayRefused)) throw error;
+        return refuseAction(sql, request, reply, {
+          action: 'replay',
+          target: id,
+          reason: error.message,
+          status: 409,
+          audited: true,
+        });
+      }
       return reply.redirect(`/console/dead-letters?replayed=${id}`, 303);
     },
   );

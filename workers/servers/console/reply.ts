@@ -18,15 +18,23 @@ export async function refuseAction(
   sql: postgres.Sql,
   request: FastifyRequest,
   reply: FastifyReply,
-  refused: { action: AuditEntry['action']; target: string | null; reason: string; status: number },
+  refused: {
+    action: AuditEntry['action'];
+    target: string | null;
+    reason: string;
+    status: number;
+    /** The action wrote its own audit row already. */
+    audited?: boolean;
+  },
 ) {
-  await recordAudit(sql, {
-    operator: request.operator!.login,
-    action: refused.action,
-    target: refused.target,
-    outcome: 'refused',
-    detail: { reason: refused.reason },
-  });
+  if (!refused.audited)
+    await recordAudit(sql, {
+      operator: request.operator!.login,
+      action: refused.action,
+      target: refused.target,
+      outcome: 'refused',
+      detail: { reason: refused.reason },
+    });
   return sendPage(
     reply,
     'Refused',

@@ -12,10 +12,8 @@ import type { Config } from '../../../shared/config';
 import type { Logger } from '../../../shared/logger';
 import { apiSecurityHeaders, buildHttpServer, HttpError, handleErrors, sendJson } from '../http-server';
 import { Coalescer, enqueueTranslation } from './enqueue';
-import { translateGeneric } from './generic';
-import { readKumoRecords, translateKumo } from './kumomta';
+import { PROVIDERS, translateProviderBody, translateSnsNotification } from './providers';
 import { refusalMessage, refusedDeadLetters, screenTranslation } from './screen';
-import { translateSes } from './ses';
 import {
   allowedCertUrl,
   allowedSubscribeUrl,
@@ -26,11 +24,9 @@ import {
   type SnsMessage,
   verifySignature,
 } from './sns';
-import { translateSparkPost } from './sparkpost';
 import { BadPayload, type Translation } from './translate';
 
-/** The providers of POST /feedback/PROVIDER. */
-export const PROVIDERS = ['sparkpost', 'ses', 'kumomta', 'generic'];
+export { PROVIDERS } from './providers';
 
 /** The receiver's paths; the provider is checked against PROVIDERS, the rest is a 404. */
 const FEEDBACK_PATH = /^\/feedback\/([a-z]+)\/?(?:\?.*)?$/;
@@ -64,14 +60,6 @@ async function defaultFetch(url: string): Promise<string> {
   const response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(10_000) });
   if (!response.ok) throw new Error(`GET ${new URL(url).host} answered ${response.status}`);
   return response.text();
-}
-
-function parseJson(body: string): unknown {
-  try {
-    return JSON.parse(body);
-  } catch {
-    throw new BadPayload('the body is not JSON');
-  }
 }
 
 /** Compares digests, not the texts: the time taken tells nothing of the token, not even its length. */
@@ -145,7 +133,7 @@ async function handleSns(
     return { confirmed: true };
   }
   if (m.Type !== 'Notification') return { ignored: 1 }; // UnsubscribeConfirmation
-  return enqueue(deps, coalescer, 'ses', translateSes(parseJson(m.Message), m.MessageId));
+  return enqueue(deps, coalescer, 'ses', translateSnsNotification(m));
 }
 
 const summary = (t: Translation) => ({
@@ -178,12 +166,7 @@ export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<Fee
         case 'ses':
           return await handleSns(deps, coalescer, body, cert);
         default: {
-          const translation =
-            provider === 'sparkpost'
-              ? translateSparkPost(parseJson(body))
-              : provider === 'kumomta'
-                ? translateKumo(readKumoRecords(body))
-                : await translateGeneric(body, contentType ?? '');
+          const translation = await translateProviderBody(provider, body, contentType ?? '');
           return await enqueue(deps, coalescer, provider, translation);
         }
       }
