@@ -42,10 +42,11 @@ export interface DispatchRun {
   postgres: SampledStatement[];
 }
 
-async function pipelineRun(
+export async function pipelineRun(
   count: number,
   transport: 'smtp' | 'dropping',
   file: string,
+  hooks: DispatchHooks = {},
 ): Promise<DispatchRun> {
   const sink = transport === 'smtp' ? await startSink() : null;
   const world = await openBenchWorld(`dispatch-${count}-${transport}`, dispatchSettings(sink?.url));
@@ -54,11 +55,17 @@ async function pipelineRun(
     const { id } = await prepareDelivery(world.sql, file, `bench ${count}`, {
       mailboxFullReleaseMs: world.config.QUARANTINE_MAILBOX_FULL_RELEASE,
     });
-    return await measureDispatch(world, id, count, transport, sink);
+    return await measureDispatch(world, id, count, transport, sink, hooks);
   } finally {
     await sink?.stop();
     await world.close();
   }
+}
+
+/** Called around the timed part of a run (bench/dispatch-profile.ts profiles just that part). */
+export interface DispatchHooks {
+  started?: () => Promise<void>;
+  finished?: () => Promise<void>;
 }
 
 /** The settings a dispatch world runs with (bench/scale.ts's worlds too). */
@@ -78,6 +85,7 @@ export async function measureDispatch(
   count: number,
   transport: 'smtp' | 'dropping',
   sink: Sink | null,
+  hooks: DispatchHooks = {},
 ): Promise<DispatchRun> {
   const { sql, config } = world;
   const log = pino({ level: 'warn' }, pino.destination(2));
@@ -88,12 +96,13 @@ export async function measureDispatch(
     transport === 'dropping' ? { transport: droppingTransport() } : {},
   );
   await proc.ready;
-  let peakRss = process.memoryUsage().rss;
+  let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
   }, 100);
   const named: Record<string, number> = sink?.child.pid ? { sink: sink.child.pid } : {};
   const pgSampler = samplePostgres(sql, world.database);
+  await hooks.started?.();
   const cpuBefore = cpuSnapshot(named);
   const started = performance.now();
   const connection = createWorkerConnection(config.REDIS_URL);
@@ -106,6 +115,7 @@ export async function measureDispatch(
   }
   const seconds = (performance.now() - started) / 1000;
   const cpu = cpuSplit(cpuBefore, cpuSnapshot(named), seconds);
+  await hooks.finished?.();
   const postgres = await pgSampler.stop();
   clearInterval(sampler);
   await queue.close();

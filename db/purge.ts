@@ -1,5 +1,6 @@
 // Retention: drops whole ranges of the history (logs, feedback and tracking events) of deliveries finished
-// before a date, in seconds whatever their size; each delivery's row and final KPI tile stay.
+// before a date, in seconds whatever their size, and deletes those deliveries' recipients (targets) and unique
+// opens; each delivery's row and final KPI tile stay.
 import type postgres from 'postgres';
 import { HISTORY_TABLES, partitionName } from './partitions';
 
@@ -17,12 +18,21 @@ export interface HistoryRows {
   trackingEvents: number;
 }
 
+/** Rows of the recipient tables (not partitioned): deleted by delivery, not dropped. */
+export interface RecipientRows {
+  /** delivery_targets: the addresses and personalization values a delivery was sent to. */
+  deliveryTargets: number;
+  /** tracking_uniques: which recipients opened or clicked (the tile keeps the counts). */
+  trackingUniques: number;
+}
+
 /** One range the purge dropped (or, dry, would drop). */
 export interface DroppedRange {
   lo: string;
   hi: string;
   partitions: string[];
-  rows: HistoryRows;
+  /** The partitions' rows, and the targets and unique opens of the range's purged deliveries. */
+  rows: HistoryRows & RecipientRows;
   deliveries: string[];
 }
 
@@ -41,7 +51,12 @@ export interface PurgeReport {
   kept: KeptRange[];
   /** Rows of purged deliveries found in a default partition (late events), deleted (counted when dry). */
   strayRows: number;
-  totals: HistoryRows & { partitions: number; deliveries: number };
+  /**
+   * Targets and unique opens still held by deliveries an earlier purge marked (purged by a version that left
+   * them, or opens counted from late events since), deleted (counted when dry); not in `totals`.
+   */
+  earlierPurged: RecipientRows & { deliveries: number };
+  totals: HistoryRows & RecipientRows & { partitions: number; deliveries: number };
 }
 
 interface Blocker {
@@ -62,11 +77,18 @@ function blocking(d: Blocker, before: Date, now: Date): string | null {
   return null;
 }
 
-const zero = (): HistoryRows => ({ deliveryLogs: 0, feedbackEvents: 0, trackingEvents: 0 });
+const zero = (): HistoryRows & RecipientRows => ({
+  deliveryLogs: 0,
+  feedbackEvents: 0,
+  trackingEvents: 0,
+  deliveryTargets: 0,
+  trackingUniques: 0,
+});
 
 /**
  * Drops every range whose deliveries all ended before `before` (finished, stopped or skipped, validity
- * over), marks those deliveries `logs_purged_at`, and deletes their few rows outside a range. A range any
+ * over), marks those deliveries `logs_purged_at`, deletes their few rows outside a range, and deletes their
+ * targets and unique opens (and those an earlier purge's deliveries still hold). A range any
  * later delivery may still enter (the newest ones) is kept, as is one holding a delivery still running.
  * With `dryRun`, reports the same and changes nothing. Exactly once across replicas (advisory lock).
  */
@@ -120,6 +142,7 @@ async function purgeWithin(
     dropped: [],
     kept: [],
     strayRows: 0,
+    earlierPurged: { deliveries: 0, deliveryTargets: 0, trackingUniques: 0 },
     totals: { ...zero(), partitions: 0, deliveries: 0 },
   };
   for (const r of ranges) {
@@ -140,7 +163,7 @@ async function purgeWithin(
       report.kept.push({ lo, hi, reason: `${reasons[0]}${more}` });
       continue;
     }
-    const rows = await countRows(tx, Number(lo));
+    const rows = { ...zero(), ...(await countRows(tx, Number(lo))) };
     const purged = deliveries.filter((d) => d.state !== 'recurring').map((d) => d.id);
     report.dropped.push({
       lo,
@@ -149,15 +172,27 @@ async function purgeWithin(
       rows,
       deliveries: purged,
     });
-    if (!o.dryRun) await dropRange(tx, lo, hi, purged, o.now);
+    if (!o.dryRun) await dropRange(tx, lo, hi, o.now);
   }
   const ids = report.dropped.flatMap((d) => d.deliveries);
   report.strayRows = await strayRows(tx, ids, o.dryRun);
-  for (const d of report.dropped) {
-    report.totals.deliveryLogs += d.rows.deliveryLogs;
-    report.totals.feedbackEvents += d.rows.feedbackEvents;
-    report.totals.trackingEvents += d.rows.trackingEvents;
+  // Each delivery's recipient rows, counted into its range (or into earlierPurged).
+  const rangeOf = new Map(report.dropped.flatMap((d) => d.deliveries.map((id) => [id, d] as const)));
+  const earlier = new Set<string>();
+  for (const [table, key] of RECIPIENT_TABLES) {
+    for (const { id, n } of await recipientRows(tx, table, ids, o.dryRun)) {
+      const range = rangeOf.get(id);
+      if (range) range.rows[key] += n;
+      else {
+        report.earlierPurged[key] += n;
+        earlier.add(id);
+      }
+    }
   }
+  report.earlierPurged.deliveries = earlier.size;
+  for (const d of report.dropped)
+    for (const key of Object.keys(d.rows) as (keyof DroppedRange['rows'])[])
+      report.totals[key] += d.rows[key];
   report.totals.partitions = report.dropped.length * HISTORY_TABLES.length;
   report.totals.deliveries = ids.length;
   return report;
@@ -175,13 +210,7 @@ async function countRows(tx: postgres.TransactionSql, lo: number): Promise<Histo
   };
 }
 
-async function dropRange(
-  tx: postgres.TransactionSql,
-  lo: string,
-  hi: string,
-  deliveries: string[],
-  now: Date,
-): Promise<void> {
+async function dropRange(tx: postgres.TransactionSql, lo: string, hi: string, now: Date): Promise<void> {
   // A partition dropped is its rows gone at once, with no dead tuples left for vacuum (a DELETE of them
   // would take hours at 100M rows and leave the table as large).
   await tx.unsafe(`drop table ${HISTORY_TABLES.map((t) => partitionName(t, Number(lo))).join(', ')}`);
@@ -209,4 +238,36 @@ async function strayRows(tx: postgres.TransactionSql, ids: string[], dryRun: boo
     n += row!.n as number;
   }
   return n;
+}
+
+/** The recipient tables a purge empties of its deliveries, and their key in the report. */
+const RECIPIENT_TABLES = [
+  ['delivery_targets', 'deliveryTargets'],
+  ['tracking_uniques', 'trackingUniques'],
+] as const;
+
+/**
+ * Rows of `table` by delivery, of the deliveries purged now (`ids`) and of those an earlier purge marked:
+ * counted, and unless dry, deleted, in one statement for all. Never a recurring template's (its targets are
+ * the audience its executions copy; a template is never marked), never a delivery not purged (so never one
+ * within its validity period: the purge only takes ranges whose deliveries all ended).
+ */
+async function recipientRows(
+  tx: postgres.TransactionSql,
+  table: (typeof RECIPIENT_TABLES)[number][0],
+  ids: string[],
+  dryRun: boolean,
+): Promise<{ id: string; n: number }[]> {
+  const purged = tx`
+    select id from deliveries
+    where state <> 'recurring' and (id = any(${ids}::bigint[]) or logs_purged_at is not null)`;
+  const rows = dryRun
+    ? await tx`
+        select x.delivery_id as id, count(*)::bigint as n from ${tx(table)} x
+        where x.delivery_id in (${purged}) group by x.delivery_id`
+    : await tx`
+        with gone as (
+          delete from ${tx(table)} x where x.delivery_id in (${purged}) returning x.delivery_id
+        ) select delivery_id as id, count(*)::bigint as n from gone group by delivery_id`;
+  return rows.map((r) => ({ id: String(r.id), n: Number(r.n) }));
 }

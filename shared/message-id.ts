@@ -95,14 +95,17 @@ export interface DsnRequest {
  * The returned headers (RET=HDRS, set by the transport) carry our message id, never the content.
  */
 export function dsnRequest(messageId: string, recipient: string, efs: boolean): DsnRequest {
+  // RFC 3461 caps ENVID at 100 characters (an MTA refuses the MAIL command past it), and ORCPT's rfc822
+  // type is ASCII: where either does not fit, the VERP return path and the returned headers still name it.
+  // One object literal (an absent parameter is undefined): the same shape for every message.
   return {
-    // RFC 3461 caps ENVID at 100 characters (an MTA refuses the MAIL command past it), and ORCPT's rfc822
-    // type is ASCII: where either does not fit, the VERP return path and the returned headers still name it.
-    ...(messageId.length <= 100 ? { envid: messageId } : {}),
+    envid: messageId.length <= 100 ? messageId : undefined,
     notify: efs ? ['SUCCESS', 'FAILURE', 'DELAY'] : ['FAILURE', 'DELAY'],
-    ...(/^[\x21-\x7e]+$/.test(recipient) ? { orcpt: `rfc822;${recipient}` } : {}),
+    orcpt: ORCPT_SAFE.test(recipient) ? `rfc822;${recipient}` : undefined,
   };
 }
+
+const ORCPT_SAFE = /^[\x21-\x7e]+$/;
 
 /** The message id a VERP return path names; null when the address is not one of ours. */
 export function parseVerp(address: string): string | null {

@@ -1,6 +1,6 @@
 // Builds each recipient's RFC 5322 message from a template compiled once per delivery (no MIME library on the hot path).
 import { randomBytes } from 'node:crypto';
-import { type CompiledTemplate, compileTemplate, escapeHtml, render } from './rules/template';
+import { type CompiledTemplate, compileTemplate, escapeHtml } from './rules/template';
 
 /** The content a delivery sends, before personalization. */
 export interface MessageContent {
@@ -67,34 +67,152 @@ function bodyPart(type: 'plain' | 'html', body: string): string {
   return `Content-Type: text/${type}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${wrapBase64(body)}`;
 }
 
+type Recipient = Parameters<MessageBuilder>[0];
+const NO_DATA: Record<string, string> = {};
+
+/**
+ * A column's value for a recipient, as `{ email, ...data }` would give it (a column of the file named
+ * `email` wins), without building that object for every message. Own values only: a column the
+ * recipient lacks is empty, never a property of Object.prototype.
+ */
+function columnValue(recipient: Recipient, column: string): string {
+  const data = recipient.data ?? NO_DATA;
+  if (Object.hasOwn(data, column)) return data[column] ?? '';
+  return column === 'email' ? (recipient.email ?? '') : '';
+}
+
+/** `render` of the template over a recipient's values (see columnValue). */
+function renderFor(
+  template: CompiledTemplate,
+  recipient: Recipient,
+  escapeValue?: (v: string) => string,
+): string {
+  const { parts, columns } = template;
+  if (columns.length === 0) return parts[0]!;
+  let out = parts[0]!;
+  for (let i = 0; i < columns.length; i++) {
+    const value = columnValue(recipient, columns[i]!);
+    out += (escapeValue ? escapeValue(value) : value) + parts[i + 1]!;
+  }
+  return out;
+}
+
+/** Where a value may go into a 7bit body as it is: printable ASCII and tabs (no line end, no 8-bit). */
+const PLAIN_VALUE = /^[\t\x20-\x7e]*$/;
+
+/**
+ * A body template prepared once per delivery: its literal parts with CRLF line ends, checked for 7bit and
+ * measured (the length before their first line end, after their last), so that a message whose values are
+ * plain needs neither the line-end rewrite nor the 7bit scan of its whole body: the same bytes as bodyPart
+ * of the rendered body. Null where the literal parts alone rule that out (then every message takes bodyPart).
+ */
+interface PlainBody {
+  prefix: string;
+  parts: string[];
+  /** Characters before the part's first LF (the CR counted, as needsEncoding counts), or -1 without one. */
+  head: number[];
+  /** Characters after the part's last LF (or the whole part without one). */
+  tail: number[];
+}
+
+function planBody(type: 'plain' | 'html', template: CompiledTemplate): PlainBody | null {
+  const { parts } = template;
+  // A CR ending one part and a LF starting the next make one line end only when the value between is empty.
+  for (let i = 0; i + 1 < parts.length; i++)
+    if (parts[i]!.endsWith('\r') && parts[i + 1]!.startsWith('\n')) return null;
+  const crlfParts = parts.map((p) => p.replace(/\r?\n/g, '\r\n'));
+  const head: number[] = [];
+  const tail: number[] = [];
+  for (const part of crlfParts) {
+    if (NOT_7BIT.test(part)) return null;
+    const first = part.indexOf('\n');
+    const last = part.lastIndexOf('\n');
+    // A whole line inside one part: too long for every recipient alike.
+    if (first >= 0 && needsEncoding(part.slice(first + 1, last + 1))) return null;
+    head.push(first);
+    tail.push(first < 0 ? part.length : part.length - last - 1);
+  }
+  return {
+    prefix: `Content-Type: text/${type}; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n`,
+    parts: crlfParts,
+    head,
+    tail,
+  };
+}
+
+/** One recipient's body part: through the prepared parts when its values are plain, else bodyPart's way. */
+function renderBody(
+  type: 'plain' | 'html',
+  template: CompiledTemplate,
+  plain: PlainBody | null,
+  recipient: Recipient,
+  escapeValue?: (v: string) => string,
+): string {
+  if (plain) {
+    const { parts, head, tail } = plain;
+    const { columns } = template;
+    let out = parts[0]!;
+    // The length of the line being written, checked at each line end as needsEncoding checks it.
+    let line = tail[0]!;
+    let fits = head[0]! <= 999;
+    for (let i = 0; fits && i < columns.length; i++) {
+      const raw: unknown = columnValue(recipient, columns[i]!);
+      const value = typeof raw !== 'string' ? null : escapeValue ? escapeValue(raw) : raw;
+      if (value === null || !PLAIN_VALUE.test(value)) fits = false;
+      else {
+        const h = head[i + 1]!;
+        if (h < 0) line += value.length + tail[i + 1]!;
+        else {
+          fits = line + value.length + h <= 999;
+          line = tail[i + 1]!;
+        }
+        out += value + parts[i + 1]!;
+      }
+    }
+    if (fits && line <= 999) return `${plain.prefix}${out}\r\n`;
+  }
+  return bodyPart(type, renderFor(template, recipient, escapeValue));
+}
+
 /** Compiles a delivery's content once; the returned builder only fills in what varies per recipient. */
 export function compileMessage(content: MessageContent): MessageBuilder {
   const subject = compileTemplate(content.subject);
   const text: CompiledTemplate | null = content.textBody !== null ? compileTemplate(content.textBody) : null;
   const html: CompiledTemplate | null = content.htmlBody !== null ? compileTemplate(content.htmlBody) : null;
+  const plainText = text ? planBody('plain', text) : null;
+  const plainHtml = html ? planBody('html', html) : null;
+  const emptyText = text ? null : bodyPart('plain', '');
   const boundary = `=_campaign_${randomBytes(12).toString('hex')}`;
-  const from = encodeHeader(content.sender);
+  const from = `From: ${encodeHeader(content.sender)}\r\nTo: `;
   const staticSubject = subject.columns.length === 0 ? encodeHeader(content.subject) : null;
+  const multipart = `MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="${boundary}"\r\n\r\n--${boundary}\r\n`;
+  const between = `--${boundary}\r\n`;
+  const closing = `--${boundary}--\r\n`;
+  // The messages of one hand-off share their date: formatted once for all of them.
+  let dateTime = Number.NaN;
+  let dateHeader = '';
 
   return (recipient, messageId, date) => {
-    const values = { email: recipient.email, ...recipient.data };
-    const subjectHeader = staticSubject ?? encodeHeader(render(subject, values));
-    let head =
-      `From: ${from}\r\nTo: ${recipient.email}\r\nSubject: ${subjectHeader}\r\nDate: ${date.toUTCString().replace('GMT', '+0000')}\r\n` +
+    const subjectHeader = staticSubject ?? encodeHeader(renderFor(subject, recipient));
+    if (date.getTime() !== dateTime) {
+      dateTime = date.getTime();
+      dateHeader = date.toUTCString().replace('GMT', '+0000');
+    }
+    const head =
+      `${from}${recipient.email}\r\nSubject: ${subjectHeader}\r\nDate: ${dateHeader}\r\n` +
       `Message-ID: <${messageId}>\r\nX-Campaign-Message-Id: ${messageId}\r\n` +
       // SparkPost / Momentum echo this metadata in every event's rcpt_meta: how their feedback names our id.
-      `X-MSYS-API: {"metadata":{"campaign_message_id":${JSON.stringify(messageId)}}}\r\nMIME-Version: 1.0\r\n`;
-    let body: string;
+      `X-MSYS-API: {"metadata":{"campaign_message_id":${JSON.stringify(messageId)}}}\r\n`;
+    let message: string;
     if (text && html) {
-      head += `Content-Type: multipart/alternative; boundary="${boundary}"\r\n\r\n`;
-      body =
-        `--${boundary}\r\n${bodyPart('plain', render(text, values))}` +
-        `--${boundary}\r\n${bodyPart('html', render(html, values, escapeHtml))}--${boundary}--\r\n`;
+      message =
+        `${head}${multipart}${renderBody('plain', text, plainText, recipient)}` +
+        `${between}${renderBody('html', html, plainHtml, recipient, escapeHtml)}${closing}`;
     } else if (html) {
-      body = bodyPart('html', render(html, values, escapeHtml));
+      message = `${head}MIME-Version: 1.0\r\n${renderBody('html', html, plainHtml, recipient, escapeHtml)}`;
     } else {
-      body = bodyPart('plain', text ? render(text, values) : '');
+      message = `${head}MIME-Version: 1.0\r\n${text ? renderBody('plain', text, plainText, recipient) : emptyText}`;
     }
-    return Buffer.from(head + body);
+    return Buffer.from(message);
   };
 }

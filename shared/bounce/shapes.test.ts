@@ -323,3 +323,44 @@ describe("fml's own notices (X-MLServer: fml) are the list refusing the post: th
     expect(readBounce(raw).kind).toBe('not-a-bounce');
   });
 });
+
+test("a report's own 4.x.x stays soft even over words of a missing domain (Null MX, 'No MX found'): 4xx is never hard", () => {
+  const dsn = (diagnostic: string) =>
+    mail(
+      [
+        'From: Mail Delivery Subsystem <mailer-daemon@mx.sender.test>',
+        'To: news@sender.test',
+        'Subject: Delivery Status Notification (Failure)',
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="d1"',
+      ],
+      [
+        '--d1',
+        'Content-Type: text/plain',
+        '',
+        "Your message wasn't delivered to a@nomail.example because the domain nomail.example couldn't be found.",
+        '',
+        '--d1',
+        'Content-Type: message/delivery-status',
+        '',
+        'Reporting-MTA: dns; mx.sender.test',
+        '',
+        'Final-Recipient: rfc822; a@nomail.example',
+        'Action: failed',
+        'Status: 4.0.0',
+        `Diagnostic-Code: smtp; ${diagnostic}`,
+        '',
+        '--d1--',
+      ],
+    );
+  // The reason is read (invalid domain); the class the report gives (4) keeps it soft: retried, counted as soft.
+  expect(
+    pick(
+      dsn(
+        "DNS Error: 1234 DNS type 'mx' lookup of nomail.example responded with code NOERROR The domain nomail.example doesn't receive email according to the administrator: returned Null MX",
+      ),
+    ),
+  ).toEqual([{ email: 'a@nomail.example', type: 'soft', reason: 'invalid domain' }]);
+  expect(pick(dsn('a@nomail.example: No MX found for domain'))).toEqual([
+    { email: 'a@nomail.example', type: 'soft', reason: 'invalid domain' },
+  ]);
+});

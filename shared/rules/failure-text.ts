@@ -110,6 +110,11 @@ export function providerCodeReason(text: string): TextReason | undefined {
   return code === undefined ? undefined : lookup(ORANGE_CODES, code);
 }
 
+// A spam verdict stated as the cause ("rejected due to spam classification", "blocked as spam") outranks the
+// authentication advice that often follows it ("set up SPF records"): the advice names no refusal.
+const SPAM_VERDICT =
+  /\b(?:rejected|refused|blocked|bounced|identified|classified|flagged|detected) (?:as|due to|because of|for) (?:being )?(?:likely |probable |suspected )?(?:spam|junk|unsolicited)\b/i;
+
 /** Where the code is vague, the first of these that matches decides; most specific first. */
 export const TEXT_RULES: ReadonlyArray<readonly [TextReason, RegExp]> = [
   ['refused', SENDER],
@@ -121,6 +126,7 @@ export const TEXT_RULES: ReadonlyArray<readonly [TextReason, RegExp]> = [
   ['account disabled', ACCOUNT_DISABLED],
   ['message too large', MESSAGE_TOO_LARGE],
   ['refused', RATE],
+  ['spam rejection', SPAM_VERDICT],
   ['refused', POLICY_NAMED],
   ['spam rejection', SPAM],
   ['unreachable', NETWORK],

@@ -65,7 +65,9 @@ const HTML_ESCAPES: Record<string, string> = {
   "'": '&#39;',
 };
 
-/** Escapes a personalization value placed into an HTML body. */
+const HTML_SPECIAL = /[&<>"']/;
+
+/** Escapes a personalization value placed into an HTML body (most values have nothing to escape). */
 export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
+  return HTML_SPECIAL.test(value) ? value.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!) : value;
 }

@@ -28,9 +28,14 @@ export async function retentionPass(deps: {
         partitions: report.totals.partitions,
         deliveries: report.totals.deliveries,
         rows: report.totals.deliveryLogs + report.totals.feedbackEvents + report.totals.trackingEvents,
+        recipientRows:
+          report.totals.deliveryTargets +
+          report.totals.trackingUniques +
+          report.earlierPurged.deliveryTargets +
+          report.earlierPurged.trackingUniques,
         kept: report.kept.length,
       },
-      'Retention: dropped the history that ended before the cut-off.',
+      'Retention: dropped the history that ended before the cut-off, and its recipients.',
     );
   }
   return report;

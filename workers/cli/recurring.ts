@@ -1,7 +1,7 @@
 // Recurring deliveries on the command line: audience replacement, pause and resume.
 import type { Command } from 'commander';
 import { count } from '../../shared/plural';
-import { readRecipients } from '../../shared/recipients';
+import { readRecipientBatches } from '../../shared/recipients';
 import { assertRecipientsFile, deliveryIdArgument } from './arguments';
 import { type CliContext, output, UserError } from './context';
 
@@ -20,11 +20,17 @@ export function registerRecurringCommands(delivery: Command, ctx: () => CliConte
       const columns = await deliveryColumns(sql, id);
       if (!columns) throw new UserError(`delivery ${id} not found`);
       const { replaceTargets, ImportRefused, ImportRefusedState } = await import('../../db/import');
+      const showProgress = process.stderr.isTTY && !opts.json;
       try {
-        const result = await replaceTargets(sql, id, readRecipients(opts.replace, columns), {
+        // The reader `delivery create` uses: the file a stretch at a time into COPY, no object a row.
+        const result = await replaceTargets(sql, id, readRecipientBatches(opts.replace, columns), {
           now: Date.now(),
           quarantine: { mailboxFullReleaseMs: ctx().config.QUARANTINE_MAILBOX_FULL_RELEASE },
+          onProgress: showProgress
+            ? (n) => process.stderr.write(`\rimporting… ${n.toLocaleString('en')} rows`)
+            : undefined,
         });
+        if (showProgress) process.stderr.write('\n');
         output(
           opts.json,
           result,

@@ -54,6 +54,8 @@ export function dispatchHandler(deps: DispatchDeps) {
 
     // On the last attempt, a message still refused for now is logged as a soft failure so the batch ends.
     const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    // The status of a message the MTA took: the delivery's, the same for every message of the batch.
+    const handedOverStatus = handedOver(delivery.efs).status;
     let inserted = 0;
     let pending: HandOff[] = [];
     let deferred = 0;
@@ -72,18 +74,20 @@ export function dispatchHandler(deps: DispatchDeps) {
       }
       const handing = await handOff(
         delivery,
-        chunk.map((target) => ({ ...target, attempt: 1 })),
+        // Object literals, not spreads of the driver's rows: a spread took a slow path a message.
+        chunk.map((t) => ({ seq: t.seq, email: t.email, data: t.data, attempt: 1 })),
         stopped,
       );
       const { at: now, handed } = handing;
       halted += handing.halted;
       for (const { item: target, messageId, result } of handed) {
-        const base = { seq: target.seq, email: target.email, messageId };
         if (result === null) {
           // Never attempted: final at once (kind hard, so no event overrides it); the reason says why.
           const move = neverAttempted();
           handOffs.push({
-            ...base,
+            seq: target.seq,
+            email: target.email,
+            messageId,
             status: move.status,
             failureType: 'soft',
             failureReason: move.failureReason,
@@ -92,8 +96,10 @@ export function dispatchHandler(deps: DispatchDeps) {
           });
         } else if (result.ok) {
           handOffs.push({
-            ...base,
-            status: handedOver(delivery.efs).status,
+            seq: target.seq,
+            email: target.email,
+            messageId,
+            status: handedOverStatus,
             failureType: null,
             failureReason: null,
             outcomeKind: null,
@@ -103,7 +109,8 @@ export function dispatchHandler(deps: DispatchDeps) {
           deferred++;
           lastResponse = result.response;
         } else {
-          handOffs.push({ ...base, ...refusal(result, finalAttempt, delivery, now) });
+          const refused = refusal(result, finalAttempt, delivery, now);
+          handOffs.push({ seq: target.seq, email: target.email, messageId, ...refused });
         }
       }
       // Logged as it goes: a crash re-sends at most LOG_EVERY messages, and feedback finds rows sooner.

@@ -2,12 +2,24 @@
 // session pipelines where the MTA offers it: one write and one round trip a message (LIMITS.md: the sender's
 // CPU bounds a real send; nodemailer's connection took two round trips, three writes and a stream a message).
 import type { DsnRequest } from '../../shared/message-id';
-import { type SessionOptions, SmtpSession, type Transaction } from './smtp-session';
+import { type SessionOptions, type SmtpError, SmtpSession, type Transaction } from './smtp-session';
 import { type HandOffResult, handOffFailure, type MtaTransport } from './transport';
 
 export interface SmtpPoolOptions extends SessionOptions {
   /** Sessions at most (SMTP_POOL_SIZE). */
   size: number;
+}
+
+/** A message waiting for its session and then for the MTA's answer (a class: no closure made a message). */
+class PendingSend implements Transaction {
+  constructor(
+    readonly envelope: Transaction['envelope'],
+    readonly raw: Buffer,
+    private readonly resolve: (result: HandOffResult) => void,
+  ) {}
+  done(error: SmtpError | null): void {
+    this.resolve(error ? handOffFailure(error) : { ok: true });
+  }
 }
 
 export function smtpConnectionPool(options: SmtpPoolOptions): MtaTransport {
@@ -62,11 +74,7 @@ export function smtpConnectionPool(options: SmtpPoolOptions): MtaTransport {
           response: 'the transport is closed',
         });
       return new Promise<HandOffResult>((resolve) => {
-        waiting.push({
-          envelope,
-          raw,
-          done: (error) => resolve(error ? handOffFailure(error) : { ok: true }),
-        });
+        waiting.push(new PendingSend(envelope, raw, resolve));
         pump();
       });
     },

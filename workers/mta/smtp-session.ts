@@ -44,6 +44,11 @@ export interface Transaction {
 const CONNECTION_TIMEOUT = 15_000;
 const SOCKET_TIMEOUT = 60_000;
 const END = Buffer.from('.\r\n');
+const CR = 13;
+/** What an envelope address must not hold: it would end or break out of its command. */
+const NOT_AN_ADDRESS = /[\r\n<>]/;
+/** What only SMTPUTF8 carries in an envelope. */
+const NOT_ASCII = /[^\t\x20-\x7e]/;
 
 /** The EHLO name nodemailer would give: the host name when qualified, else the loopback literal. */
 function ehloName(): string {
@@ -95,6 +100,11 @@ export class SmtpSession {
   private resetting = false;
   /** Rejects open() when the session fails while it is being set up. */
   private setupFailed: ((error: Error) => void) | null = null;
+  // The handlers of a pipelined message's four replies, made once a session rather than once a message.
+  private readonly onMail = (reply: Reply) => this.onEnvelope('mail', reply);
+  private readonly onRcpt = (reply: Reply) => this.onEnvelope('rcpt', reply);
+  private readonly onDataReply = (reply: Reply) => this.onEnvelope('data', reply);
+  private readonly onEndReply = (reply: Reply) => this.onEnd(reply);
 
   constructor(
     private readonly options: SessionOptions,
@@ -247,10 +257,10 @@ export class SmtpSession {
   /** Writes a message's envelope (all of it and DATA where pipelining, else MAIL alone), after `before`. */
   private writeEnvelope(tx: Transaction, before: Buffer[]): void {
     const { from, to, dsn } = tx.envelope;
-    if (/[\r\n<>]/.test(from) || /[\r\n<>]/.test(to)) {
+    if (NOT_AN_ADDRESS.test(from) || NOT_AN_ADDRESS.test(to)) {
       tx.done(
         new SmtpError(
-          `Invalid envelope address ${JSON.stringify(/[\r\n<>]/.test(from) ? from : to)}`,
+          `Invalid envelope address ${JSON.stringify(NOT_AN_ADDRESS.test(from) ? from : to)}`,
           'EENVELOPE',
         ),
       );
@@ -259,22 +269,19 @@ export class SmtpSession {
       return;
     }
     const dsnOffered = dsn !== undefined && this.extensions.has('DSN');
-    const utf8 = /[^\t\x20-\x7e]/.test(from + to) && this.extensions.has('SMTPUTF8');
+    const utf8 = (NOT_ASCII.test(from) || NOT_ASCII.test(to)) && this.extensions.has('SMTPUTF8');
     // Headers only come back in a report (RET=HDRS): they name the message; its content is not ours to return.
     const mail = `MAIL FROM:<${from}>${utf8 ? ' SMTPUTF8' : ''}${dsnOffered ? ` RET=HDRS${dsn.envid ? ` ENVID=${xtext(dsn.envid)}` : ''}` : ''}\r\n`;
     const rcpt = `RCPT TO:<${to}>${dsnOffered ? ` NOTIFY=${dsn.notify.join(',')}${dsn.orcpt ? ` ORCPT=${xtext(dsn.orcpt)}` : ''}` : ''}\r\n`;
     this.envelopeOut = tx;
     if (this.pipelining) {
-      this.expecting.push(
-        (r) => this.onEnvelope('mail', r),
-        (r) => this.onEnvelope('rcpt', r),
-        (r) => this.onEnvelope('data', r),
-      );
-      this.writeAll([...before, Buffer.from(`${mail}${rcpt}DATA\r\n`)]);
+      this.expecting.push(this.onMail, this.onRcpt, this.onDataReply);
+      before.push(Buffer.from(`${mail}${rcpt}DATA\r\n`));
     } else {
       this.expecting.push((r) => this.onEnvelope('mail', r, rcpt));
-      this.writeAll([...before, Buffer.from(mail)]);
+      before.push(Buffer.from(mail));
     }
+    this.writeAll(before);
   }
 
   /** One write (one system call) for what leaves together. */
@@ -322,8 +329,9 @@ export class SmtpSession {
     // DATA accepted: the data, its end and (pipelining) the next envelope in one write.
     this.envelopeOut = null;
     this.dataOut = tx;
-    this.expecting.push((r) => this.onEnd(r));
-    const data = [...toWireData(tx.raw), END];
+    this.expecting.push(this.onEndReply);
+    const data = toWireData(tx.raw);
+    data.push(END);
     const following = this.pipelining ? this.next() : null;
     if (following) this.writeEnvelope(following, data);
     else if (!this.pipelining) this.writeAll(data);
@@ -385,24 +393,32 @@ export class SmtpSession {
   }
 
   private onData(chunk: Buffer): void {
-    this.rest += this.decoder.write(chunk);
-    let at = this.rest.indexOf('\n');
-    while (at >= 0) {
-      const line = this.rest.slice(0, at).replace(/\r$/, '');
-      this.rest = this.rest.slice(at + 1);
-      at = this.rest.indexOf('\n');
-      this.lines.push(line);
-      if (line[3] === '-') continue; // a multi-line reply goes on
-      const reply = this.lines.join('\n');
-      this.lines = [];
+    const text = this.rest + this.decoder.write(chunk);
+    let start = 0;
+    for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', start)) {
+      // The line without its CRLF (or bare LF).
+      const line = text.slice(start, at > start && text.charCodeAt(at - 1) === CR ? at - 1 : at);
+      start = at + 1;
+      if (line[3] === '-') {
+        this.lines.push(line); // a multi-line reply goes on
+        continue;
+      }
+      let reply = line;
+      if (this.lines.length > 0) {
+        this.lines.push(line);
+        reply = this.lines.join('\n');
+        this.lines = [];
+      }
+      this.rest = text.slice(start);
       const handler = this.expecting.shift();
       // RFC 5321 4.2: 421 may come at any time and ends the session; what is in flight is refused for now.
-      if (/^421[ -]/.test(reply))
+      if (reply.startsWith('421') && (reply[3] === ' ' || reply[3] === '-'))
         this.fail(new SmtpError('The MTA is closing the session', 'ECONNECTION', reply));
       else if (handler) handler(reply);
       else this.fail(new SmtpError('Unexpected reply', 'EPROTOCOL', reply));
       if (this.dead) return;
     }
+    this.rest = start === 0 ? text : text.slice(start);
     if (this.rest.length > 64 * 1024) this.fail(new SmtpError('The MTA reply is too long', 'EPROTOCOL'));
   }
 
