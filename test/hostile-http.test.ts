@@ -170,6 +170,61 @@ describe('the feedback receiver refuses before it reads', () => {
   });
 });
 
+describe('graceful close of the feedback receiver', () => {
+  test('a request being stored when close() comes is still answered 200 (and its connection closed); new ones are not taken', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const added: string[] = [];
+    // Queues that hold the first job until released: the request is mid-way (its events not yet in Redis).
+    const slow = (name: string) =>
+      ({
+        name,
+        add: async (_name: string, _data: unknown, opts: { jobId: string }) => {
+          added.push(opts.jobId);
+          await held;
+          return { id: opts.jobId };
+        },
+      }) as never;
+    const server = await startFeedbackServer({
+      config: { ...t.config, FEEDBACK_PORT: 0, BIND_ADDRESS: '127.0.0.1' },
+      log: pino({ level: 'silent' }),
+      sql: t.sql,
+      feedbackQueue: slow('mta-feedback'),
+      trackingQueue: slow('tracking-events'),
+    });
+    const url = `http://127.0.0.1:${server.port()}/feedback/generic`;
+    const events = [
+      {
+        eventId: 'close-1',
+        messageId: '1.0.1.x@y.test',
+        type: 'delivered',
+        occurredAt: new Date().toISOString(),
+      },
+    ];
+    const inFlight = fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ events }),
+    });
+    await waitFor(async () => added.length > 0, 10_000, 'the request to reach the queue');
+    const closed = server.close();
+    const late = await fetch(url, { method: 'POST', body: '{}' }).then(
+      (res) => `answered ${res.status}`,
+      (error: Error) => String((error.cause as { code?: string })?.code ?? error.message),
+    );
+    // Refused, reset while the listener closes, or 503 on the way: never taken.
+    expect(late).toMatch(/ECONNREFUSED|ECONNRESET|answered 503/);
+    release();
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(res.headers.get('connection')).toBe('close');
+    expect(await res.json()).toMatchObject({ accepted: 1, jobIds: [added[0]] });
+    await closed;
+  });
+});
+
 describe('connections', () => {
   test('one client holds at most 32 connections; the rest are closed at once', async () => {
     const sockets: Socket[] = [];

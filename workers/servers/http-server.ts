@@ -95,8 +95,15 @@ export function buildHttpServer(options: HttpServerOptions): FastifyInstance {
   server.maxHeadersCount = 100;
   server.maxConnections = limits.maxConnections;
   capConnectionsPerClient(server, limits.connectionsPerClient);
+  // Once closing, an answer ends its connection: close() then waits for no client's keep-alive to lapse.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.headers(options.headers(request, String(reply.getHeader('content-type') ?? ''), payload));
+    if (closing) reply.header('connection', 'close');
     done(null, payload);
   });
   return app;
