@@ -6,13 +6,22 @@ import { Session } from 'node:inspector/promises';
 import path from 'node:path';
 import { writeRecipients } from './delivery-kit';
 import { pipelineRun } from './dispatch';
-import { profileTop } from './profile-top';
+import { heapTop, profileTop } from './profile-top';
 
-/** This process's read and write system calls so far (/proc/self/io: syscr, syscw). */
-function syscalls(): { reads: number; writes: number } {
+/**
+ * This process's read and write system calls so far (/proc/self/io: syscr, syscw), and the times its main
+ * thread went to sleep waiting for the event loop (voluntary context switches, /proc/self/status).
+ */
+function syscalls(): { reads: number; writes: number; sleeps: number } {
   const io = readFileSync('/proc/self/io', 'utf8');
-  const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)`, 'm').exec(io)?.[1] ?? 0);
-  return { reads: field('syscr'), writes: field('syscw') };
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const field = (text: string, name: string) =>
+    Number(new RegExp(`^${name}:\\s*(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  return {
+    reads: field(io, 'syscr'),
+    writes: field(io, 'syscw'),
+    sleeps: field(status, 'voluntary_ctxt_switches'),
+  };
 }
 
 async function main() {
@@ -21,6 +30,8 @@ async function main() {
   // `none`: no V8 profile (its sampling thread costs CPU of its own), e.g. under `perf record`.
   const out = process.argv[4] ?? path.join(__dirname, 'tmp', `dispatch-${transport}-${count}.cpuprofile`);
   const profiling = out !== 'none';
+  // A `.heapprofile` path: where the run allocates (V8's sampling heap profiler, by allocation site) instead.
+  const heap = out.endsWith('.heapprofile');
   const file = await writeRecipients(count);
   const session = new Session();
   session.connect();
@@ -36,30 +47,41 @@ async function main() {
       memory.push(['started', process.memoryUsage()]);
       // A `perf record -p` started on this line sees the same part (run node with --perf-basic-prof).
       console.error(`timed part started, pid ${process.pid}`);
-      if (profiling) await session.post('Profiler.start');
+      if (heap)
+        await session.post('HeapProfiler.startSampling', {
+          samplingInterval: 4096,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true,
+        });
+      else if (profiling) await session.post('Profiler.start');
     },
     finished: async () => {
       calls = syscalls();
       memory.push(['finished', process.memoryUsage()]);
       (globalThis as { gc?: () => void }).gc?.();
       memory.push(['finished, after a full collection', process.memoryUsage()]);
-      if (!profiling) return;
-      const { profile } = await session.post('Profiler.stop');
-      writeFileSync(out, JSON.stringify(profile));
+      if (heap) {
+        const { profile } = await session.post('HeapProfiler.stopSampling');
+        writeFileSync(out, JSON.stringify(profile));
+      } else if (profiling) {
+        const { profile } = await session.post('Profiler.stop');
+        writeFileSync(out, JSON.stringify(profile));
+      }
     },
   });
   session.disconnect();
   const { postgres: _pg, ...summary } = run;
   console.log(JSON.stringify(summary));
   console.log(
-    `system calls a message: ${((calls.reads - before.reads) / count).toFixed(2)} reads, ${((calls.writes - before.writes) / count).toFixed(2)} writes`,
+    `system calls a message: ${((calls.reads - before.reads) / count).toFixed(2)} reads, ${((calls.writes - before.writes) / count).toFixed(2)} writes; the main thread slept ${((calls.sleeps - before.sleeps) / count).toFixed(2)} times a message`,
   );
   const mb = (n: number) => Math.round(n / 1024 / 1024);
   for (const [when, m] of memory)
     console.log(
       `memory ${when}: rss ${mb(m.rss)} MB, heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} MB, external ${mb(m.external)} MB, array buffers ${mb(m.arrayBuffers)} MB`,
     );
-  if (profiling) profileTop(out, 30, count);
+  if (heap) heapTop(out, 30, count);
+  else if (profiling) profileTop(out, 30, count);
 }
 
 main().then(

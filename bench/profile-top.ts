@@ -24,11 +24,10 @@ function ownerOf(url: string, functionName: string): string {
  * (bench/dispatch-profile.ts, run with --enable-source-maps) its source map gives the TypeScript line.
  */
 function sourceLine(frame: ProfileNode['callFrame']): number {
-  if (frame.url.startsWith('file://') && !frame.url.includes('/node_modules/')) {
-    const entry = findSourceMap(frame.url.slice('file://'.length))?.findEntry(
-      frame.lineNumber,
-      frame.columnNumber,
-    );
+  // CPU profiles name a file by URL, heap profiles by path.
+  const file = frame.url.startsWith('file://') ? frame.url.slice('file://'.length) : frame.url;
+  if (file.startsWith('/') && !file.includes('/node_modules/')) {
+    const entry = findSourceMap(file)?.findEntry(frame.lineNumber, frame.columnNumber);
     if (entry && 'originalLine' in entry) return entry.originalLine + 1;
   }
   return frame.lineNumber + 1;
@@ -91,4 +90,44 @@ export function profileTop(file: string, top = 25, messages?: number): void {
     }
   }
   show('project functions, inclusive', inclusive);
+}
+
+interface HeapNode {
+  callFrame: ProfileNode['callFrame'];
+  selfSize: number;
+  children: HeapNode[];
+}
+
+/**
+ * Where a run allocated (a sampling heap profile, `.heapprofile`): bytes by allocating function, and by the
+ * nearest project function on the stack, in bytes a message.
+ */
+export function heapTop(file: string, top = 25, messages = 1): void {
+  const { head } = JSON.parse(readFileSync(file, 'utf8')) as { head: HeapNode };
+  const bySite = new Map<string, number>();
+  const byProject = new Map<string, number>();
+  let total = 0;
+  const walk = (node: HeapNode, project: string | null) => {
+    const frame = node.callFrame;
+    const owner = ownerOf(frame.url, frame.functionName);
+    const name = `${frame.functionName || '(anonymous)'} ${owner}:${sourceLine(frame)}`;
+    const here = /^(bench|db|shared|workers)\//.test(owner) ? name : project;
+    if (node.selfSize > 0) {
+      total += node.selfSize;
+      bySite.set(name, (bySite.get(name) ?? 0) + node.selfSize);
+      const key = here ?? '(no project function)';
+      byProject.set(key, (byProject.get(key) ?? 0) + node.selfSize);
+    }
+    for (const child of node.children) walk(child, here);
+  };
+  walk(head, null);
+  const show = (title: string, m: Map<string, number>) => {
+    console.log(`\n${title} (${(total / messages).toFixed(0)} bytes sampled a message)`);
+    for (const [k, bytes] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top))
+      console.log(
+        `${((bytes / total) * 100).toFixed(1).padStart(5)} % ${(bytes / messages).toFixed(0).padStart(7)} B/msg  ${k}`,
+      );
+  };
+  show('allocated by function', bySite);
+  show('allocated under the nearest project function', byProject);
 }

@@ -76,8 +76,9 @@ test('builds the same bytes as the reference builder for contents and values of 
         city: VALUES[pick(VALUES.length)]!,
       };
       if (pick(5) === 0) data.email = VALUES[pick(VALUES.length)]!;
-      const recipient = { email: `user${r}@example.test`, data };
-      const id = `1.${r}.7.0123456789abcdef@example.test`;
+      // An SMTPUTF8 address or sender domain puts non-ASCII in To: and in the message id.
+      const recipient = { email: pick(6) === 0 ? `zoë${r}@exämple.test` : `user${r}@example.test`, data };
+      const id = `1.${r}.7.0123456789abcdef@${pick(6) === 0 ? 'exämple.test' : 'example.test'}`;
       expect(boundaryFree(build(recipient, id, date))).toBe(boundaryFree(reference(recipient, id, date)));
     }
   }
@@ -93,6 +94,7 @@ test('a line of 999 characters stays 7bit, one of 1,000 goes base64, wherever th
     `${'x'.repeat(980)}{{first}}\r\n`,
     `${'x'.repeat(1000)}\n{{first}}`,
     'a\r{{first}}\nb',
+    'a\r{{missing}}{{first}}\nb',
   ]) {
     const content = { sender: 'a@example.test', subject: 's', textBody: body, htmlBody: body };
     const build = compileMessage(content);

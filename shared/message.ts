@@ -18,6 +18,8 @@ export type MessageBuilder = (
 ) => Buffer;
 
 const ASCII_SAFE = /^[\t\x20-\x7e]*$/;
+/** Any character that is not ASCII (a UTF-16 code unit from 0x80 up, surrogates included). */
+const NOT_ASCII = /[\u0080-\uffff]/;
 const NOT_7BIT = /[^\t\r\n\x20-\x7e]/;
 
 /** True when a CRLF text cannot travel as 7bit: a non-ASCII byte, or a line over RFC 5322's 998 characters. */
@@ -117,9 +119,13 @@ interface PlainBody {
 
 function planBody(type: 'plain' | 'html', template: CompiledTemplate): PlainBody | null {
   const { parts } = template;
-  // A CR ending one part and a LF starting the next make one line end only when the value between is empty.
-  for (let i = 0; i + 1 < parts.length; i++)
-    if (parts[i]!.endsWith('\r') && parts[i + 1]!.startsWith('\n')) return null;
+  // A CR ending one part and a LF starting the next one that is not empty make one line end when the values
+  // between are empty: such a template keeps the whole body's rewrite.
+  for (let i = 0; i < parts.length; i++) {
+    if (!parts[i]!.endsWith('\r')) continue;
+    const next = parts.slice(i + 1).find((p) => p !== '');
+    if (next?.startsWith('\n')) return null;
+  }
   const crlfParts = parts.map((p) => p.replace(/\r?\n/g, '\r\n'));
   const head: number[] = [];
   const tail: number[] = [];
@@ -213,6 +219,11 @@ export function compileMessage(content: MessageContent): MessageBuilder {
     } else {
       message = `${head}MIME-Version: 1.0\r\n${text ? renderBody('plain', text, plainText, recipient) : emptyText}`;
     }
-    return Buffer.from(message);
+    // Every part of a message is ASCII but the recipient's address and the message id (SMTPUTF8): where
+    // they are ASCII too, the bytes are the characters, with no UTF-8 encoding to work out.
+    return Buffer.from(
+      message,
+      NOT_ASCII.test(recipient.email) || NOT_ASCII.test(messageId) ? 'utf8' : 'latin1',
+    );
   };
 }
