@@ -197,6 +197,29 @@ const schema = z.object({
       message: 'is not a list of addresses; expected e.g. fbl@bounces.example.com,abuse@bounces.example.com',
     })
     .optional(),
+  /**
+   * A mailbox the bounces role also reads, as listmonk and Mautic do: imap://user:pass@host:port/MAILBOX (imaps://
+   * for TLS; MAILBOX defaults to INBOX; user and password percent-encoded). Unset, only SMTP is received.
+   */
+  BOUNCE_IMAP_URL: url(['imap:', 'imaps:']).optional(),
+  /** How often the IMAP mailbox is searched for new mail; with IDLE new mail is read at once, and this is the fallback. */
+  BOUNCE_IMAP_POLL: duration
+    .refine((ms) => ms >= 1000 && ms <= 3600_000, {
+      message: 'is out of range; expected a duration from 1s to 1h, e.g. 60s',
+    })
+    .default(60_000),
+  /** Whether to wait in IMAP IDLE (RFC 2177) between searches, where the server offers it. */
+  BOUNCE_IMAP_IDLE: z.enum(['on', 'off']).default('on'),
+  /**
+   * What becomes of a mail read from the IMAP mailbox once its events are queued or its dead letter stored: `flag`
+   * (keyword $CampaignTaken and \Seen, left in place), `delete` (\Deleted and expunged) or `move:MAILBOX`.
+   */
+  BOUNCE_IMAP_AFTER: z
+    .string()
+    .regex(/^(flag|delete|move:.+)$/, {
+      message: 'is not accepted; expected flag, delete or move:MAILBOX (e.g. move:Processed)',
+    })
+    .default('flag'),
   /** The operator console's HTTP port (role console, paths under /console); 0 picks a free one (tests). */
   CONSOLE_PORT: int(0, 65535, 'a port').default(9466),
   /** How long a console session lasts without a request (each request slides it); logout ends it at once. */

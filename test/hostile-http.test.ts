@@ -1,7 +1,6 @@
 // Hostile HTTP clients (issue 18): security headers on every answer, connections per client capped, slow
 // headers cut, SNS replays and certificate-URL fragments refused or free, credentials never sent in clear.
 import { createSign, generateKeyPairSync } from 'node:crypto';
-import { createServer } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import pino from 'pino';
 import { SMTPServer } from 'smtp-server';
@@ -9,7 +8,7 @@ import { loadConfig } from '../shared/config';
 import { smtpConnectionPool, smtpOptions } from '../workers/mta/smtp-pool';
 import { type FeedbackServer, startFeedbackServer } from '../workers/servers/feedback-http/server';
 import { type SnsMessage, stringToSign } from '../workers/servers/feedback-http/sns';
-import { guardServer } from '../workers/servers/http-guard';
+import { apiSecurityHeaders, buildHttpServer } from '../workers/servers/http-server';
 import type { PipelineProcess } from '../workers/start/process';
 import { createTestEnv, type TestEnv } from './helpers/env';
 import { startPipeline, testQueue, waitFor } from './helpers/pipeline';
@@ -86,6 +85,146 @@ describe('security headers on every answer', () => {
   });
 });
 
+describe('the feedback receiver refuses before it reads', () => {
+  /** Writes a raw request and reads the whole answer, until the server closes the connection or ends it. */
+  const raw = (head: string, body: string | Buffer = '') =>
+    new Promise<{ answer: string; closed: boolean }>((resolve) => {
+      const s = connect(feedback.port(), '127.0.0.1');
+      let answer = '';
+      s.on('data', (d) => {
+        answer += d.toString();
+      });
+      s.on('error', () => {});
+      s.on('close', () => resolve({ answer, closed: true }));
+      s.write(head);
+      s.write(body);
+    });
+  const jsonOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+
+  test('a body over 10 MB is a 413 naming the limit, answered at once from Content-Length, and the connection closed', async () => {
+    const { answer, closed } = await raw(
+      `POST /feedback/sparkpost HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ${10 * 1024 * 1024 + 1}\r\n\r\n`,
+      '[',
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(answer).toMatch(/\r\nconnection: close\r\n/i);
+    expect(answer).toMatch(/\r\ncontent-type: application\/json\r\n/i);
+    expect(jsonOf(answer)).toEqual({ error: 'the body is over 10485760 bytes' });
+    expect(closed).toBe(true);
+  });
+
+  test('an SNS body sent chunked past 300 KB is a 413 too, and is not kept', async () => {
+    const chunk = 'x'.repeat(64 * 1024);
+    const chunks = Array.from({ length: 5 }, () => `${chunk.length.toString(16)}\r\n${chunk}\r\n`).join('');
+    const { answer } = await raw(
+      'POST /feedback/ses HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n',
+      `${chunks}0\r\n\r\n`,
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(jsonOf(answer)).toEqual({ error: 'the body is over 307200 bytes' });
+    expect(await t.sql`select 1 from dead_letters where queue = 'feedback-http/ses'`).toHaveLength(0);
+  });
+
+  test.each([
+    ['GET', '/feedback/generic', TOKEN, 405, 'only POST is accepted'],
+    ['PUT', '/feedback/nowhere', '', 405, 'only POST is accepted'],
+    [
+      'POST',
+      '/feedback/nowhere',
+      TOKEN,
+      404,
+      'no provider "nowhere"; expected sparkpost, ses, kumomta, generic',
+    ],
+    ['POST', '/feedback/Generic', TOKEN, 404, 'not found; POST /feedback/{sparkpost,ses,kumomta,generic}'],
+    ['POST', '/feedback', TOKEN, 404, 'not found; POST /feedback/{sparkpost,ses,kumomta,generic}'],
+    ['POST', '/elsewhere', TOKEN, 404, 'not found; POST /feedback/{sparkpost,ses,kumomta,generic}'],
+    ['POST', '/feedback/%zz', TOKEN, 404, 'not found; POST /feedback/{sparkpost,ses,kumomta,generic}'],
+    ['POST', '/feedback/generic/x', TOKEN, 404, 'not found; POST /feedback/{sparkpost,ses,kumomta,generic}'],
+    ['POST', '/feedback/kumomta', 'wrong-token', 401, 'missing or wrong token'],
+  ])('%s %s (token %s): %s', async (method, path, token, status, error) => {
+    const res = await fetch(feedbackUrl(path), {
+      method,
+      headers: { authorization: `Bearer ${token}` },
+      ...(method === 'GET' ? {} : { body: 'not read' }),
+    });
+    expect(res.status).toBe(status);
+    expect(res.headers.get('content-type')).toBe('application/json');
+    expect(await res.json()).toEqual({ error });
+  });
+
+  test('a body with no content type, or one no parser knows, is read all the same (and kept when bad)', async () => {
+    for (const type of [undefined, 'application/x-unheard-of']) {
+      const res = await fetch(feedbackUrl('/feedback/generic/'), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, ...(type ? { 'content-type': type } : {}) },
+        body: Buffer.from(`{"events": [] ${type ?? 'none'}`),
+      });
+      expect(res.status).toBe(400);
+      await res.text();
+    }
+    const kept = await t.sql`
+      select payload->>'body' as body from dead_letters where queue = 'feedback-http/generic' order by id`;
+    expect(kept.map((r) => r.body)).toEqual(
+      expect.arrayContaining(['{"events": [] none', '{"events": [] application/x-unheard-of']),
+    );
+  });
+});
+
+describe('graceful close of the feedback receiver', () => {
+  test('a request being stored when close() comes is still answered 200 (and its connection closed); new ones are not taken', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const added: string[] = [];
+    // Queues that hold the first job until released: the request is mid-way (its events not yet in Redis).
+    const slow = (name: string) =>
+      ({
+        name,
+        add: async (_name: string, _data: unknown, opts: { jobId: string }) => {
+          added.push(opts.jobId);
+          await held;
+          return { id: opts.jobId };
+        },
+      }) as never;
+    const server = await startFeedbackServer({
+      config: { ...t.config, FEEDBACK_PORT: 0, BIND_ADDRESS: '127.0.0.1' },
+      log: pino({ level: 'silent' }),
+      sql: t.sql,
+      feedbackQueue: slow('mta-feedback'),
+      trackingQueue: slow('tracking-events'),
+    });
+    const url = `http://127.0.0.1:${server.port()}/feedback/generic`;
+    const events = [
+      {
+        eventId: 'close-1',
+        messageId: '1.0.1.x@y.test',
+        type: 'delivered',
+        occurredAt: new Date().toISOString(),
+      },
+    ];
+    const inFlight = fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ events }),
+    });
+    await waitFor(async () => added.length > 0, 10_000, 'the request to reach the queue');
+    const closed = server.close();
+    const late = await fetch(url, { method: 'POST', body: '{}' }).then(
+      (res) => `answered ${res.status}`,
+      (error: Error) => String((error.cause as { code?: string })?.code ?? error.message),
+    );
+    // Refused, reset while the listener closes, or 503 on the way: never taken.
+    expect(late).toMatch(/ECONNREFUSED|ECONNRESET|answered 503/);
+    release();
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(res.headers.get('connection')).toBe('close');
+    expect(await res.json()).toMatchObject({ accepted: 1, jobIds: [added[0]] });
+    await closed;
+  });
+});
+
 describe('connections', () => {
   test('one client holds at most 32 connections; the rest are closed at once', async () => {
     const sockets: Socket[] = [];
@@ -105,26 +244,58 @@ describe('connections', () => {
     }
   });
 
-  test('a client that never finishes its headers is cut off', async () => {
-    const server = createServer({ connectionsCheckingInterval: 50 }, (_req, res) => res.end('ok'));
-    guardServer(server, {
-      headersTimeoutMs: 200,
-      requestTimeoutMs: 300,
-      connectionsPerClient: 4,
-      maxConnections: 10,
+  // The servers' own limits (10 s, 30 s) made small: the same builder, the same node time-outs.
+  const tight = async () => {
+    const app = buildHttpServer({
+      bodyLimit: 1024,
+      headers: apiSecurityHeaders,
+      badUrl: (_request, reply) => reply.code(404).send('no such path'),
+      limits: {
+        headersTimeoutMs: 200,
+        requestTimeoutMs: 300,
+        connectionsPerClient: 4,
+        maxConnections: 10,
+        checkIntervalMs: 50,
+      },
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    app.post('/', (_request, reply) => reply.send('ok'));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    return app;
+  };
+  const answerTo = async (port: number, write: (s: Socket) => void) => {
+    const s = connect(port, '127.0.0.1');
+    let answer = '';
+    s.on('data', (d) => {
+      answer += d.toString();
+    });
+    s.on('error', () => {});
+    write(s);
+    await waitFor(async () => s.destroyed || s.readableEnded, 10_000, 'the slow client to be cut off');
+    return answer;
+  };
+
+  test('a client that never finishes its headers is cut off', async () => {
+    const app = await tight();
     try {
-      const s = connect((server.address() as AddressInfo).port, '127.0.0.1');
-      let answer = '';
-      s.on('data', (d) => {
-        answer += d.toString();
-      });
-      s.write('POST / HTTP/1.1\r\nHost: x\r\n'); // and nothing more
-      await waitFor(async () => s.destroyed || s.readableEnded, 10_000, 'the slow client to be cut off');
+      const answer = await answerTo(
+        (app.server.address() as AddressInfo).port,
+        (s) => s.write('POST / HTTP/1.1\r\nHost: x\r\n'), // and nothing more
+      );
       expect(answer).toMatch(/^HTTP\/1\.1 408/);
     } finally {
-      server.close();
+      await app.close();
+    }
+  });
+
+  test('a client that trickles its body past the request time-out is cut off', async () => {
+    const app = await tight();
+    try {
+      const answer = await answerTo((app.server.address() as AddressInfo).port, (s) =>
+        s.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nab'),
+      );
+      expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    } finally {
+      await app.close();
     }
   });
 });

@@ -1,13 +1,30 @@
 // The HTTP endpoints every process serves on METRICS_PORT: /healthz, /readyz and /metrics (and the metrics
 // role's delivery pages, /deliveries).
-import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type postgres from 'postgres';
 import type { Registry } from 'prom-client';
 import { migrationsApplied } from '../../db/migrate';
+import type { Logger } from '../../shared/logger';
 import { processRegistry } from '../../shared/metrics';
 import type { RedisClient } from '../../shared/redis';
-import { guardServer, SERVER_OPTIONS, sendGuarded } from './http-guard';
+import { apiSecurityHeaders, buildHttpServer, HttpError, handleErrors, sendJson } from './http-server';
 import type { PageRoutes } from './pages';
+
+/** The metrics port's server: where it listens, and its graceful close. */
+export interface HealthServer {
+  port(): number;
+  close(): Promise<void>;
+}
+
+/** Bodies are never read on this port: any method of a path answers as a GET, whatever it sends. */
+function ignoreBodies(app: FastifyInstance): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, payload, done) => {
+    payload.resume();
+    done(null, undefined);
+  });
+}
 
 /** What /readyz looks at; `sql` is null until the database is created and migrated. */
 export interface ReadinessSources {
@@ -60,44 +77,79 @@ async function exposition(source: MetricsSource): Promise<string> {
   return texts.join('\n');
 }
 
-export async function startHealthServer(
-  port: number,
-  sources: ReadinessSources,
-  registry: MetricsSource,
-  /** The pages of the roles that serve some (the metrics role's /deliveries), once they run. */
-  pages: () => PageRoutes | undefined = () => undefined,
+/** What the metrics port serves, and where. */
+export interface HealthServerOptions {
+  port: number;
   /** BIND_ADDRESS; unset, every IPv4 interface as before. */
-  host = '0.0.0.0',
-): Promise<Server> {
+  host?: string;
+  readiness: ReadinessSources;
+  metrics: MetricsSource;
+  /** The pages of the roles that serve some (the metrics role's /deliveries), once they run. */
+  pages?: () => PageRoutes | undefined;
+  log: Logger;
+}
+
+export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
+  const { readiness: sources, metrics: registry, log } = options;
+  const pages = options.pages ?? (() => undefined);
   const ready = readinessProbe(sources);
-  const server = createServer(SERVER_OPTIONS, (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    const send = (status: number, body: unknown, type = 'application/json') =>
-      sendGuarded(res, status, type, typeof body === 'string' ? body : JSON.stringify(body));
-    if (path === '/healthz') return send(200, { status: 'ok' });
-    if (path === '/readyz') {
+  // Nothing here reads a body: the limit only matters to fastify's accounting, never reached.
+  const json = (reply: FastifyReply, status: number, body: unknown) => sendJson(reply, status, body);
+  // The list names every path this process serves: /deliveries only where the metrics role runs.
+  const notFound = () =>
+    `not found; try ${pages() ? '/healthz, /readyz, /metrics or /deliveries' : '/healthz, /readyz or /metrics'}`;
+  const app = buildHttpServer({
+    bodyLimit: 1024 * 1024,
+    headers: apiSecurityHeaders,
+    badUrl: (_request, reply) => json(reply, 404, { error: notFound() }),
+  });
+  ignoreBodies(app);
+  handleErrors(app, {
+    log,
+    unexpected: {
+      status: 500,
+      message: 'the metrics port could not answer',
+      log: 'A metrics-port request failed.',
+    },
+    send: (reply, status, error, details) => json(reply, status, { error, ...details }),
+  });
+  // Every method, as GET: probes and scrapers send what they send.
+  const method = [...app.supportedMethods];
+  app.route({ method, url: '/healthz', handler: (_request, reply) => json(reply, 200, { status: 'ok' }) });
+  app.route({
+    method,
+    url: '/readyz',
+    handler: (_request, reply) =>
       ready().then(
-        (checks) => send(Object.values(checks).every((v) => v === 'ok') ? 200 : 503, checks),
-        (error: Error) => send(503, { error: error.message }),
-      );
-      return;
-    }
-    if (path === '/metrics') {
+        (checks) => json(reply, Object.values(checks).every((v) => v === 'ok') ? 200 : 503, checks),
+        (error: Error) => json(reply, 503, { error: error.message }),
+      ),
+  });
+  app.route({
+    method,
+    url: '/metrics',
+    handler: (_request, reply) =>
       exposition(registry).then(
-        (text) => send(200, text, processRegistry.contentType),
-        (error: Error) => send(500, `# metrics failed: ${error.message}\n`, 'text/plain'),
-      );
-      return;
-    }
-    if (pages()?.(path ?? '/', send)) return;
-    // The list names every path this process serves: /deliveries only where the metrics role runs.
-    const paths = pages() ? '/healthz, /readyz, /metrics or /deliveries' : '/healthz, /readyz or /metrics';
-    send(404, { error: `not found; try ${paths}` });
+        (text) => reply.type(processRegistry.contentType).send(text),
+        (error: Error) => reply.code(500).type('text/plain').send(`# metrics failed: ${error.message}\n`),
+      ),
   });
-  guardServer(server);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
+  for (const url of ['/deliveries', '/deliveries/', '/deliveries/:page'])
+    app.route({
+      method,
+      url,
+      handler: (request, reply) => {
+        const served = pages()?.(request.url.split('?')[0]!, reply);
+        return served ?? reply.callNotFound();
+      },
+    });
+  app.setNotFoundHandler(async () => {
+    throw new HttpError(404, notFound());
   });
-  return server;
+  await app.listen({ port: options.port, host: options.host ?? '0.0.0.0' });
+  return {
+    port: () => (app.server.address() as AddressInfo).port,
+    // Requests under way are answered first (a scrape, a page); new ones on open connections get a 503.
+    close: () => app.close(),
+  };
 }

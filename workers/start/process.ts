@@ -1,6 +1,5 @@
 // One pipeline process: serves health, waits for PostgreSQL, starts its roles, and shuts down in one path.
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Database, openDatabase } from '../../db/client';
@@ -93,9 +92,10 @@ export async function startProcess(
       log.warn(new ServiceUnavailable('Redis', config.REDIS_URL, error).message);
     }
   });
-  const server: Server = await startHealthServer(
-    config.METRICS_PORT,
-    {
+  const server = await startHealthServer({
+    port: config.METRICS_PORT,
+    host: config.BIND_ADDRESS,
+    readiness: {
       sql: () => database?.sql ?? null,
       redis,
       expectedMigrations: expectedMigrations(),
@@ -103,12 +103,12 @@ export async function startProcess(
       roles: () => Object.assign({}, ...running.map((r) => r.readiness?.() ?? {})),
     },
     // The process's own counters, and the shared figures of a metrics role once it runs.
-    () => [createRegistry(), ...running.flatMap((r) => (r.registry ? [r.registry] : []))],
-    () => pages,
-    config.BIND_ADDRESS,
-  );
+    metrics: () => [createRegistry(), ...running.flatMap((r) => (r.registry ? [r.registry] : []))],
+    pages: () => pages,
+    log,
+  });
   // Said before the database wait: an operator (or a probe) knows where to ask while PostgreSQL is down.
-  log.info({ port: (server.address() as { port: number }).port }, 'Serving /healthz, /readyz and /metrics.');
+  log.info({ port: server.port() }, 'Serving /healthz, /readyz and /metrics.');
 
   const ready = (async () => {
     const prepared = await waitForDatabase(
@@ -156,7 +156,7 @@ export async function startProcess(
       log,
       now: deps.now,
     });
-    log.info({ roles, port: (server.address() as { port: number }).port }, 'Pipeline process started.');
+    log.info({ roles, port: server.port() }, 'Pipeline process started.');
   })();
 
   const stop = async () => {
@@ -168,13 +168,12 @@ export async function startProcess(
     await Promise.all(running.map((r) => r.close()));
     await redis.quit().catch(() => redis.disconnect());
     await database?.close();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections?.();
+    await server.close();
   };
   return {
     ready,
     stop,
-    port: () => (server.address() as { port: number }).port,
+    port: () => server.port(),
     feedbackPort: () => running.map((r) => r.httpPort?.() ?? null).find((p) => p !== null) ?? null,
     bouncePort: () => running.map((r) => r.smtpPort?.() ?? null).find((p) => p !== null) ?? null,
     consolePort: () => running.map((r) => r.consolePort?.() ?? null).find((p) => p !== null) ?? null,

@@ -3,6 +3,7 @@ import { Queue } from 'bullmq';
 import { feedbackQueue } from '../../../shared/queues';
 import { createServerProducerConnection } from '../../../shared/redis';
 import type { RoleDeps, RunningRole } from '../../start/role-kit';
+import { type ImapReader, imapSettings, startImapReader } from './imap';
 import { type BounceServer, startBounceServer } from './server';
 
 /** Starts the mailbox; `ready` resolves once it listens, `smtpPort` then names its port. */
@@ -11,15 +12,27 @@ export function startBouncesRole(deps: RoleDeps): RunningRole {
   const redis = createServerProducerConnection(deps.config.REDIS_URL);
   const feedback = new Queue(feedbackQueue.name, { connection: redis, prefix: deps.config.QUEUE_PREFIX });
   let server: BounceServer | null = null;
+  let imap: ImapReader | null = null;
+  const log = deps.log.child({ role: 'bounces' });
+  const imapUrl = deps.config.BOUNCE_IMAP_URL;
   const ready = startBounceServer({
     config: deps.config,
-    log: deps.log.child({ role: 'bounces' }),
+    log,
     sql: deps.sql,
     feedbackQueue: feedback,
   }).then(
     (s) => {
       server = s;
       deps.log.info({ port: s.port(), host: deps.config.BOUNCE_HOST }, 'Bounce mailbox listening.');
+      // The IMAP mailbox, if any, is read beside the SMTP one, through the same receiveMail.
+      if (imapUrl)
+        imap = startImapReader({
+          settings: imapSettings({ ...deps.config, BOUNCE_IMAP_URL: imapUrl }),
+          log: log.child({ source: 'imap' }),
+          sql: deps.sql,
+          feedbackQueue: feedback,
+          maxSize: deps.config.BOUNCE_MAX_SIZE,
+        });
     },
     (error: Error & { code?: string }) => {
       throw error.code === 'EADDRINUSE' || error.code === 'EACCES'
@@ -35,10 +48,13 @@ export function startBouncesRole(deps: RoleDeps): RunningRole {
     workers: [],
     ready,
     smtpPort: () => server?.port() ?? null,
-    readiness: () => ({ bounces: server?.state() ?? 'not listening' }),
+    readiness: () => ({
+      bounces: server?.state() ?? 'not listening',
+      ...(imapUrl ? { bouncesImap: imap?.state() ?? 'not started' } : {}),
+    }),
     close: async () => {
       await ready.catch(() => {});
-      await server?.close();
+      await Promise.all([server?.close(), imap?.close()]);
       await feedback.close();
       redis.disconnect();
     },

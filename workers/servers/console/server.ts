@@ -6,13 +6,13 @@ import fastifyCookie from '@fastify/cookie';
 import fastifyCsrf from '@fastify/csrf-protection';
 import fastifyFormbody from '@fastify/formbody';
 import fastifyRateLimit from '@fastify/rate-limit';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type postgres from 'postgres';
 import { proxiedOperator, type SessionOperator, sessionOperator } from '../../../db/sessions';
 import type { Config } from '../../../shared/config';
 import type { Logger } from '../../../shared/logger';
 import type { RedisClient } from '../../../shared/redis';
-import { DEFAULT_HTTP_LIMITS, guardServer } from '../http-guard';
+import { buildHttpServer, handleErrors, type SecurityHeaders } from '../http-server';
 import { registerAdminRoutes } from './admin';
 import { CONSOLE_CSS, TILE_JS } from './assets';
 import { registerAuthRoutes, SESSION_COOKIE } from './auth';
@@ -43,6 +43,29 @@ export interface ConsoleDeps {
 const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/** Forms are small: a login, an address, a token. */
+const BODY_LIMIT = 64 * 1024;
+
+const PAGE_HEADERS = {
+  'content-security-policy': CSP,
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'same-origin',
+};
+const NO_STORE_HEADERS = { ...PAGE_HEADERS, 'cache-control': 'no-store' };
+
+/** Every answer: the CSP above and the usual headers; pages are never stored (the assets say their own age). */
+const consoleHeaders: SecurityHeaders = (request) =>
+  request.url.startsWith('/console/assets/') ? PAGE_HEADERS : NO_STORE_HEADERS;
+
+/** A page for the paths under /console, JSON elsewhere. */
+function notFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  reply.code(404);
+  return request.url.startsWith('/console')
+    ? reply.type('text/html; charset=utf-8').send(layout('Not found', notice('No such page.', 'refusal')))
+    : reply.send({ error: 'not found; the console is under /console' });
+}
+
 /** The addresses of CONSOLE_TRUST_PROXY, or null when no proxy is trusted. */
 function trustedProxies(list: readonly string[] | undefined): BlockList | null {
   if (!list) return null;
@@ -69,19 +92,16 @@ export async function buildConsole(deps: ConsoleDeps): Promise<FastifyInstance> 
     config.CONSOLE_TLS_CERT && config.CONSOLE_TLS_KEY
       ? { cert: readFileSync(config.CONSOLE_TLS_CERT), key: readFileSync(config.CONSOLE_TLS_KEY) }
       : null;
-  const app = Fastify({
-    ...(https ? { https } : {}),
-    logger: false,
-    trustProxy: proxies ? (address: string) => isTrusted(proxies, address) : false,
-    bodyLimit: 64 * 1024,
-    requestTimeout: DEFAULT_HTTP_LIMITS.requestTimeoutMs,
-    keepAliveTimeout: 5_000,
-    return503OnClosing: true,
-  }) as unknown as FastifyInstance;
-  guardServer(app.server as never);
+  const app = buildHttpServer({
+    https,
+    trustProxy: proxies ? (address: string) => isTrusted(proxies, address) : undefined,
+    bodyLimit: BODY_LIMIT,
+    headers: consoleHeaders,
+    badUrl: (request, reply) => notFound(request, reply),
+  });
 
   await app.register(fastifyCookie);
-  await app.register(fastifyFormbody, { bodyLimit: 64 * 1024 });
+  await app.register(fastifyFormbody, { bodyLimit: BODY_LIMIT });
   await app.register(fastifyCsrf, {
     cookieKey: 'campaign_csrf',
     cookieOpts: { path: '/console', httpOnly: true, sameSite: 'strict', secure: 'auto' },
@@ -99,15 +119,6 @@ export async function buildConsole(deps: ConsoleDeps): Promise<FastifyInstance> 
   });
 
   app.decorateRequest('operator', null);
-  app.addHook('onSend', async (request, reply, payload) => {
-    reply.header('content-security-policy', CSP);
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('x-frame-options', 'DENY');
-    reply.header('referrer-policy', 'same-origin');
-    if (!request.url.startsWith('/console/assets/')) reply.header('cache-control', 'no-store');
-    return payload;
-  });
-
   // Who is asking: a session cookie, or (only from a trusted proxy) the proxy's header.
   app.addHook('onRequest', async (request) => {
     const header = config.AUTH_PROXY_HEADER;
@@ -147,28 +158,24 @@ export async function buildConsole(deps: ConsoleDeps): Promise<FastifyInstance> 
     registerAdminRoutes(scope, deps);
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    const html = request.url.startsWith('/console');
-    reply.code(404);
-    return html
-      ? reply.type('text/html; charset=utf-8').send(layout('Not found', notice('No such page.', 'refusal')))
-      : reply.send({ error: 'not found; the console is under /console' });
-  });
-  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
-    const status = error.statusCode ?? 500;
-    if (status >= 500)
-      deps.log.error({ err: error.message, path: request.routeOptions.url }, 'A console page failed.');
-    const text = error.code?.startsWith('FST_CSRF')
-      ? 'This form did not come from a console page of this session (missing or wrong CSRF token); reload the page and try again.'
-      : status === 429
-        ? `Too many login attempts from this address; ${error.message.replace(/^Rate limit exceeded, /, '')}.`
-        : status >= 500
-          ? 'The console could not answer (the database or Redis did not); try again.'
-          : error.message;
-    return reply
-      .code(status)
-      .type('text/html; charset=utf-8')
-      .send(layout('Refused', notice(text, 'refusal')));
+  app.setNotFoundHandler(notFound);
+  handleErrors(app, {
+    log: deps.log,
+    unexpected: {
+      message: 'The console could not answer (the database or Redis did not); try again.',
+      log: 'A console page failed.',
+    },
+    explain: (error) =>
+      error.code?.startsWith('FST_CSRF')
+        ? 'This form did not come from a console page of this session (missing or wrong CSRF token); reload the page and try again.'
+        : error.statusCode === 429
+          ? `Too many login attempts from this address; ${error.message.replace(/^Rate limit exceeded, /, '')}.`
+          : null,
+    send: (reply, status, text) =>
+      reply
+        .code(status)
+        .type('text/html; charset=utf-8')
+        .send(layout('Refused', notice(text, 'refusal'))),
   });
   return app;
 }

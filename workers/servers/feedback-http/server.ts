@@ -2,14 +2,15 @@
 // translated into the contract's events and enqueued in batches. 2xx only once the batch is in Redis.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Queue } from 'bullmq';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type postgres from 'postgres';
 import { recordDeadLetters } from '../../../db/dead-letters';
 import type { Config } from '../../../shared/config';
 import type { Logger } from '../../../shared/logger';
-import { guardServer, SERVER_OPTIONS, sendGuarded } from '../http-guard';
+import { apiSecurityHeaders, buildHttpServer, HttpError, handleErrors, sendJson } from '../http-server';
 import { Coalescer, enqueueTranslation } from './enqueue';
 import { PROVIDERS, translateProviderBody, translateSnsNotification } from './providers';
 import { refusalMessage, refusedDeadLetters, screenTranslation } from './screen';
@@ -26,6 +27,10 @@ import {
 import { BadPayload, type Translation } from './translate';
 
 export { PROVIDERS } from './providers';
+
+/** The receiver's paths; the provider is checked against PROVIDERS, the rest is a 404. */
+const FEEDBACK_PATH = /^\/feedback\/([a-z]+)\/?(?:\?.*)?$/;
+const NOT_FOUND = 'not found; POST /feedback/{sparkpost,ses,kumomta,generic}';
 
 /** A provider's body is refused above this size; SparkPost batches stay far below it. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -51,38 +56,10 @@ export interface FeedbackServer {
   close(): Promise<void>;
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    /** More of the answer's body, besides `error`. */
-    readonly details: object = {},
-  ) {
-    super(message);
-  }
-}
-
 async function defaultFetch(url: string): Promise<string> {
   const response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(10_000) });
   if (!response.ok) throw new Error(`GET ${new URL(url).host} answered ${response.status}`);
   return response.text();
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        // Stop keeping it; the 413 is answered with Connection: close, then the socket goes.
-        req.removeAllListeners('data');
-        reject(new HttpError(413, `the body is over ${limit} bytes`));
-      } else chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 /** Compares digests, not the texts: the time taken tells nothing of the token, not even its length. */
@@ -90,10 +67,10 @@ const digest = (value: string) => createHash('sha256').update(value).digest();
 const same = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
 
 /** The shared token as a bearer token, a basic-auth password (any user) or an X-Feedback-Token header. */
-function checkToken(req: IncomingMessage, token: string | undefined): void {
+function checkToken(headers: IncomingHttpHeaders, token: string | undefined): void {
   if (!token) throw new HttpError(401, 'FEEDBACK_TOKEN is not set: this endpoint accepts nobody');
-  const auth = req.headers.authorization ?? '';
-  const given = [String(req.headers['x-feedback-token'] ?? '')];
+  const auth = headers.authorization ?? '';
+  const given = [String(headers['x-feedback-token'] ?? '')];
   if (/^bearer /i.test(auth)) given.push(auth.slice(7).trim());
   if (/^basic /i.test(auth)) {
     const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
@@ -183,19 +160,13 @@ export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<Fee
     return pem;
   };
 
-  async function route(req: IncomingMessage, provider: string): Promise<object> {
-    if (!PROVIDERS.includes(provider))
-      throw new HttpError(404, `no provider "${provider}"; expected ${PROVIDERS.join(', ')}`);
-    // Refused before the body is read or kept: only authenticated senders can fill the dead letters.
-    if (provider !== 'ses') checkToken(req, deps.config.FEEDBACK_TOKEN);
-    const body = await readBody(req, provider === 'ses' ? MAX_SNS_BODY_BYTES : MAX_BODY_BYTES);
+  async function route(provider: string, body: string, contentType: string | undefined): Promise<object> {
     try {
       switch (provider) {
         case 'ses':
           return await handleSns(deps, coalescer, body, cert);
         default: {
-          const contentType = String(req.headers['content-type'] ?? '');
-          const translation = await translateProviderBody(provider, body, contentType);
+          const translation = await translateProviderBody(provider, body, contentType ?? '');
           return await enqueue(deps, coalescer, provider, translation);
         }
       }
@@ -207,7 +178,7 @@ export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<Fee
             queue: `feedback-http/${provider}`,
             jobId: null,
             reason: `bad ${provider} body: ${error.message}`,
-            payload: { contentType: req.headers['content-type'] ?? null, body },
+            payload: { contentType: contentType ?? null, body },
           },
         ]);
         throw new HttpError(400, error.message);
@@ -217,43 +188,58 @@ export async function startFeedbackServer(deps: FeedbackServerDeps): Promise<Fee
     }
   }
 
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const reply = (status: number, value: object) =>
-      sendGuarded(res, status, 'application/json', JSON.stringify(value));
-    const match = /^\/feedback\/([a-z]+)\/?(?:\?.*)?$/.exec(req.url ?? '');
-    if (!match) return reply(404, { error: 'not found; POST /feedback/{sparkpost,ses,kumomta,generic}' });
-    if (req.method !== 'POST') return reply(405, { error: 'only POST is accepted' });
-    const provider = match[1]!;
-    try {
-      reply(200, await route(req, provider));
-    } catch (error) {
-      if (error instanceof HttpError) {
-        deps.log.warn({ provider, status: error.status, reason: error.message }, 'Feedback request refused.');
-        if (error.status === 413) {
-          res.setHeader('connection', 'close');
-          res.once('finish', () => req.destroy());
-        }
-        return reply(error.status, { error: error.message, ...error.details });
-      }
-      // Redis or PostgreSQL unreachable: the provider retries later, nothing was acknowledged.
-      deps.log.error({ provider, err: (error as Error).message }, 'Feedback request failed.');
-      reply(503, { error: 'feedback could not be stored; retry later' });
-    }
-  };
-
-  const server: Server = createServer(SERVER_OPTIONS, (req, res) => void handle(req, res));
-  guardServer(server);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    // BIND_ADDRESS unset: every interface, as before.
-    server.listen({ port: deps.config.FEEDBACK_PORT, host: deps.config.BIND_ADDRESS }, resolve);
+  const app = buildHttpServer({
+    bodyLimit: MAX_BODY_BYTES,
+    headers: apiSecurityHeaders,
+    badUrl: (_request, reply) => sendJson(reply, 404, { error: NOT_FOUND }),
   });
+  handleErrors(app, {
+    log: deps.log,
+    refused: 'Feedback request refused.',
+    // Redis or PostgreSQL unreachable: the provider retries later, nothing was acknowledged.
+    unexpected: {
+      status: 503,
+      message: 'feedback could not be stored; retry later',
+      log: 'Feedback request failed.',
+    },
+    send: (reply, status, error, details) => sendJson(reply, status, { error, ...details }),
+  });
+  // Every body is taken as the text it came as, whatever its type: each provider reads its own (JSON, JSON lines,
+  // mail), and a body that cannot be read is dead-lettered as it was sent, not refused by a parser before.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+
+  // Refused before the body is read or kept: a wrong path, method or provider, and (only authenticated senders
+  // can fill the dead letters) a missing or wrong token.
+  const admit = async (request: FastifyRequest) => {
+    const match = FEEDBACK_PATH.exec(request.url);
+    if (!match) throw new HttpError(404, NOT_FOUND);
+    if (request.method !== 'POST') throw new HttpError(405, 'only POST is accepted');
+    const provider = match[1]!;
+    if (!PROVIDERS.includes(provider))
+      throw new HttpError(404, `no provider "${provider}"; expected ${PROVIDERS.join(', ')}`);
+    if (provider !== 'ses') checkToken(request.headers, deps.config.FEEDBACK_TOKEN);
+  };
+  const receive = async (request: FastifyRequest, reply: FastifyReply) => {
+    const provider = FEEDBACK_PATH.exec(request.url)![1]!;
+    const body = typeof request.body === 'string' ? request.body : '';
+    return sendJson(reply, 200, await route(provider, body, request.headers['content-type']));
+  };
+  const methods = [...app.supportedMethods];
+  app.route({ method: methods, url: '/feedback/*', onRequest: admit, handler: receive });
+  // SES bodies are read before they are authenticated (by their signature): a smaller limit of their own.
+  for (const url of ['/feedback/ses', '/feedback/ses/'])
+    app.route({ method: methods, url, bodyLimit: MAX_SNS_BODY_BYTES, onRequest: admit, handler: receive });
+  app.setNotFoundHandler(async (request) => {
+    await admit(request);
+    throw new HttpError(404, NOT_FOUND);
+  });
+
+  // BIND_ADDRESS unset: every interface, as before.
+  await app.listen({ port: deps.config.FEEDBACK_PORT, host: deps.config.BIND_ADDRESS ?? '::' });
   return {
-    port: () => (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections?.();
-      }),
+    port: () => (app.server.address() as AddressInfo).port,
+    // In-flight requests finish (and are answered once stored); new ones on open connections get a 503.
+    close: () => app.close(),
   };
 }
