@@ -164,6 +164,13 @@ test('after Dovecot restarts the reader connects again and goes on', async () =>
   expect((await logs(d.id))[0]).toMatchObject({ status: 'failed', failureReason: 'user unknown' });
 });
 
+test('/readyz names the IMAP reader', async () => {
+  const ready = async () =>
+    (await (await fetch(`http://127.0.0.1:${pipeline.port()}/readyz`)).json()) as Record<string, string>;
+  await waitFor(async () => (await ready()).bouncesImap === 'ok', 30_000, 'the reader connected');
+  expect(await ready()).toMatchObject({ bounces: 'ok', bouncesImap: 'ok' });
+});
+
 describe('readers of their own (BOUNCE_IMAP_AFTER, replicas)', () => {
   let queue: Queue;
   const log = createLogger('silent');

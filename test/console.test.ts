@@ -219,3 +219,22 @@ test('AUTH_PROXY_HEADER logs in the operator a trusted proxy names, and only fro
     await untrusted.stop();
   }
 });
+
+test('refusals of a logged-in page are pages too: a missing CSRF token, a form over 64 KB; an undecodable path is the 404 page, with the headers', async () => {
+  const c = new ConsoleClient(base);
+  await c.login('carol');
+  const forged = await c.post('/console/quarantine/release', { _csrf: '', email: 'a@example.test' });
+  expect(forged.status).toBe(403);
+  expect(forged.headers.get('content-type')).toBe('text/html; charset=utf-8');
+  expect(forged.text).toContain('missing or wrong CSRF token');
+  const big = await c.post('/console/quarantine/release', { email: 'x'.repeat(70 * 1024) });
+  expect(big.status).toBe(413);
+  expect(big.text).toContain('the body is over 65536 bytes');
+  expect(big.headers.get('connection')).toBe('close');
+  // Fastify answers an undecodable path before its hooks: the console still sends its page and its headers.
+  const bad = await c.get('/console/deliveries/%zz');
+  expect(bad.status).toBe(404);
+  expect(bad.text).toContain('No such page.');
+  expect(bad.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+  expect(bad.headers.get('x-frame-options')).toBe('DENY');
+});

@@ -127,20 +127,30 @@ export function retryHandler(deps: RetryDeps) {
       // 2. The hand-off, outside any transaction.
       const { at, handed } = await handOff(
         delivery,
-        claim.toSend.map((row) => ({ ...row, attempt: row.attempts + 1 })),
+        // Object literals, not spreads of the driver's rows (a slow path a message; see the dispatch handler).
+        claim.toSend.map((row) => ({
+          seq: row.seq,
+          email: row.email,
+          data: row.data,
+          attempts: row.attempts,
+          status: row.status,
+          message_id: row.message_id,
+          retry_at: row.retry_at,
+          attempt: row.attempts + 1,
+        })),
       );
       const handOffs: RetryHandOff[] = [];
       const addressOutcomes: AddressOutcome[] = [];
       let deferredHere = 0;
       let sentHere = 0;
       for (const { item: row, messageId, result: sent } of handed) {
-        const base = { seq: row.seq, previousAttempts: row.attempts };
         if (sent === null || (!sent.ok && sent.temporary && sent.code === null)) {
           // Not attempted (the validity end came during the wait), or the MTA could not be reached: nothing
           // was said of this address. The retry is due again as it was; the job retries later.
           if (sent !== null) deferredHere++;
           handOffs.push({
-            ...base,
+            seq: row.seq,
+            previousAttempts: row.attempts,
             attempt: row.attempts,
             messageId: row.message_id,
             status: null,
@@ -153,7 +163,8 @@ export function retryHandler(deps: RetryDeps) {
           sentHere++;
           // A retry's hand-off leaves the status alone: its feedback moves it (DESIGN.md's tables).
           handOffs.push({
-            ...base,
+            seq: row.seq,
+            previousAttempts: row.attempts,
             attempt: row.attempt,
             messageId,
             status: null,
@@ -166,7 +177,13 @@ export function retryHandler(deps: RetryDeps) {
           // Refused, for now or for good: that decides this attempt like a bounce (a 4xx is soft, with
           // its next retry), so one greylisting recipient never blocks the others' retries.
           const r = refusal(sent, true, delivery, at);
-          handOffs.push({ ...base, attempt: row.attempt, messageId, ...r });
+          handOffs.push({
+            seq: row.seq,
+            previousAttempts: row.attempts,
+            attempt: row.attempt,
+            messageId,
+            ...r,
+          });
           addressOutcomes.push({
             email: row.email,
             deliveryId,

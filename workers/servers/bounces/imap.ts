@@ -221,7 +221,12 @@ export function startImapReader(deps: ImapReaderDeps): ImapReader {
       try {
         await session();
         backoff = 1000;
-        if (!stopping) state = 'connecting (the IMAP server closed the connection)';
+        if (!stopping) {
+          state = 'connecting (the IMAP server closed the connection)';
+          // A server that takes the login and drops at once must not be called in a tight loop.
+          newMail = false;
+          await sleep(backoff);
+        }
       } catch (error) {
         if (stopping) break;
         state = `connecting (${(error as Error).message})`;

@@ -99,6 +99,26 @@ export async function buildConsole(deps: ConsoleDeps): Promise<FastifyInstance> 
     headers: consoleHeaders,
     badUrl: (request, reply) => notFound(request, reply),
   });
+  // Set before any route or scope: a scope registered earlier would keep fastify's default handler (its JSON),
+  // as the logged-in scope did until now for CSRF refusals, too-large forms and database failures.
+  handleErrors(app, {
+    log: deps.log,
+    unexpected: {
+      message: 'The console could not answer (the database or Redis did not); try again.',
+      log: 'A console page failed.',
+    },
+    explain: (error) =>
+      error.code?.startsWith('FST_CSRF')
+        ? 'This form did not come from a console page of this session (missing or wrong CSRF token); reload the page and try again.'
+        : error.statusCode === 429
+          ? `Too many login attempts from this address; ${error.message.replace(/^Rate limit exceeded, /, '')}.`
+          : null,
+    send: (reply, status, text) =>
+      reply
+        .code(status)
+        .type('text/html; charset=utf-8')
+        .send(layout('Refused', notice(text, 'refusal'))),
+  });
 
   await app.register(fastifyCookie);
   await app.register(fastifyFormbody, { bodyLimit: BODY_LIMIT });
@@ -159,24 +179,6 @@ export async function buildConsole(deps: ConsoleDeps): Promise<FastifyInstance> 
   });
 
   app.setNotFoundHandler(notFound);
-  handleErrors(app, {
-    log: deps.log,
-    unexpected: {
-      message: 'The console could not answer (the database or Redis did not); try again.',
-      log: 'A console page failed.',
-    },
-    explain: (error) =>
-      error.code?.startsWith('FST_CSRF')
-        ? 'This form did not come from a console page of this session (missing or wrong CSRF token); reload the page and try again.'
-        : error.statusCode === 429
-          ? `Too many login attempts from this address; ${error.message.replace(/^Rate limit exceeded, /, '')}.`
-          : null,
-    send: (reply, status, text) =>
-      reply
-        .code(status)
-        .type('text/html; charset=utf-8')
-        .send(layout('Refused', notice(text, 'refusal'))),
-  });
   return app;
 }
 
