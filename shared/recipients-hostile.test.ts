@@ -78,7 +78,7 @@ test('a header naming a column twice is refused', async () => {
 
 test('columns named like built-in object properties are kept as columns', async () => {
   const { rows } = await read('email,__proto__,constructor\na@example.test,p,c\n', 'csv');
-  expect(rows[0]!.data['__proto__']).toBe('p');
+  expect(Object.getOwnPropertyDescriptor(rows[0]!.data, '__proto__')?.value).toBe('p');
   expect(Object.keys(rows[0]!.data)).toEqual(['__proto__', 'constructor']);
   expect(JSON.parse(JSON.stringify(rows[0]!.data))).toEqual(
     JSON.parse('{"__proto__":"p","constructor":"c"}'),

@@ -1,12 +1,12 @@
 // A real Prometheus scrapes a whole pipeline during a delivery: its delivered ratio moves as feedback arrives.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { feedbackQueue } from '../shared/queues';
 import type { PipelineProcess } from '../workers/start/process';
 import { cli } from './helpers/cli';
+import { freePort } from './helpers/daemon';
 import { createTestEnv, type TestEnv } from './helpers/env';
 import { debianTool } from './helpers/exposition';
 import { addOperator, createDelivery } from './helpers/fixtures';
@@ -20,15 +20,6 @@ if (!binary) {
   );
 }
 const describeWithPrometheus = binary ? describe : describe.skip;
-
-/** A port nobody listens on right now, for Prometheus's own web server. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describeWithPrometheus('Prometheus scraping npm start', () => {
   let t: TestEnv;

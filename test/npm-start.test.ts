@@ -3,6 +3,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
+import { isAlive as alive } from './helpers/daemon';
 import { createTestEnv, type TestEnv } from './helpers/env';
 import { waitFor } from './helpers/pipeline';
 
@@ -51,15 +52,6 @@ function npmStart(env: Record<string, string>): NpmStart {
   };
   return { npm, output: () => output, exit, pipelinePid };
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 async function started(p: NpmStart): Promise<number> {
   await waitFor(async () => p.output().includes('Pipeline process started.'), 30_000, 'npm start to start');

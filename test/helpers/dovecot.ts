@@ -12,11 +12,10 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { freePort, greets, isAlive } from './daemon';
 import { waitFor } from './pipeline';
-import { freePort } from './postfix';
 
 const DOVECOT = '/usr/sbin/dovecot';
 
@@ -38,23 +37,6 @@ function missingDovecot(): string | null {
     return 'Dovecot is not installed: apt-get install -y dovecot-imapd (.ci/run installs it when missing)';
   if (process.getuid?.() !== 0) return 'a Dovecot instance needs root (its master process runs as root)';
   return null;
-}
-
-/** Whether the port answers with an IMAP greeting. */
-function greets(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.setTimeout(2000);
-    socket.once('data', (data) => {
-      socket.end('a LOGOUT\r\n');
-      resolve(data.toString().startsWith('* OK'));
-    });
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
 }
 
 export async function startDovecot(): Promise<DovecotInstance> {
@@ -132,7 +114,7 @@ userdb {
   };
   const start = async () => {
     await dovecot();
-    await waitFor(() => greets(port), 60_000, 'Dovecot to greet');
+    await waitFor(() => greets(port, '* OK', 'a LOGOUT\r\n'), 60_000, 'Dovecot to greet');
   };
   try {
     await start();
@@ -157,13 +139,4 @@ userdb {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -12,11 +12,13 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort, greets, isAlive } from './daemon';
 import { waitFor } from './pipeline';
+
+export { freePort };
 
 const POSTFIX = '/usr/sbin/postfix';
 
@@ -31,15 +33,6 @@ export interface PostfixInstance {
   /** Runs `postqueue -f`: every deferred message is tried again now. */
   flush(): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** A loopback port free at the time of asking (Postfix binds it itself a moment later). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 // The daemons of a minimal master.cf, none chrooted (the instance's directories are not a chroot jail).
@@ -71,32 +64,6 @@ function missingPostfix(): string | null {
   if (process.getuid?.() !== 0) return 'a Postfix instance needs root (its master process runs as root)';
   return null;
 }
-
-/** Whether a connection to the port gets an SMTP greeting. */
-async function greets(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.setTimeout(2000);
-    socket.once('data', (data) => {
-      socket.end('QUIT\r\n');
-      resolve(data.toString().startsWith('220'));
-    });
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * Starts an instance. `transports` is its transport_maps (domain → `smtp:[127.0.0.1]:port`, `error:5.1.1 …`,
@@ -172,8 +139,8 @@ export async function startPostfix(options: {
     await run(POSTFIX, 'stop').catch(() => {});
     if (pid !== null) {
       // `postfix stop` returns before the master has gone; on a loaded machine it may take a while.
-      await waitFor(async () => !alive(pid!), 30_000, 'Postfix to stop').catch(() => {
-        if (alive(pid!)) process.kill(pid!, 'SIGKILL');
+      await waitFor(async () => !isAlive(pid!), 30_000, 'Postfix to stop').catch(() => {
+        if (isAlive(pid!)) process.kill(pid!, 'SIGKILL');
       });
     }
     rmSync(dir, { recursive: true, force: true });
@@ -181,7 +148,7 @@ export async function startPostfix(options: {
   try {
     await run(POSTFIX, 'start');
     pid = masterPid();
-    await waitFor(() => greets(port), 60_000, 'Postfix smtpd to greet');
+    await waitFor(() => greets(port, '220', 'QUIT\r\n'), 60_000, 'Postfix smtpd to greet');
   } catch (error) {
     const why = `${(error as Error).message}\n${log()}`;
     await stop();

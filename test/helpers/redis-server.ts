@@ -1,11 +1,11 @@
 // Redis servers of a test's own, on loopback ports, keeping nothing on disk: restarted, they come back empty.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { freePort } from './daemon';
 
 /** A redis-server child process on its own port and directory. */
 export interface OwnRedis {
@@ -16,14 +16,7 @@ export interface OwnRedis {
   stop(): Promise<void>;
 }
 
-/** A free loopback port: listen on 0, read it, close. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort };
 
 async function waitForPing(port: number): Promise<void> {
   const deadline = Date.now() + 10_000;
