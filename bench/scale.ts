@@ -1,5 +1,5 @@
 // `npm run bench -- scale [importCount] [dispatch1] [dispatch2] [historyLogRows] [historyFillMinutes]` (defaults
-// 10,000,000, 1,000,000, 10,000,000, 100,000,000, 45):
+// 10,000,000, 1,000,000, 10,000,000, 100,000,000, 45; historyLogRows -1: the last scale-history run's figures):
 // the figures of a 10-million-recipient audience, each measured once (a round takes minutes), each in a
 // process of its own so that its peak RSS is honest:
 // - import: `campaign delivery create --recipients FILE` of `importCount` recipients run as a user runs it,
@@ -13,6 +13,7 @@
 // Not part of `all`: it writes ~3 GB to PostgreSQL and takes ~15 minutes on 2 cores, and the history part
 // ~30 GB and up to its fill budget (45 minutes) more.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -122,6 +123,16 @@ async function audience(count: number, file: string, dispatch: boolean) {
   }
 }
 
+/** The figures of bench/results/scale-history.json, marked as that file's, with its date and machine. */
+function lastHistoryRun(): Record<string, unknown> {
+  const file = path.join(ROOT, 'bench', 'results', 'scale-history.json');
+  const last = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  return {
+    ...last,
+    source: `bench/results/scale-history.json of ${last.at} (${last.cpuModel}), not this run`,
+  };
+}
+
 async function copyLimitRun(count: number): Promise<number> {
   const world = await openBenchWorld(`scale-copy-${count}`);
   try {
@@ -143,8 +154,10 @@ export async function benchScale(sizes: number[]): Promise<Record<string, unknow
   const smallRun = await audience(small, await writeRecipients(small), true);
   const big = await audience(importCount, importFile, importCount === large);
   const largeRun = importCount === large ? big : await audience(large, await writeRecipients(large), true);
-  // Last: its fill loads both cores for up to its budget, and its database is dropped before it returns.
-  const history = await benchScaleHistory([sizes[3] ?? 0, sizes[4] ?? 0]);
+  // Last: its fill loads both cores for up to its budget, and its database is dropped before it returns. A
+  // negative historyLogRows takes the figures of the last `scale-history` run instead, saying which.
+  const history =
+    (sizes[3] ?? 0) < 0 ? lastHistoryRun() : await benchScaleHistory([sizes[3] ?? 0, sizes[4] ?? 0]);
   const d1 = smallRun.dispatched!;
   const d10 = largeRun.dispatched!;
   const importFigure = rateFigure(
@@ -180,6 +193,7 @@ export async function benchScale(sizes: number[]): Promise<Record<string, unknow
     deliveryJsonMsAt100MLogs: history.deliveryJsonMsAt100MLogs,
     feedbackRatioAt100MLogs: history.feedbackRatioAt100MLogs,
     purgeMonthSeconds: history.purgeMonthSeconds,
+    historySource: history.source ?? 'this run',
     limits: LIMITS,
     figures: [importFigure, dispatchFigure],
     loadAtStart,
