@@ -223,7 +223,7 @@ export async function benchAggregate(sizes: number[]): Promise<Record<string, un
     const [recount] = await sql`
       select count(distinct seq)::int as opens, (count(distinct seq) filter (where type = 'click'))::int as clicks
       from tracking_events where delivery_id = 1`;
-    const [kpi] = await sql`select opens, clicks from delivery_kpis where delivery_id = 1`;
+    const [kpi] = await sql`select opens, clicks from delivery_kpi_totals where delivery_id = 1`;
     const [events] =
       await sql`select count(*)::int as n, count(*) filter (where delivery_id = 1)::int as largest from tracking_events`;
     const figures = [

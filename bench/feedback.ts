@@ -81,7 +81,7 @@ export async function pipelineRun(total: number, inWorld?: BenchWorld): Promise<
       select k.delivered, k.failed,
              (select count(*) from delivery_logs l where l.delivery_id = k.delivery_id and l.status = 'sent')::int as sent_rows,
              (select count(*) from delivery_logs l where l.delivery_id = k.delivery_id and l.status = 'failed')::int as failed_rows
-      from delivery_kpis k where k.delivery_id in (1, 2) order by k.delivery_id`;
+      from delivery_kpi_totals k where k.delivery_id in (1, 2) order by k.delivery_id`;
     return {
       events,
       seconds: Math.round(wall * 100) / 100,

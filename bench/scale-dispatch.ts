@@ -17,7 +17,7 @@ async function main() {
     const progress: { seconds: number; sent: number; rssMb: number }[] = [];
     const started = performance.now();
     const sampler = setInterval(async () => {
-      const [row] = await sql`select sent from delivery_kpis where delivery_id = ${id}`;
+      const [row] = await sql`select sent from delivery_kpi_totals where delivery_id = ${id}`;
       const sample = {
         seconds: Math.round((performance.now() - started) / 1000),
         sent: Number(row?.sent ?? 0),
