@@ -108,10 +108,15 @@ export async function pendingBatchTargets(
   const [done] =
     await sql`select 1 from dispatch_batches where delivery_id = ${deliveryId} and batch = ${batch}`;
   if (done) return { done: true, targets: [] };
+  // The logs are bounded by the batch's range too, not only through the join: a plan chosen while the delivery
+  // had no logs yet (a merge anti join, say, cached by the connection's prepared statement, with no ANALYZE
+  // since) then still reads one batch of logs, not every log of the delivery so far for every batch (a 10M
+  // dispatch fell from 21k to 4k msg/s that way, each batch's read reaching 1.4 s).
   const targets = await sql<BatchTarget[]>`
     select t.seq, t.email, t.data from delivery_targets t
     where t.delivery_id = ${deliveryId} and t.seq >= ${from} and t.seq < ${to}
-      and not exists (select 1 from delivery_logs l where l.delivery_id = t.delivery_id and l.seq = t.seq)
+      and not exists (select 1 from delivery_logs l where l.delivery_id = t.delivery_id and l.seq = t.seq
+        and l.seq >= ${from} and l.seq < ${to})
       and t.email not like ${`%@${ERASED_DOMAIN}`}
     order by t.seq`;
   return { done: false, targets };

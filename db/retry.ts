@@ -134,10 +134,12 @@ async function failUnsentTargets(tx: postgres.TransactionSql, deliveryId: string
   const domain = messageIdDomain(d!.sender as string);
   const move = neverAttempted();
   for (let after = -1; ; ) {
+    // The logs bounded as the targets are (see pendingBatchTargets): no plan reads the pages before this one.
     const unsent = await tx<{ seq: number; email: string }[]>`
       select t.seq, t.email from delivery_targets t
       where t.delivery_id = ${deliveryId} and t.seq > ${after}
-        and not exists (select 1 from delivery_logs l where l.delivery_id = t.delivery_id and l.seq = t.seq)
+        and not exists (select 1 from delivery_logs l where l.delivery_id = t.delivery_id and l.seq = t.seq
+          and l.seq > ${after})
       order by t.seq limit ${UNSENT_PAGE}`;
     if (unsent.length === 0) return;
     after = unsent[unsent.length - 1]!.seq;
