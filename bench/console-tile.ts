@@ -1,6 +1,6 @@
 // `npm run bench -- console-tile [messages]`: the server time of a delivery's console dashboard and of the tile
 // JSON its script polls, for a delivery of 1,000,000 messages (2 % failed over four reasons): the KPI tile reads
-// one row of delivery_kpis, the failures by reason one scan of the delivery's logs (reused 5 s by the console).
+// the delivery_kpi_totals view (its stripes summed), the failures by reason one scan of the delivery's logs (reused 5 s by the console).
 // p50 / p95 of 30 requests each, over loopback, measured at the client (so the figure includes the HTTP hop), and
 // of the uncached reads alone (the first view of a delivery); the load beside.
 import { loadavg } from 'node:os';
