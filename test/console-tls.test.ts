@@ -1,13 +1,13 @@
 // The console over TLS (CONSOLE_TLS_CERT / CONSOLE_TLS_KEY): a self-signed certificate made for the test, a login
 // over https whose session and CSRF cookies are Secure, HttpOnly and SameSite=Strict, and the same login over plain
 // http whose cookies are not Secure.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { PipelineProcess } from '../workers/start/process';
+import { selfSignedCertificate } from './helpers/certificate';
 import { addConsoleOperator, PASSWORD } from './helpers/console';
 import { createTestEnv, type TestEnv } from './helpers/env';
 import { startPipeline } from './helpers/pipeline';
@@ -20,29 +20,9 @@ let plain: PipelineProcess;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'console-tls-'));
-  const certFile = path.join(dir, 'cert.pem');
-  const keyFile = path.join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-days',
-      '2',
-    ],
-    { stdio: 'ignore' },
-  );
+  const { certFile, keyFile } = selfSignedCertificate(dir, '/CN=localhost', [
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+  ]);
   cert = readFileSync(certFile);
   t = await createTestEnv();
   // Two consoles on one database: one serving HTTPS itself, one plain HTTP (as behind a loopback proxy).

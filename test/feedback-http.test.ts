@@ -1,6 +1,5 @@
 // The feedback receiver end to end: each provider's documented payload POSTed to the running pipeline, then the
 // delivery log, the quarantine and the KPI tile read back. Also replays, refusals, the SNS handshake and DSNs.
-import { execFileSync } from 'node:child_process';
 import { createSign } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -11,6 +10,7 @@ import { envelopeSender } from '../shared/message-id';
 import { feedbackQueue } from '../shared/queues';
 import { type SnsMessage, stringToSign } from '../workers/servers/feedback-http/sns';
 import type { PipelineProcess } from '../workers/start/process';
+import { selfSignedCertificate } from './helpers/certificate';
 import { cli } from './helpers/cli';
 import { createTestEnv, type TestEnv } from './helpers/env';
 import { addOperator, createDelivery } from './helpers/fixtures';
@@ -34,27 +34,9 @@ let certFile: string;
 beforeAll(async () => {
   // SNS signs with Amazon's key; the tests sign with their own, made now, and name its certificate.
   const dir = mkdtempSync(path.join(tmpdir(), 'sns-'));
-  certFile = path.join(dir, 'cert.pem');
-  const keyFile = path.join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-subj',
-      '/CN=sns-test',
-      '-days',
-      '2',
-    ],
-    { stdio: 'ignore' },
-  );
+  const made = selfSignedCertificate(dir, '/CN=sns-test');
+  certFile = made.certFile;
+  const keyFile = made.keyFile;
   keyPem = readFileSync(keyFile, 'utf8');
   subscribeServer = createServer((req, res) => {
     subscribeCalls.push(req.url ?? '');
