@@ -164,8 +164,11 @@ describe('recordAddressOutcomes', () => {
     expect(await t.sql`select 1 from quarantine where email = 'nobody@example.com'`).toHaveLength(0);
   });
 
-  it('loses no failure when two transactions record the first failures of one address at once', async () => {
-    const email = 'race@example.com';
+  /**
+   * Records `early` in a transaction that stays open, then `late` in a second one beside it; the first commits
+   * 200 ms later, so the second meets its uncommitted row.
+   */
+  async function recordBesideOpen(early: AddressOutcome, late: AddressOutcome): Promise<void> {
     let releaseFirst!: () => void;
     const firstHolds = new Promise<void>((resolve) => {
       releaseFirst = resolve;
@@ -175,16 +178,21 @@ describe('recordAddressOutcomes', () => {
       firstRecorded = resolve;
     });
     const first = t.sql.begin(async (tx) => {
-      await recordAddressOutcomes(tx, [outcome(email, T0 + HOUR, 'hard', 'user unknown')], rules);
+      await recordAddressOutcomes(tx, [early], rules);
       firstRecorded();
       await firstHolds;
     });
     await recorded;
-    // Must wait for the first transaction's row rather than insert its own view of the address.
-    const second = t.sql.begin((tx) => recordAddressOutcomes(tx, [outcome(email, T0, 'soft')], rules));
+    const second = t.sql.begin((tx) => recordAddressOutcomes(tx, [late], rules));
     await new Promise((resolve) => setTimeout(resolve, 200));
     releaseFirst();
     await Promise.all([first, second]);
+  }
+
+  it('loses no failure when two transactions record the first failures of one address at once', async () => {
+    const email = 'race@example.com';
+    // The second must wait for the first transaction's row rather than insert its own view of the address.
+    await recordBesideOpen(outcome(email, T0 + HOUR, 'hard', 'user unknown'), outcome(email, T0, 'soft'));
     expect(await showQuarantine(t.sql, email, T0 + 2 * HOUR, rules)).toMatchObject({
       state: 'quarantined',
       reason: 'user unknown',
@@ -195,26 +203,10 @@ describe('recordAddressOutcomes', () => {
     // The second transaction's one statement cannot see the first's row (not committed when it began): it
     // waits on the insert, finds the row there, and reads it locked by one more statement, counting on it.
     const email = 'race-count@example.com';
-    let releaseFirst!: () => void;
-    const firstHolds = new Promise<void>((resolve) => {
-      releaseFirst = resolve;
-    });
-    let firstRecorded!: () => void;
-    const recorded = new Promise<void>((resolve) => {
-      firstRecorded = resolve;
-    });
-    const first = t.sql.begin(async (tx) => {
-      await recordAddressOutcomes(tx, [outcome(email, T0, 'soft')], rules);
-      firstRecorded();
-      await firstHolds;
-    });
-    await recorded;
-    const second = t.sql.begin((tx) =>
-      recordAddressOutcomes(tx, [outcome(email, T0 + 2 * DAY, 'soft', 'mailbox full', '8')], rules),
+    await recordBesideOpen(
+      outcome(email, T0, 'soft'),
+      outcome(email, T0 + 2 * DAY, 'soft', 'mailbox full', '8'),
     );
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    releaseFirst();
-    await Promise.all([first, second]);
     expect(await showQuarantine(t.sql, email, T0 + 2 * DAY, rules)).toMatchObject({
       errorCount: 2,
       firstFailureAt: new Date(T0).toISOString(),
